@@ -45,8 +45,13 @@ export const TLS_VERSIONS = [
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
 
 /** `[host, port]`, or for IPv6 `[host, port, flowinfo, scopeId]`. */
-export type Address = readonly [host: string, port: number] | readonly [host: string, port: number, flowinfo: number, scopeId: number];
+export type Address =
+  | readonly [host: string, port: number]
+  | readonly [host: string, port: number, flowinfo: number, scopeId: number];
 
 /** Upstream proxy spec: `[scheme, [host, port]]`. */
-export type ServerSpec = readonly [scheme: 'http' | 'https' | 'http3' | 'tls' | 'dtls' | 'tcp' | 'udp' | 'dns' | 'quic', address: readonly [host: string, port: number]];
+export type ServerSpec = readonly [
+  scheme: 'http' | 'https' | 'http3' | 'tls' | 'dtls' | 'tcp' | 'udp' | 'dns' | 'quic',
+  address: readonly [host: string, port: number],
+];
 export const VIA_SCHEMES = ['http', 'https', 'http3', 'tls', 'dtls', 'tcp', 'udp', 'dns', 'quic'] as const;
