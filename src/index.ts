@@ -1,0 +1,2 @@
+export * from './connection/index.js';
+export * from './transport/index.js';

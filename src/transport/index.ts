@@ -1,0 +1,12 @@
+import { tcp } from './tcp/index.js';
+import type { Driver, Scheme } from './types.js';
+
+export { ConnectError, describeSocketError } from './errors.js';
+export { BaseListener } from './listener.js';
+export { BoundedQueue } from './queue.js';
+export { BaseSession } from './session.js';
+export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
+export * from './types.js';
+
+/** The drivers that exist, by scheme. */
+export const drivers: Partial<Record<Scheme, Driver>> = { tcp };

@@ -1,0 +1,124 @@
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Address, Client, Connection, Server, TlsVersion } from '../connection/index.js';
+
+/** The schemes of the command-line contract, one driver each. */
+export const SCHEMES = ['tcp', 'tls', 'udp', 'dtls', 'quic'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+
+/**
+ * Handshake options shared by TLS, DTLS and QUIC (named as in `node:tls`); drivers without a
+ * handshake ignore them.
+ */
+export interface SecurityOptions {
+  /** SNI to send (client); no SNI is sent for an IP literal unless given. */
+  servername?: string;
+  /** ALPN protocols to offer (client) or accept, in preference order (server). */
+  ALPNProtocols?: readonly string[];
+  /** Verify the peer (on by default for clients); `false` is `--insecure`. */
+  rejectUnauthorized?: boolean;
+  /** Trusted CA certificates, PEM. */
+  ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Our certificate chain and key, PEM. A listener without them makes its own. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  /** An OpenSSL cipher string, e.g. `DEFAULT@SECLEVEL=0`. */
+  ciphers?: string;
+  /** NSS key log (SSLKEYLOGFILE format): a file to append to, or a callback per line. */
+  keylog?: string | ((line: Buffer, conn: Connection) => void);
+}
+
+export interface ListenOptions extends SecurityOptions {
+  /** Address to bind; default `127.0.0.1`. */
+  host?: string;
+  /** Port to bind; default 0 (read the bound port from `listener.address`). */
+  port?: number;
+  /** Aborting closes the listener. */
+  signal?: AbortSignal;
+  /** Idle timeout of a session in milliseconds (datagram drivers; 0 = none). */
+  idleTimeout?: number;
+  /** Keep a half-closed TCP session open (as `net`'s `allowHalfOpen`); default false. */
+  allowHalfOpen?: boolean;
+  /** The proxy mode recorded on every Client (`proxyMode`); default "regular". */
+  proxyMode?: string;
+}
+
+export interface ConnectOptions extends SecurityOptions {
+  host: string;
+  port: number;
+  /** Aborting cancels the connect, or closes the session once connected. */
+  signal?: AbortSignal;
+  /** Give up connecting (and handshaking) after this many milliseconds. */
+  timeout?: number;
+  /** Local address and port to bind before dialing. */
+  localAddress?: string;
+  localPort?: number;
+  /** A Server model to fill in (so a caller can watch it from the start); one is made otherwise. */
+  conn?: Server;
+  allowHalfOpen?: boolean;
+  /** Idle timeout of the session in milliseconds (datagram drivers; 0 = none). */
+  idleTimeout?: number;
+}
+
+/**
+ * One connection and its data channel. Events: `up` (established: connected, handshake done),
+ * `close` (`hadError`), after which `conn.state` is CLOSED and `conn.timestampEnd` is set.
+ */
+export interface Session<C extends Connection = Connection> extends EventEmitter, AsyncDisposable {
+  readonly scheme: Scheme;
+  readonly conn: C;
+  /** True once `up` has been emitted. */
+  readonly established: boolean;
+  /** True once `close` has been emitted. */
+  readonly closed: boolean;
+  /** Closes gracefully (FIN, close_notify, CONNECTION_CLOSE) and resolves once CLOSED. */
+  close(): Promise<void>;
+  /** Closes at once; `error` (if given) is recorded in `conn.error`. */
+  destroy(error?: Error): void;
+}
+
+/** A byte-stream session (TCP, TLS, a QUIC stream). */
+export interface StreamSession<C extends Connection = Connection> extends Session<C> {
+  readonly stream: Duplex;
+}
+
+/** Datagrams of a session, boundaries kept. Incoming: `datagram` events, or iterate. */
+export interface DatagramChannel extends EventEmitter, AsyncIterable<Uint8Array> {
+  send(datagram: Uint8Array): void;
+}
+
+/** A datagram session (UDP, DTLS, QUIC DATAGRAM frames). */
+export interface DatagramSession<C extends Connection = Connection> extends Session<C> {
+  readonly datagrams: DatagramChannel;
+}
+
+export type AnySession<C extends Connection = Connection> = StreamSession<C> | DatagramSession<C>;
+
+/**
+ * Accepts sessions. Events: `start` (a Client model was created: accepted, handshake may still
+ * run), `session` (up: ready to use; iterating the listener yields the same), `sessionError`
+ * (`session`, `error`: failed before it was up), `close`.
+ */
+export interface Listener<S extends Session<Client> = AnySession<Client>>
+  extends EventEmitter,
+    AsyncIterable<S>,
+    AsyncDisposable {
+  readonly scheme: Scheme;
+  /** The bound address (with the real port when 0 was asked for). */
+  readonly address: Address;
+  /** Stops accepting and closes every live session. */
+  close(): Promise<void>;
+}
+
+/** A transport driver. Every driver passes the compliance suite in `test/compliance/`. */
+export interface Driver<
+  SC extends Session<Client> = AnySession<Client>,
+  SS extends Session<Server> = AnySession<Server>,
+> {
+  readonly scheme: Scheme;
+  listen(options?: ListenOptions): Promise<Listener<SC>>;
+  /** Dials; rejects with a `ConnectError` (its `conn.error` set) when it fails. */
+  connect(options: ConnectOptions): Promise<SS>;
+}
