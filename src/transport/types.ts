@@ -108,6 +108,8 @@ export interface Listener<S extends Session<Client> = AnySession<Client>>
   readonly scheme: Scheme;
   /** The bound address (with the real port when 0 was asked for). */
   readonly address: Address;
+  /** Live sessions: started and not yet closed. */
+  readonly sessions: ReadonlySet<S>;
   /** Stops accepting and closes every live session. */
   close(): Promise<void>;
 }

@@ -1,0 +1,44 @@
+import { Server } from '../../connection/index.js';
+import { ConnectError } from '../../transport/errors.js';
+import { drivers } from '../../transport/index.js';
+import { commonOptions, parse, parseTarget, securityOptions, UsageError } from '../args.js';
+import { EventPrinter } from '../output.js';
+
+export const usage = `wirelayer connect SCHEME://HOST:PORT [options]
+  Dial once, print the Server model (start, up), close cleanly (closed).
+  Exit 0 on success, 1 when the connect fails (the error record is still printed).
+  --timeout MS   give up after MS milliseconds (default 10000)`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...commonOptions, timeout: { type: 'string' } });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const target = parseTarget(positionals[0]);
+  const driver = drivers[target.scheme];
+  if (!driver) throw new UsageError(`scheme ${target.scheme} is not available yet`);
+  const timeout = Number(values.timeout ?? 10_000);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new UsageError(`--timeout: not a number of ms: ${values.timeout}`);
+  const printer = new EventPrinter(values.json ?? false);
+  const conn = new Server({ address: [target.host, target.port] });
+  printer.print('start', target.scheme, conn);
+  try {
+    const session = await driver.connect({
+      ...securityOptions(values),
+      host: target.host,
+      port: target.port,
+      timeout,
+      conn,
+    });
+    printer.print('up', target.scheme, conn);
+    await session.close();
+    printer.print(conn.error ? 'error' : 'closed', target.scheme, conn);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ConnectError)) throw e;
+    printer.print('error', target.scheme, conn);
+    return 1;
+  }
+}
