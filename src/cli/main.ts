@@ -32,9 +32,13 @@ Exit status: 0 success, 1 connect failed, 2 bad usage. \`wirelayer COMMAND --hel
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    console.error(HELP);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(HELP);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
