@@ -1,0 +1,7 @@
+import type { Row } from './report.js';
+import { runTcpBench } from './tcp.js';
+
+/** Every benchmark, by the name `wirelayer bench NAME` takes. */
+export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[]> }> = {
+  tcp: { title: 'TCP driver vs node:net', run: () => runTcpBench() },
+};
