@@ -115,8 +115,9 @@ function decodeSll2(frame: Uint8Array): NetworkPacket | Skipped {
 function decodeLoopback(frame: Uint8Array, order: 'host' | 'big'): NetworkPacket | Skipped {
   if (frame.length < 4) return skipped('truncated');
   const view = viewOf(frame);
-  let family = view.getUint32(0, order === 'big');
-  // DLT_NULL is in the capturing host's order; a family never needs the upper 16 bits, as libpcap reasons.
+  // DLT_LOOP is big-endian. DLT_NULL is in the capturing host's order: try little-endian first; a
+  // family never needs the upper 16 bits, so a value there means the other order (libpcap's reasoning).
+  let family = view.getUint32(0, order === 'host');
   if (order === 'host' && family > 0xffff) family = view.getUint32(0, false);
   if (family === AF_INET) return ip(4, frame.subarray(4));
   if (AF_INET6_VALUES.has(family)) return ip(6, frame.subarray(4));
