@@ -23,7 +23,12 @@ const S = '198.51.100.20';
 /** A TCP segment from the client (c2s) or the server, as raw IPv4. */
 function seg(fromClient: boolean, seq: number, flags: number, payload = '', ack = 0): Uint8Array {
   const [src, dst, sport, dport] = fromClient ? [C, S, 40000, 443] : [S, C, 443, 40000];
-  return ipv4({ src, dst, protocol: 6, payload: tcp({ sport, dport, seq, ack, flags, payload: text(payload) }) });
+  return ipv4({
+    src,
+    dst,
+    protocol: 6,
+    payload: tcp({ sport, dport, seq, ack, flags, payload: text(payload) }),
+  });
 }
 
 function tcpFlows(packets: Uint8Array[]): TcpFlow[] {
@@ -50,7 +55,12 @@ describe('TCP flows', () => {
     expect(flow).toMatchObject({ client: [C, 40000], server: [S, 443], ipVersion: 4, packets: 10 });
     expect(str(flow!.clientToServer)).toBe('ClientHello!');
     expect(str(flow!.serverToClient)).toBe('Server says hi');
-    expect(flow!.clientStream).toMatchObject({ sawSyn: true, sawFin: true, gapAt: null, retransmittedBytes: 6 });
+    expect(flow!.clientStream).toMatchObject({
+      sawSyn: true,
+      sawFin: true,
+      gapAt: null,
+      retransmittedBytes: 6,
+    });
     expect(flow!.serverStream).toMatchObject({ sawSyn: true, retransmittedBytes: 3 });
     expect(flow!.firstTimestamp).toBe(1_700_000_000);
     expect(flow!.lastTimestamp).toBe(1_700_000_009);
@@ -64,7 +74,11 @@ describe('TCP flows', () => {
   });
 
   it('takes the first sender as the client without a handshake', () => {
-    const [flow] = tcpFlows([seg(false, 70, TCP.ACK, 'mid'), seg(true, 900, TCP.ACK, 'stream'), seg(false, 73, TCP.ACK, 'dle')]);
+    const [flow] = tcpFlows([
+      seg(false, 70, TCP.ACK, 'mid'),
+      seg(true, 900, TCP.ACK, 'stream'),
+      seg(false, 73, TCP.ACK, 'dle'),
+    ]);
     expect(flow).toMatchObject({ client: [S, 443], server: [C, 40000] });
     expect(str(flow!.clientToServer)).toBe('middle');
     expect(flow!.clientStream.sawSyn).toBe(false);
@@ -85,7 +99,11 @@ describe('TCP flows', () => {
 
   it('leaves the stream at a hole a lost segment made, or a snapshot length cut', () => {
     const cut = seg(true, 101, TCP.ACK, 'truncated-by-snaplen');
-    const [flow] = tcpFlows([seg(true, 100, TCP.SYN), cut.subarray(0, cut.length - 11), seg(true, 121, TCP.ACK, 'after')]);
+    const [flow] = tcpFlows([
+      seg(true, 100, TCP.SYN),
+      cut.subarray(0, cut.length - 11),
+      seg(true, 121, TCP.ACK, 'after'),
+    ]);
     expect(str(flow!.clientToServer)).toBe('truncated');
     expect(flow!.clientStream.gapAt).toBe(9);
   });
@@ -106,20 +124,35 @@ describe('TCP flows', () => {
         ipv6({
           src: fromClient ? '2001:db8::c' : '2001:db8::5',
           dst: fromClient ? '2001:db8::5' : '2001:db8::c',
-          extensions: [{ type: 0, body: extensionBody(0) }, { type: 60, body: extensionBody(1) }],
+          extensions: [
+            { type: 0, body: extensionBody(0) },
+            { type: 60, body: extensionBody(1) },
+          ],
           protocol: 6,
-          payload: tcp({ sport: fromClient ? 50000 : 8443, dport: fromClient ? 8443 : 50000, seq, flags, payload: text(payload) }),
+          payload: tcp({
+            sport: fromClient ? 50000 : 8443,
+            dport: fromClient ? 8443 : 50000,
+            seq,
+            flags,
+            payload: text(payload),
+          }),
         }),
         true,
       );
     const file = pcapFile({
       linkType: 0,
-      packets: [segment(true, 1, TCP.SYN, ''), segment(false, 1, TCP.SYN | TCP.ACK, ''), segment(true, 2, TCP.ACK, 'v6!')].map(
-        (data, i) => ({ seconds: 10 + i, data }),
-      ),
+      packets: [
+        segment(true, 1, TCP.SYN, ''),
+        segment(false, 1, TCP.SYN | TCP.ACK, ''),
+        segment(true, 2, TCP.ACK, 'v6!'),
+      ].map((data, i) => ({ seconds: 10 + i, data })),
     });
     const [flow] = readFlows(file).flows as TcpFlow[];
-    expect(flow).toMatchObject({ client: ['2001:db8::c', 50000], server: ['2001:db8::5', 8443], ipVersion: 6 });
+    expect(flow).toMatchObject({
+      client: ['2001:db8::c', 50000],
+      server: ['2001:db8::5', 8443],
+      ipVersion: 6,
+    });
     expect(str(flow!.clientToServer)).toBe('v6!');
   });
 });
@@ -128,7 +161,12 @@ describe('UDP flows', () => {
   const dgram = (fromClient: boolean, payload: string, port = 5555) =>
     ethernet(
       ETHERTYPE_IPV4,
-      ipv4({ src: fromClient ? C : S, dst: fromClient ? S : C, protocol: 17, payload: udp(fromClient ? port : 443, fromClient ? 443 : port, text(payload)) }),
+      ipv4({
+        src: fromClient ? C : S,
+        dst: fromClient ? S : C,
+        protocol: 17,
+        payload: udp(fromClient ? port : 443, fromClient ? 443 : port, text(payload)),
+      }),
       [42],
       60,
     );
@@ -136,9 +174,14 @@ describe('UDP flows', () => {
   it('keeps datagram boundaries and order per direction, and the interleaving with timestamps', () => {
     const file = pcapFile({
       linkType: 1,
-      packets: [dgram(true, 'a1'), dgram(false, 'b1'), dgram(true, ''), dgram(true, 'a3'), dgram(false, 'b2'), dgram(true, 'x', 6666)].map(
-        (data, i) => ({ seconds: 100, fraction: i * 1000, data }),
-      ),
+      packets: [
+        dgram(true, 'a1'),
+        dgram(false, 'b1'),
+        dgram(true, ''),
+        dgram(true, 'a3'),
+        dgram(false, 'b2'),
+        dgram(true, 'x', 6666),
+      ].map((data, i) => ({ seconds: 100, fraction: i * 1000, data })),
     });
     const { flows } = readFlows(file);
     expect(flows).toHaveLength(2);
@@ -146,13 +189,23 @@ describe('UDP flows', () => {
     expect(flow).toMatchObject({ protocol: 'udp', client: [C, 5555], server: [S, 443], packets: 5 });
     expect(flow.clientToServer.map(str)).toEqual(['a1', '', 'a3']);
     expect(flow.serverToClient.map(str)).toEqual(['b1', 'b2']);
-    expect(flow.messages.map((m) => `${m.direction[0]}:${str(m.data)}`)).toEqual(['c:a1', 's:b1', 'c:', 'c:a3', 's:b2']);
+    expect(flow.messages.map((m) => `${m.direction[0]}:${str(m.data)}`)).toEqual([
+      'c:a1',
+      's:b1',
+      'c:',
+      'c:a3',
+      's:b2',
+    ]);
     expect(flow.messages[4]!.timestamp).toBeCloseTo(100.004, 9);
     expect(flows[1]).toMatchObject({ client: [C, 6666] });
   });
 
   it('stops keeping datagrams past the cap and says so', () => {
-    const file = rawPcap([udp(1, 2, text('12345')), udp(1, 2, text('678')), udp(1, 2, text('9'))].map((p) => ipv4({ protocol: 17, payload: p })));
+    const file = rawPcap(
+      [udp(1, 2, text('12345')), udp(1, 2, text('678')), udp(1, 2, text('9'))].map((p) =>
+        ipv4({ protocol: 17, payload: p }),
+      ),
+    );
     const flow = readFlows(file, { maxBytesPerDirection: 8 }).flows[0] as UdpFlow;
     expect(flow.clientToServer.map(str)).toEqual(['12345', '678']);
     expect(flow.capped).toBe(true);

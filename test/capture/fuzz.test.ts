@@ -63,7 +63,7 @@ describe('fuzzing the capture layer: only results or a CaptureError', () => {
         const all = readPackets(whole).packets;
         const { packets, error } = readPackets(cut);
         expect(packets.length).toBeLessThanOrEqual(all.length);
-        packets.forEach((p, i) => expect(p.offset).toBe(all[i]!.offset));
+        for (const [i, p] of packets.entries()) expect(p.offset).toBe(all[i]!.offset);
         if (error !== null) expect(['truncated', 'unknown-format']).toContain(error.code);
       }),
       { numRuns: 500 },
@@ -74,16 +74,20 @@ describe('fuzzing the capture layer: only results or a CaptureError', () => {
     fc.assert(
       fc.property(
         fc.nat(captures.length - 1),
-        fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 }), fc.nat(2)), {
-          minLength: 1,
-          maxLength: 12,
-        }),
+        fc.array(
+          fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 }), fc.nat(2)),
+          {
+            minLength: 1,
+            maxLength: 12,
+          },
+        ),
         (which, edits) => {
           let bytes: Uint8Array = Uint8Array.from(captures[which]!);
           for (const [where, value, kind] of edits) {
             const at = Math.floor(bytes.length * where);
             if (kind === 0 && at < bytes.length) bytes[at] = value;
-            else if (kind === 1) bytes = concat(bytes.subarray(0, at), Uint8Array.of(value), bytes.subarray(at));
+            else if (kind === 1)
+              bytes = concat(bytes.subarray(0, at), Uint8Array.of(value), bytes.subarray(at));
             else bytes = concat(bytes.subarray(0, at), bytes.subarray(at + 1));
           }
           readsCleanly(bytes);
@@ -98,7 +102,10 @@ describe('fuzzing the capture layer: only results or a CaptureError', () => {
     fc.assert(
       fc.property(
         fc.nat(captures.length - 1),
-        fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 40,
+        }),
         (which, edits) => {
           const bytes = Uint8Array.from(captures[which]!);
           const packets = readPackets(bytes).packets;

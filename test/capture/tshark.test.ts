@@ -67,11 +67,15 @@ describe.skipIf(!existsSync(TSHARK))('flows agree with tshark', () => {
   it('finds as many conversations as tshark, with its packet count per flow', () => {
     for (const name of fixtures) {
       const file = join(dir, name);
-      const fields = execFileSync(TSHARK, ['-r', file, '-T', 'fields', '-e', 'tcp.stream', '-e', 'udp.stream'], {
-        encoding: 'utf8',
-        timeout: 20_000,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
+      const fields = execFileSync(
+        TSHARK,
+        ['-r', file, '-T', 'fields', '-e', 'tcp.stream', '-e', 'udp.stream'],
+        {
+          encoding: 'utf8',
+          timeout: 20_000,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      );
       const counts = new Map<string, number>();
       for (const line of fields.trimEnd().split('\n')) {
         const [tcpStream, udpStream] = line.split('\t');
@@ -82,7 +86,8 @@ describe.skipIf(!existsSync(TSHARK))('flows agree with tshark', () => {
       const ours = new Map<string, number>();
       let tcpIndex = 0;
       let udpIndex = 0;
-      for (const flow of flows) ours.set(flow.protocol === 'tcp' ? `tcp${tcpIndex++}` : `udp${udpIndex++}`, flow.packets);
+      for (const flow of flows)
+        ours.set(flow.protocol === 'tcp' ? `tcp${tcpIndex++}` : `udp${udpIndex++}`, flow.packets);
       expect(ours, name).toEqual(counts);
     }
   });
@@ -95,7 +100,11 @@ describe.skipIf(!existsSync(TSHARK))('synthetic TCP edge cases agree with tshark
     const frame = (fromClient: boolean, seq: number, flags: number, payload: string, ack: number) => {
       const [src, dst] = fromClient ? [C, S] : [S, C];
       const segment = tcp({ sport: src[1], dport: dst[1], seq, ack, flags, payload: text(payload) });
-      return ethernet(ETHERTYPE_IPV4, ipv4({ src: src[0], dst: dst[0], protocol: 6, payload: segment }), [10]);
+      return ethernet(
+        ETHERTYPE_IPV4,
+        ipv4({ src: src[0], dst: dst[0], protocol: 6, payload: segment }),
+        [10],
+      );
     };
     const cIsn = 0xfffffff8; // the client's data wraps after 7 bytes
     const sIsn = 0x12345678;
@@ -114,7 +123,10 @@ describe.skipIf(!existsSync(TSHARK))('synthetic TCP edge cases agree with tshark
       frame(true, c(22), TCP.ACK | TCP.FIN, '', s(20)),
       frame(false, s(20), TCP.ACK | TCP.FIN, '', c(23)),
     ];
-    const bytes = pcapFile({ linkType: 1, packets: frames.map((data, i) => ({ seconds: 1_700_000_000, fraction: i, data })) });
+    const bytes = pcapFile({
+      linkType: 1,
+      packets: frames.map((data, i) => ({ seconds: 1_700_000_000, fraction: i, data })),
+    });
     const work = mkdtempSync(join(tmpdir(), 'wirelayer-capture-'));
     try {
       const file = join(work, 'edge.pcap');
