@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CaptureError, readCapture, readPackets } from '../../src/capture/index.js';
+import { CaptureError, iteratePackets, readCapture, readPackets } from '../../src/capture/index.js';
 import { concat, hex, pcapFile, pcapng, text } from './synth.js';
 
 const fixture = (name: string) => join(import.meta.dirname, '../fixtures/capture', name);
@@ -186,6 +186,24 @@ describe('pcapng', () => {
     expect(new Set(two.packets.map((p) => `${p.interfaceId}:${p.linkType}`))).toEqual(
       new Set(['0:1', '1:113']),
     );
+  });
+
+  it('cuts a Simple Packet Block to the interface snapshot length', () => {
+    const bytes = concat(
+      pcapng.shb(),
+      pcapng.idb(101, true, { snapLength: 4 }),
+      pcapng.spb(text('abcdefgh')),
+    );
+    expect(readPackets(bytes).packets[0]).toMatchObject({ originalLength: 8, data: text('abcd') });
+  });
+
+  it('iterates lazily and returns the error as the generator result', () => {
+    const bytes = concat(pcapng.shb(), pcapng.idb(1), pcapng.epb(0, 1n, frame), hex('06000000'));
+    const iterator = iteratePackets(bytes);
+    expect(iterator.next()).toMatchObject({ done: false, value: { interfaceId: 0 } });
+    const end = iterator.next();
+    expect(end.done).toBe(true);
+    expect(end.value).toMatchObject({ code: 'truncated' });
   });
 
   it('gives views into the file, not copies', () => {
