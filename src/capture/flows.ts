@@ -59,6 +59,8 @@ export interface TcpDirectionSummary {
   /** Offset of a hole (lost segment, or cut by the snapshot length) after which data could not be delivered; null if none. */
   readonly gapAt: number | null;
   readonly retransmittedBytes: number;
+  /** Out-of-order segments dropped because too many were already waiting (see `TcpStreamLimits`). */
+  readonly droppedSegments: number;
   /** Timestamp of the first packet carrying data in this direction; null if none did. */
   readonly firstDataTimestamp: number | null;
 }
@@ -252,6 +254,7 @@ function summarize(stream: TcpStreamReassembler, firstDataTimestamp: number | nu
     capped: stream.capped,
     gapAt: stream.gapAt,
     retransmittedBytes: stream.retransmittedBytes,
+    droppedSegments: stream.droppedSegments,
     firstDataTimestamp,
   };
 }

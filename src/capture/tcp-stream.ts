@@ -7,6 +7,12 @@ export interface TcpStreamLimits {
    * dropped and `capped` is set. Default 1 MiB: handshakes need only the first few KB.
    */
   readonly maxBytes?: number;
+  /**
+   * Out-of-order pieces that may wait at once; further out-of-order segments are dropped (they
+   * leave a hole). Default 8192: far above real traffic, and it keeps a hostile capture of tiny
+   * reordered segments from costing quadratic time.
+   */
+  readonly maxPendingSegments?: number;
 }
 
 export const DEFAULT_TCP_STREAM_MAX_BYTES = 1024 * 1024;
@@ -28,17 +34,20 @@ const NOTHING: readonly Uint8Array[] = [];
  */
 export class TcpStreamReassembler {
   readonly #maxBytes: number;
+  readonly #maxPending: number;
   #base: number | null = null;
   readonly #chunks: Uint8Array[] = [];
   #delivered = 0;
-  #pending: Pending[] = [];
+  readonly #pending: Pending[] = [];
   #capped = false;
   #retransmittedBytes = 0;
   #sawSyn = false;
   #sawFin = false;
+  #droppedSegments = 0;
 
   constructor(limits: TcpStreamLimits = {}) {
     this.#maxBytes = limits.maxBytes ?? DEFAULT_TCP_STREAM_MAX_BYTES;
+    this.#maxPending = limits.maxPendingSegments ?? 8192;
   }
 
   /** The sequence number of stream offset 0, once known. */
@@ -60,6 +69,10 @@ export class TcpStreamReassembler {
   /** Bytes received again that had already been delivered or were waiting. */
   get retransmittedBytes(): number {
     return this.#retransmittedBytes;
+  }
+  /** Out-of-order segments dropped because `maxPendingSegments` were already waiting. */
+  get droppedSegments(): number {
+    return this.#droppedSegments;
   }
   get sawSyn(): boolean {
     return this.#sawSyn;
@@ -116,6 +129,10 @@ export class TcpStreamReassembler {
       end = this.#maxBytes;
     }
     if (offset > this.#delivered) {
+      if (this.#pending.length >= this.#maxPending) {
+        this.#droppedSegments++;
+        return NOTHING;
+      }
       this.#hold(offset, payload);
       return NOTHING;
     }
@@ -133,29 +150,46 @@ export class TcpStreamReassembler {
 
   /** Delivers waiting segments that now touch the contiguous stream, trimming what is already there. */
   #drain(out: Uint8Array[]): void {
-    while (this.#pending.length > 0 && this.#pending[0]!.offset <= this.#delivered) {
-      const next = this.#pending.shift()!;
+    const pending = this.#pending;
+    let taken = 0;
+    while (taken < pending.length && pending[taken]!.offset <= this.#delivered) {
+      const next = pending[taken++]!;
       const skip = this.#delivered - next.offset;
       if (skip < next.bytes.length) this.#deliver(next.bytes.subarray(skip), out);
       else this.#retransmittedBytes += next.bytes.length;
     }
+    if (taken > 0) pending.splice(0, taken);
   }
 
-  /** Keeps an out-of-order piece, cut around the pieces already waiting (first received wins). */
+  /**
+   * Keeps an out-of-order piece, cut around the pieces already waiting (first received wins).
+   * Waiting pieces are sorted and disjoint, so a binary search finds the first one it can touch:
+   * a capture of many tiny out-of-order segments costs O(log n) per segment, not O(n).
+   */
   #hold(offset: number, bytes: Uint8Array): void {
+    const pending = this.#pending;
     const end = offset + bytes.length;
-    const kept: Pending[] = [];
+    let first = 0;
+    let last = pending.length;
+    while (first < last) {
+      const middle = (first + last) >>> 1;
+      const piece = pending[middle]!;
+      if (piece.offset + piece.bytes.length <= offset) first = middle + 1;
+      else last = middle;
+    }
+    const merged: Pending[] = [];
     let at = offset;
-    for (const piece of this.#pending) {
+    let i = first;
+    for (; i < pending.length && pending[i]!.offset < end; i++) {
+      const piece = pending[i]!;
       const pieceEnd = piece.offset + piece.bytes.length;
-      if (pieceEnd <= at || piece.offset >= end) continue;
       if (piece.offset > at)
-        kept.push({ offset: at, bytes: bytes.subarray(at - offset, piece.offset - offset) });
+        merged.push({ offset: at, bytes: bytes.subarray(at - offset, piece.offset - offset) });
+      merged.push(piece);
       this.#retransmittedBytes += Math.min(end, pieceEnd) - Math.max(at, piece.offset);
       at = Math.max(at, pieceEnd);
     }
-    if (at < end) kept.push({ offset: at, bytes: bytes.subarray(at - offset) });
-    if (kept.length === 0) return;
-    this.#pending = [...this.#pending, ...kept].sort((a, b) => a.offset - b.offset);
+    if (at < end) merged.push({ offset: at, bytes: bytes.subarray(at - offset) });
+    pending.splice(first, i - first, ...merged);
   }
 }

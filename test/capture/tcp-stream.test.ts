@@ -127,3 +127,30 @@ describe('TcpStreamReassembler', () => {
     );
   });
 });
+
+describe('TcpStreamReassembler under hostile input', () => {
+  it('stays fast with many tiny segments in reverse order, dropping past maxPendingSegments', () => {
+    const stream = new TcpStreamReassembler({ maxPendingSegments: 8192 });
+    stream.push(0, TcpFlag.SYN, new Uint8Array(0));
+    const one = Uint8Array.of(0x61);
+    const started = performance.now();
+    for (let offset = 100_000; offset >= 1; offset--) stream.push(1 + offset, TcpFlag.ACK, one);
+    stream.push(1, TcpFlag.ACK, one);
+    expect(performance.now() - started).toBeLessThan(5000);
+    // Offsets 100000 down to 91809 waited; 91808 .. 1 were dropped; then offset 0 came.
+    expect(stream.droppedSegments).toBe(100_000 - 8192);
+    expect(stream.length).toBe(1);
+    expect(stream.gapAt).toBe(1);
+  });
+
+  it('reassembles thousands of reordered segments exactly', () => {
+    const data = Uint8Array.from({ length: 6000 }, (_, i) => (i * 7) & 0xff);
+    const stream = new TcpStreamReassembler();
+    stream.push(4242, TcpFlag.SYN, new Uint8Array(0));
+    for (let offset = data.length - 1; offset >= 0; offset -= 2)
+      stream.push(4243 + offset, TcpFlag.ACK, data.subarray(offset, offset + 1));
+    for (let offset = data.length - 2; offset >= 0; offset -= 2)
+      stream.push(4243 + offset, TcpFlag.ACK, data.subarray(offset, offset + 1));
+    expect(Buffer.from(stream.bytes()).equals(Buffer.from(data))).toBe(true);
+  });
+});
