@@ -18,7 +18,12 @@ export class HandshakeParseError extends Error {
   static at(code: string, message: string, bytes: Uint8Array, offset: number): HandshakeParseError {
     const from = Math.max(0, offset - 16);
     const to = Math.min(bytes.length, offset + 16);
-    return new HandshakeParseError(code, message, offset, Buffer.from(bytes.subarray(from, to)).toString('hex'));
+    return new HandshakeParseError(
+      code,
+      message,
+      offset,
+      Buffer.from(bytes.subarray(from, to)).toString('hex'),
+    );
   }
 }
 
