@@ -65,7 +65,8 @@ export interface DecryptInitialOptions {
  * client's original Destination Connection ID to derive them from, for the version in each
  * packet's header: for a client Initial that is its own DCID, for a server Initial the DCID of
  * the client's first Initial (or of the Retry's SCID after a Retry). `sender` picks the
- * direction's keys. A datagram without Initial packets gives an empty list.
+ * direction's keys. A datagram without Initial packets (a short header one, say) gives an
+ * empty list.
  */
 export function decryptInitial(
   datagram: Uint8Array,
@@ -73,9 +74,11 @@ export function decryptInitial(
   sender: QuicSender,
   options: DecryptInitialOptions = {},
 ): ParseResult<InitialPacket[]> {
+  const packets: InitialPacket[] = [];
+  // A datagram that starts with a short header holds only 1-RTT packets.
+  if (datagram.length > 0 && (datagram[0]! & 0x80) === 0) return done(packets, datagram.length);
   const parsed = parseDatagram(datagram);
   if (parsed.status !== 'done') return parsed;
-  const packets: InitialPacket[] = [];
   let largest = options.largestPacketNumber ?? -1;
   for (const header of parsed.value.packets) {
     if (header.form !== 'long' || header.type !== 'initial') continue;

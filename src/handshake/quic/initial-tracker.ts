@@ -158,6 +158,8 @@ export class InitialTracker {
    * CRYPTO stream over its bound, a Retry that does not authenticate).
    */
   receive(datagram: Uint8Array, sender: QuicSender): ParseResult<InitialHandshake> {
+    // A datagram that starts with a short header holds only 1-RTT packets: nothing for us.
+    if (datagram.length > 0 && (datagram[0]! & 0x80) === 0) return done(this.handshake, datagram.length);
     const parsed = parseDatagram(datagram);
     if (parsed.status !== 'done') return parsed;
     for (const header of parsed.value.packets) {
