@@ -1,6 +1,6 @@
 import { done, failed, HandshakeParseError, type ParseResult } from '../errors.js';
 import { QuicReader } from './reader.js';
-import { readVarintBigInt } from './varint.js';
+import { readVarintBigInt, VARINT_MAX } from './varint.js';
 
 /** Frame types allowed in Initial packets (RFC 9000, 12.4, table 3). */
 export const FrameType = {
@@ -131,9 +131,11 @@ export function parseInitialFrames(payload: Uint8Array): ParseResult<InitialFram
           acks.push(parseAck(reader, first === FrameType.ACK_ECN));
           break;
         case FrameType.CRYPTO: {
+          const offsetAt = reader.pos;
           const offset = reader.varint('CRYPTO offset');
           const length = reader.varint('CRYPTO length');
-          if (offset + length > 2 ** 62 - 1) {
+          // Past 2^53 a number is inexact: check the 2^62-1 limit (RFC 9000, 19.6) in bigint there.
+          if (offset >= 2 ** 53 && readVarintBigInt(payload, offsetAt) + BigInt(length) > VARINT_MAX) {
             throw reader.fail('quic-frame-encoding', 'CRYPTO frame beyond 2^62-1', at);
           }
           crypto.push({ offset, data: reader.take(length, 'CRYPTO data') });
