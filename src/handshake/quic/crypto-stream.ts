@@ -45,30 +45,51 @@ export class CryptoStream {
 
   /**
    * Checks that `data` at `offset` may be stored; returns the error that `write` would raise,
-   * without changing anything. Lets a caller validate a whole packet before committing any of it.
+   * without changing anything.
    */
   check(offset: number, data: Uint8Array): HandshakeParseError | undefined {
-    const end = offset + data.length;
-    if (end > this.maxBytes) {
-      return HandshakeParseError.at(
-        'quic-crypto-buffer-exceeded',
-        `CRYPTO data up to offset ${end} exceeds the ${this.maxBytes}-byte bound`,
-        data,
-        0,
-      );
-    }
-    if (end <= this.contiguous || data.length === 0) return undefined;
-    // In order, with nothing buffered ahead: no hole can appear.
-    if (offset <= this.contiguous && this.ranges.length === 0) return undefined;
-    const merged = mergeRange(this.ranges, Math.max(offset, this.contiguous), end);
-    const holes = merged.length / 2 - (merged[0] === this.contiguous ? 1 : 0);
-    if (holes > this.maxGaps) {
-      return HandshakeParseError.at(
-        'quic-crypto-fragmented',
-        `CRYPTO stream has more than ${this.maxGaps} holes`,
-        data,
-        0,
-      );
+    return this.checkAll([{ offset, data }]);
+  }
+
+  /**
+   * Checks that all `frames`, written in turn, may be stored, without changing anything: lets
+   * a caller accept or refuse a whole packet's CRYPTO frames at once.
+   */
+  checkAll(
+    frames: readonly { readonly offset: number; readonly data: Uint8Array }[],
+  ): HandshakeParseError | undefined {
+    let contiguous = this.contiguous;
+    let ranges: readonly number[] = this.ranges;
+    for (const { offset, data } of frames) {
+      const end = offset + data.length;
+      if (end > this.maxBytes) {
+        return HandshakeParseError.at(
+          'quic-crypto-buffer-exceeded',
+          `CRYPTO data up to offset ${end} exceeds the ${this.maxBytes}-byte bound`,
+          data,
+          0,
+        );
+      }
+      if (end <= contiguous || data.length === 0) continue;
+      // In order, with nothing buffered ahead: no hole can appear.
+      if (offset <= contiguous && ranges.length === 0) {
+        contiguous = end;
+        continue;
+      }
+      const merged = mergeRange(ranges, Math.max(offset, contiguous), end);
+      if (merged[0] === contiguous) {
+        contiguous = merged[1]!;
+        merged.splice(0, 2);
+      }
+      if (merged.length / 2 > this.maxGaps) {
+        return HandshakeParseError.at(
+          'quic-crypto-fragmented',
+          `CRYPTO stream has more than ${this.maxGaps} holes`,
+          data,
+          0,
+        );
+      }
+      ranges = merged;
     }
     return undefined;
   }

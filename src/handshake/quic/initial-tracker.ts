@@ -251,16 +251,9 @@ export class InitialTracker {
     frames: InitialFrames,
     sender: QuicSender,
   ): HandshakeParseError | undefined {
-    for (const frame of frames.crypto) {
-      const problem = direction.stream.check(frame.offset, frame.data);
-      if (problem !== undefined) return problem;
-    }
-    // Checked one by one, a later frame may still overflow after an earlier one filled a hole;
-    // such a packet is dropped half-written, which the bound makes harmless.
-    for (const frame of frames.crypto) {
-      const problem = direction.stream.write(frame.offset, frame.data);
-      if (problem !== undefined) return problem;
-    }
+    const problem = direction.stream.checkAll(frames.crypto);
+    if (problem !== undefined) return problem;
+    for (const frame of frames.crypto) direction.stream.write(frame.offset, frame.data);
     if (frames.connectionClose !== undefined)
       this.connectionClose = { sender, frame: frames.connectionClose };
     const messages = direction.stream.takeMessages();
