@@ -11,7 +11,7 @@ import {
 import { unprotectInitial } from './initial-packet.js';
 import { asUint8Array } from './reader.js';
 import { verifyRetryIntegrity } from './retry.js';
-import { isSupportedVersion, type QuicVersion } from './version.js';
+import type { QuicVersion } from './version.js';
 
 /** TLS handshake message types the Initial space carries (RFC 8446, 4). */
 export const HandshakeType = { CLIENT_HELLO: 1, SERVER_HELLO: 2 } as const;
@@ -45,6 +45,7 @@ export interface InitialConnectionClose {
  * ServerHello parser.
  */
 export interface InitialHandshake {
+  /** The version in use: that of the server's Initials once one was seen, else the client's. */
   readonly version?: QuicVersion;
   /** The DCID of the client's first Initial, from which Initial keys are derived. */
   readonly originalDcid?: Uint8Array;
@@ -171,7 +172,9 @@ export class InitialTracker {
   /**
    * Feeds one UDP datagram, sent by `sender`. Returns the handshake as known after it, or the
    * error of the first packet that could not be used (undecryptable, malformed frames, a
-   * CRYPTO stream over its bound, a Retry that does not authenticate).
+   * CRYPTO stream over its bound, a Retry that does not authenticate). An error's offset is
+   * in the datagram, except for frame errors (`quic-frame-*`, `quic-empty-payload`), whose
+   * offset is in the decrypted payload.
    */
   receive(datagram: Uint8Array, sender: QuicSender): ParseResult<InitialHandshake> {
     // A datagram that starts with a short header holds only 1-RTT packets: nothing for us.
@@ -217,9 +220,6 @@ export class InitialTracker {
       this.originalDcid = new Uint8Array(header.dcid);
       this.keyDcid = this.originalDcid;
     }
-    if (this.version === undefined && sender === 'client' && isSupportedVersion(header.version)) {
-      this.version = header.version;
-    }
     if (sender === 'server' && header.token.length > 0) {
       return HandshakeParseError.at(
         'quic-invalid-header',
@@ -243,6 +243,8 @@ export class InitialTracker {
     const problem = this.commit(direction, frames.value, sender);
     if (problem !== undefined) return problem;
     direction.largestPacketNumber = Math.max(direction.largestPacketNumber, opened.value.packetNumber);
+    // The server's Initials are in the negotiated version (RFC 9368: it may differ from the client's).
+    if (sender === 'server' || this.version === undefined) this.version = header.version;
     return undefined;
   }
 
