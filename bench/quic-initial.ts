@@ -14,19 +14,7 @@ import {
   parseDatagram,
   QUIC_V1,
 } from '../src/handshake/quic/index.js';
-
-/** One measurement beside its baseline (same shape as bench/report.ts's Row). */
-export interface Row {
-  name: string;
-  /** Ours. */
-  value: number;
-  unit: string;
-  /** The baseline's figure in the same unit (undefined when there is none). */
-  baseline?: number;
-  baselineName?: string;
-  /** value / baseline (rates: higher is better; 0.5 means twice the baseline's cost). */
-  ratio?: number;
-}
+import type { Row } from './report.js';
 
 /** RFC 9001 appendix A.2: a client Initial of 1200 bytes carrying a ClientHello (packet number 2). */
 const CLIENT_INITIAL = Buffer.from(
