@@ -12,11 +12,10 @@ export * from './extension-types.js';
 export * from './groups.js';
 export * from './ja3.js';
 export * from './ja4.js';
+export * from './quic/index.js';
 export * from './signature-schemes.js';
 export * from './tls/client-hello.js';
 export * from './tls/hello-records.js';
 export * from './tls/records.js';
 export * from './tls/server-hello.js';
 export * from './versions.js';
-// QUIC (Initial decryption, CRYPTO reassembly) is exported from ./quic/index.js by its owner:
-// export * from './quic/index.js';

@@ -72,7 +72,7 @@ export {
   varintSize,
 } from './varint.js';
 export {
-  isGreaseVersion,
+  isQuicGreaseVersion,
   isSupportedVersion,
   type LongPacketType,
   longPacketType,
@@ -81,7 +81,7 @@ export {
   QUIC_V2,
   QUIC_VERSION_NEGOTIATION,
   type QuicVersion,
-  quicVersionName,
+  quicVersionFromWire,
   type VersionParameters,
   versionParameters,
 } from './version.js';

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   deriveInitialKeys,
-  isGreaseVersion,
+  isQuicGreaseVersion,
   isSupportedVersion,
   longPacketType,
   parseDatagram,
   parsePacketHeader,
   QUIC_V1,
   QUIC_V2,
-  quicVersionName,
+  quicVersionFromWire,
 } from '../../../src/handshake/quic/index.js';
 import { buildLongPacket, concat, cryptoFrame, hex, toHex } from './helpers.js';
 
@@ -34,16 +34,16 @@ function packet(
 
 describe('versions', () => {
   it('names, support and GREASE', () => {
-    expect(quicVersionName(QUIC_V1)).toBe('QUICv1');
-    expect(quicVersionName(QUIC_V2)).toBe('QUICv2');
-    expect(quicVersionName(0xff00001d)).toBeUndefined();
+    expect(quicVersionFromWire(QUIC_V1)).toBe('QUICv1');
+    expect(quicVersionFromWire(QUIC_V2)).toBe('QUICv2');
+    expect(quicVersionFromWire(0xff00001d)).toBeNull();
     expect(isSupportedVersion(0x6b3343cf)).toBe(true);
     expect(isSupportedVersion(0x709a50c4)).toBe(false);
-    expect(isGreaseVersion(0x0a0a0a0a)).toBe(true);
-    expect(isGreaseVersion(0x1a2a3a4a)).toBe(true);
-    expect(isGreaseVersion(0xfafafafa)).toBe(true);
-    expect(isGreaseVersion(QUIC_V1)).toBe(false);
-    expect(isGreaseVersion(0x1a2a3a4b)).toBe(false);
+    expect(isQuicGreaseVersion(0x0a0a0a0a)).toBe(true);
+    expect(isQuicGreaseVersion(0x1a2a3a4a)).toBe(true);
+    expect(isQuicGreaseVersion(0xfafafafa)).toBe(true);
+    expect(isQuicGreaseVersion(QUIC_V1)).toBe(false);
+    expect(isQuicGreaseVersion(0x1a2a3a4b)).toBe(false);
   });
 
   it('long packet types: v1 uses 0b00 for Initial, v2 rotates them (RFC 9369, 3.2)', () => {
