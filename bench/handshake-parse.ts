@@ -3,7 +3,7 @@
  * beside baselines measured in the same run: a bare loop that only walks the extension list
  * (the least any parser must do) and a Buffer copy of the same bytes.
  *
- *   npx vite-node bench/handshake-parse.ts -- --run    or, after `npm run build`, node dist/bench/handshake-parse.js
+ *   npm run bench handshake    or, after `npm run build`, node dist/bench/handshake-parse.js
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -13,14 +13,7 @@ import { ja3 } from '../src/handshake/ja3.js';
 import { ja4 } from '../src/handshake/ja4.js';
 import { parseClientHello } from '../src/handshake/tls/client-hello.js';
 import { parseClientHelloRecords } from '../src/handshake/tls/hello-records.js';
-
-export interface Row {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly baseline: number;
-  readonly ratio: number;
-}
+import { formatTable, type Row } from './report.js';
 
 /** Builds the Chrome-like hello as one TLS record (no test helpers: bench/ ships). */
 function chromeLikeRecord(): Uint8Array {
@@ -188,20 +181,10 @@ export async function runHandshakeBench(ms = 400): Promise<Row[]> {
       rate(() => quic[0] === 0xc3, ms),
     ),
   ];
+  if (sink < 0) console.error(sink); // reads the sink, so the measured calls are not optimised away
   return rows;
 }
 
-// Run directly: node runs it as argv[1]; vite-node hides the script path, so it passes --run.
-const direct =
-  process.argv[1] !== undefined && pathToFileURL(resolve(process.argv[1])).href === import.meta.url;
-if (direct || process.argv.includes('--run')) {
-  const rows = await runHandshakeBench();
-  const fmt = (n: number) => n.toLocaleString('en-US');
-  console.log('| benchmark | value | baseline | ratio |\n|---|---:|---:|---:|');
-  for (const r of rows) {
-    console.log(
-      `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${fmt(r.baseline)} ${r.unit} | ${r.ratio.toFixed(3)} |`,
-    );
-  }
-  if (sink < 0) console.log(sink);
+if (import.meta.url === pathToFileURL(resolve(process.argv[1] ?? '')).href) {
+  console.log(formatTable('Handshake parsing', await runHandshakeBench()));
 }

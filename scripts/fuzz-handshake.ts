@@ -2,16 +2,16 @@
  * Mutation fuzzer for the handshake parsers: every parser gets N mutated real inputs (default
  * 1,000,000) and must return done / need-more / a HandshakeParseError, never throw.
  *
- *   npx vite-node scripts/fuzz-handshake.ts -- [cases-per-parser] [seed]
+ *   npm run fuzz -- [cases-per-parser] [seed]     (node dist/scripts/fuzz-handshake.js after a build)
  *
  * Seeds are the captured fixtures in test/fixtures/{tls,dtls}. Exit status 1 on the first
  * failure, with the input in hex.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { detectDatagram, detectStream } from '../src/handshake/detect.js';
+import { parseHelloVerifyRequest } from '../src/handshake/dtls/hello.js';
 import { DtlsHandshakeReassembler } from '../src/handshake/dtls/reassembler.js';
 import { splitDtlsHandshakeFragments, splitDtlsRecords } from '../src/handshake/dtls/records.js';
-import { parseHelloVerifyRequest } from '../src/handshake/dtls/hello.js';
-import { detectDatagram, detectStream } from '../src/handshake/detect.js';
 import { HandshakeParseError, type ParseResult } from '../src/handshake/errors.js';
 import { ja3 } from '../src/handshake/ja3.js';
 import { ja4 } from '../src/handshake/ja4.js';
@@ -22,7 +22,7 @@ import { parseServerHello } from '../src/handshake/tls/server-hello.js';
 
 const args = process.argv.slice(2).filter((a) => a !== '--');
 const perParser = Number(args[0] ?? 1_000_000);
-let state = (Number(args[1] ?? 0x9e3779b9) >>> 0) || 1;
+let state = Number(args[1] ?? 0x9e3779b9) >>> 0 || 1;
 
 function rand(): number {
   // xorshift32
@@ -37,7 +37,8 @@ function rand(): number {
 const streams: Uint8Array[] = [];
 const datagrams: Uint8Array[] = [];
 for (const f of readdirSync('test/fixtures/tls')) {
-  if (f.endsWith('.bin')) streams.push(new Uint8Array(readFileSync(`test/fixtures/tls/${f}`)).subarray(0, 4096));
+  if (f.endsWith('.bin'))
+    streams.push(new Uint8Array(readFileSync(`test/fixtures/tls/${f}`)).subarray(0, 4096));
 }
 for (const f of readdirSync('test/fixtures/dtls')) {
   if (!f.endsWith('.hex')) continue;
@@ -89,7 +90,8 @@ function mutate(seeds: readonly Uint8Array[]): Uint8Array {
 }
 
 function check(r: ParseResult<unknown>): void {
-  if (r.status === 'error' && !(r.error instanceof HandshakeParseError)) throw new Error('untyped error result');
+  if (r.status === 'error' && !(r.error instanceof HandshakeParseError))
+    throw new Error('untyped error result');
   if (r.status !== 'done' && r.status !== 'need-more' && r.status !== 'error') throw new Error('bad status');
 }
 
@@ -112,7 +114,11 @@ const targets: Target[] = [
       }
     },
   },
-  { name: 'parseClientHello (dtls)', seeds: datagrams.map((d) => d.subarray(25)), run: (b) => check(parseClientHello(b, 'dtls')) },
+  {
+    name: 'parseClientHello (dtls)',
+    seeds: datagrams.map((d) => d.subarray(25)),
+    run: (b) => check(parseClientHello(b, 'dtls')),
+  },
   { name: 'parseServerHello', seeds: bodies, run: (b) => check(parseServerHello(b)) },
   { name: 'parseClientHelloRecords', seeds: streams, run: (b) => check(parseClientHelloRecords(b)) },
   { name: 'parseServerHelloRecords', seeds: streams, run: (b) => check(parseServerHelloRecords(b)) },
@@ -134,7 +140,11 @@ const targets: Target[] = [
     },
   },
   { name: 'splitDtlsRecords', seeds: datagrams, run: (b) => check(splitDtlsRecords(b)) },
-  { name: 'splitDtlsHandshakeFragments', seeds: datagrams.map((d) => d.subarray(13)), run: (b) => check(splitDtlsHandshakeFragments(b)) },
+  {
+    name: 'splitDtlsHandshakeFragments',
+    seeds: datagrams.map((d) => d.subarray(13)),
+    run: (b) => check(splitDtlsHandshakeFragments(b)),
+  },
   {
     name: 'DtlsHandshakeReassembler (4 datagrams)',
     seeds: datagrams,
@@ -144,7 +154,11 @@ const targets: Target[] = [
       for (let i = 0; i < 3; i++) check(r.pushDatagram(mutate(datagrams)));
     },
   },
-  { name: 'parseHelloVerifyRequest', seeds: datagrams.map((d) => d.subarray(25)), run: (b) => check(parseHelloVerifyRequest(b)) },
+  {
+    name: 'parseHelloVerifyRequest',
+    seeds: datagrams.map((d) => d.subarray(25)),
+    run: (b) => check(parseHelloVerifyRequest(b)),
+  },
   {
     name: 'detectStream + detectDatagram',
     seeds: [...streams, ...datagrams],
@@ -174,6 +188,10 @@ for (const t of targets) {
     }
   }
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
-  console.log(`${t.name.padEnd(42)} ${Math.round(perParser / secs).toLocaleString('en-US').padStart(12)} cases/s`);
+  console.log(
+    `${t.name.padEnd(42)} ${Math.round(perParser / secs)
+      .toLocaleString('en-US')
+      .padStart(12)} cases/s`,
+  );
 }
 process.exit(failed ? 1 : 0);
