@@ -66,7 +66,7 @@ export function dtlsRecord(
   seq: number,
   payload: Uint8Array,
 ): Uint8Array {
-  const s = [0, 0, (seq / 0x1000000) & 0xff, (seq >> 16) & 0xff, (seq >> 8) & 0xff, seq & 0xff];
+  const s = [5, 4, 3, 2, 1, 0].map((k) => Math.floor(seq / 2 ** (8 * k)) % 256);
   return Uint8Array.from([
     contentType,
     ...u16(version),
