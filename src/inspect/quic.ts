@@ -1,0 +1,82 @@
+/**
+ * QUIC: both directions' Initial packets decrypted with the keys of the client's original
+ * DCID (InitialTracker follows a Retry to its new DCID), the CRYPTO streams reassembled, and
+ * the first ClientHello and the ServerHello that follows any HelloRetryRequest parsed.
+ */
+import type { UdpFlow } from '../capture/index.js';
+import {
+  type ClientHello,
+  detectDatagram,
+  parseClientHello,
+  parseServerHello,
+  type ServerHello,
+} from '../handshake/index.js';
+import { InitialTracker, parseDatagram, type QuicVersion, quicVersionName } from '../handshake/quic/index.js';
+import { incomplete, unparsable } from './notes.js';
+import { helloFields, type InspectedConnection } from './record.js';
+
+// A handshake message from the tracker: type (1), length (3), body.
+const HANDSHAKE_HEADER = 4;
+
+/** The record of a UDP flow whose first client datagram is a QUIC long header packet, else null. */
+export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
+  const first = flow.clientToServer[0];
+  if (first === undefined || detectDatagram(first) !== 'quic') return null;
+  const notes: string[] = [];
+  const tracker = new InitialTracker();
+  let problem: string | null = null;
+  let serverVersion: QuicVersion | undefined;
+  for (const message of flow.messages) {
+    const sender = message.direction === 'client-to-server' ? 'client' : 'server';
+    const before = sender === 'server' ? tracker.handshake.serverHello : undefined;
+    const r = tracker.receive(message.data, sender);
+    // The tracker leaves its state as it was before a packet it cannot use: go on with the rest.
+    if (r.status === 'error') problem ??= unparsable(`an Initial from the ${sender}`, r.error);
+    if (sender === 'server' && before === undefined && r.status === 'done' && r.value.serverHello) {
+      // The negotiated version is that of the server's Initials, which may differ from the
+      // client's first one (compatible version negotiation, RFC 9368).
+      serverVersion = initialVersion(message.data) ?? r.value.version;
+    }
+  }
+  const handshake = tracker.handshake;
+
+  let clientHello: ClientHello | null = null;
+  if (handshake.clientHello) {
+    const parsed = parseClientHello(handshake.clientHello.subarray(HANDSHAKE_HEADER), 'tls');
+    if (parsed.status === 'done') clientHello = parsed.value;
+    else if (parsed.status === 'error') notes.push(unparsable('ClientHello', parsed.error));
+  } else {
+    notes.push(problem ?? incomplete('ClientHello', 'not all of its CRYPTO frames are in the capture'));
+    problem = null;
+  }
+
+  let serverHello: ServerHello | null = null;
+  if (handshake.serverHello) {
+    const parsed = parseServerHello(handshake.serverHello.subarray(HANDSHAKE_HEADER), 'tls');
+    if (parsed.status === 'done') serverHello = parsed.value;
+    else if (parsed.status === 'error') notes.push(unparsable('ServerHello', parsed.error));
+  } else if (problem !== null) {
+    notes.push(problem);
+  }
+  const version = serverVersion === undefined ? null : (quicVersionName(serverVersion) ?? null);
+
+  return {
+    record: {
+      protocol: 'quic',
+      client: flow.client,
+      server: flow.server,
+      ...helloFields(clientHello, serverHello, version, 'quic'),
+    },
+    notes,
+  };
+}
+
+/** The version of the first Initial packet in a datagram. */
+function initialVersion(datagram: Uint8Array): QuicVersion | undefined {
+  const parsed = parseDatagram(datagram);
+  if (parsed.status !== 'done') return undefined;
+  for (const packet of parsed.value.packets) {
+    if (packet.form === 'long' && packet.type === 'initial') return packet.version;
+  }
+  return undefined;
+}
