@@ -83,7 +83,10 @@ describe.each(FILES)('%s', (file) => {
           expect(result.notes.filter((n) => n.message.startsWith('internal error'))).toEqual([]);
         },
       ),
-      { numRuns: 150, seed: 20260125 },
+      {
+        numRuns: Number(process.env.INSPECT_FUZZ_RUNS ?? 150),
+        seed: Number(process.env.INSPECT_FUZZ_SEED ?? 20260125),
+      },
     );
   });
 });

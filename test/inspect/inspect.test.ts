@@ -2,7 +2,7 @@
  * inspectCapture on synthetic captures: GREASE, split hellos, role guessing, HelloRetryRequest,
  * ALPN, unassigned codes, what is and is not a TLS/DTLS/QUIC connection, and notes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -326,5 +326,22 @@ describe('output forms', () => {
     );
     expect(row).toMatch(/^tls {4}\[::1\]:5000 {2}10\.0\.0\.2:443 {2}a\?b +- +- +- +- +1 +-$/);
     expect(header!.indexOf('SERVER')).toBe(row!.indexOf('10.0.0.2'));
+  });
+});
+
+describe('many connections in one capture', () => {
+  it('gives one record per connection, in the order of their first packets', () => {
+    const dir = join(import.meta.dirname, '../fixtures/inspect');
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.pcap'))
+      .sort();
+    const captures = files.map((f) => new Uint8Array(readFileSync(join(dir, f))));
+    // Same link type and precision throughout: one file header, then every file's records.
+    const merged = Buffer.concat([captures[0]!.subarray(0, 24), ...captures.map((c) => c.subarray(24))]);
+    const { records, notes, error } = inspectCapture(merged);
+    expect(error).toBeNull();
+    expect(notes).toEqual([]);
+    expect(records).toEqual(captures.map((c) => inspectCapture(c).records[0]));
+    expect(new Set(records.map((r) => r.protocol))).toEqual(new Set(['tls', 'dtls', 'quic']));
   });
 });
