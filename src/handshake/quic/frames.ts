@@ -47,6 +47,7 @@ export interface InitialFrames {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
+const ZEROS = new Uint8Array(1500);
 
 function parseAck(reader: QuicReader, ecn: boolean): AckFrame {
   const at = reader.pos;
@@ -103,6 +104,16 @@ export function parseInitialFrames(payload: Uint8Array): ParseResult<InitialFram
       const at = reader.pos;
       const first = payload[at]!;
       if (first === FrameType.PADDING) {
+        // Padding usually runs to the end of a client Initial: compare it at once, natively.
+        const rest = reader.end - at;
+        if (
+          rest <= ZEROS.length &&
+          Buffer.compare(payload.subarray(at, reader.end), ZEROS.subarray(0, rest)) === 0
+        ) {
+          paddingLength += rest;
+          reader.pos = reader.end;
+          continue;
+        }
         let end = at + 1;
         while (end < reader.end && payload[end] === 0) end++;
         paddingLength += end - at;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CryptoStream, encodeVarint, parseInitialFrames } from '../../../src/handshake/quic/index.js';
 import { concat, cryptoFrame, hex, toHex } from './helpers.js';
@@ -115,5 +116,28 @@ describe('CryptoStream', () => {
     expect(stream.write(0, new Uint8Array(10))).toBeUndefined();
     expect(stream.contiguousLength).toBe(11);
     expect(stream.write(50, hex('00'))).toBeUndefined();
+  });
+
+  it("checks a packet's frames together, exactly as writing them in turn would go", () => {
+    const frame = fc.tuple(fc.nat(300), fc.uint8Array({ minLength: 1, maxLength: 40 }));
+    fc.assert(
+      fc.property(fc.array(fc.array(frame, { maxLength: 4 }), { maxLength: 8 }), (packets) => {
+        const stream = new CryptoStream(320, 3);
+        const history: { offset: number; data: Uint8Array }[] = [];
+        for (const frames of packets) {
+          const list = frames.map(([offset, data]) => ({ offset, data }));
+          const verdict = stream.checkAll(list);
+          const trial = new CryptoStream(320, 3);
+          for (const f of history) trial.write(f.offset, f.data);
+          const sequential = list.map((f) => trial.write(f.offset, f.data)).find((e) => e !== undefined);
+          expect(verdict?.code).toBe(sequential?.code);
+          if (verdict === undefined) {
+            for (const f of list) expect(stream.write(f.offset, f.data)).toBeUndefined();
+            history.push(...list);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

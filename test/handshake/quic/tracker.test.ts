@@ -145,8 +145,10 @@ describe('InitialTracker', () => {
     const tracker = new InitialTracker();
     tracker.receive(client(QUIC_V1, 0, cryptoFrame(0, message(1, 300))), 'client');
     const sh = serverHello('33'.repeat(32));
+    expect(tracker.handshake.version).toBe(QUIC_V1);
     const result = tracker.receive(server(QUIC_V2, 0, cryptoFrame(0, sh)), 'server');
     expect(result.status === 'done' && toHex(result.value.serverHello!)).toBe(toHex(sh));
+    expect(tracker.handshake.version).toBe(QUIC_V2);
   });
 
   it('records a Version Negotiation packet and a CONNECTION_CLOSE', () => {
