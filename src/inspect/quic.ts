@@ -11,7 +11,7 @@ import {
   parseServerHello,
   type ServerHello,
 } from '../handshake/index.js';
-import { InitialTracker, parseDatagram, type QuicVersion, quicVersionName } from '../handshake/quic/index.js';
+import { InitialTracker, quicVersionName } from '../handshake/quic/index.js';
 import { incomplete, unparsable } from './notes.js';
 import { helloFields, type InspectedConnection } from './record.js';
 
@@ -25,18 +25,11 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
   const notes: string[] = [];
   const tracker = new InitialTracker();
   let problem: string | null = null;
-  let serverVersion: QuicVersion | undefined;
   for (const message of flow.messages) {
     const sender = message.direction === 'client-to-server' ? 'client' : 'server';
-    const before = sender === 'server' ? tracker.handshake.serverHello : undefined;
     const r = tracker.receive(message.data, sender);
     // The tracker leaves its state as it was before a packet it cannot use: go on with the rest.
     if (r.status === 'error') problem ??= unparsable(`an Initial from the ${sender}`, r.error);
-    if (sender === 'server' && before === undefined && r.status === 'done' && r.value.serverHello) {
-      // The negotiated version is that of the server's Initials, which may differ from the
-      // client's first one (compatible version negotiation, RFC 9368).
-      serverVersion = initialVersion(message.data) ?? r.value.version;
-    }
   }
   const handshake = tracker.handshake;
 
@@ -58,7 +51,9 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
   } else if (problem !== null) {
     notes.push(problem);
   }
-  const version = serverVersion === undefined ? null : (quicVersionName(serverVersion) ?? null);
+  // The tracker's version is that of the server's Initials once it saw one: the negotiated one,
+  // which may differ from the client's first (compatible version negotiation, RFC 9368).
+  const version = handshake.version === undefined ? null : (quicVersionName(handshake.version) ?? null);
 
   return {
     record: {
@@ -69,14 +64,4 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
     },
     notes,
   };
-}
-
-/** The version of the first Initial packet in a datagram. */
-function initialVersion(datagram: Uint8Array): QuicVersion | undefined {
-  const parsed = parseDatagram(datagram);
-  if (parsed.status !== 'done') return undefined;
-  for (const packet of parsed.value.packets) {
-    if (packet.form === 'long' && packet.type === 'initial') return packet.version;
-  }
-  return undefined;
 }
