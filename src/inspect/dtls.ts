@@ -3,7 +3,7 @@
  * (not a HelloRetryRequest) among the server's, each reassembled from its fragments.
  * HelloVerifyRequests and the client's repeated hello with the cookie are passed over.
  */
-import type { UdpFlow } from '../capture/index.js';
+import type { UdpFlow, UdpMessage } from '../capture/index.js';
 import {
   type ClientHello,
   DtlsHandshakeReassembler,
@@ -22,15 +22,17 @@ const SERVER_HELLO = 2;
 
 /** The record of a UDP flow whose first client datagram is a DTLS ClientHello, else null. */
 export function inspectDtlsFlow(flow: UdpFlow): InspectedConnection | null {
-  const first = flow.clientToServer[0];
-  if (first === undefined || detectDatagram(first) !== 'dtls') return null;
+  const fromClient = flow.messages.filter((m) => m.direction === 'client-to-server');
+  const fromServer = flow.messages.filter((m) => m.direction === 'server-to-client');
+  const first = fromClient[0];
+  if (first === undefined || !isDtlsClientHello(first)) return null;
   const notes: string[] = [];
 
-  const ch = firstHello(flow.clientToServer, CLIENT_HELLO, (body) => parseClientHello(body, 'dtls'));
+  const ch = firstHello(fromClient, CLIENT_HELLO, (body) => parseClientHello(body, 'dtls'));
   const clientHello = ch.hello;
   if (ch.problem !== null) notes.push(ch.problem);
 
-  const sh = firstHello(flow.serverToClient, SERVER_HELLO, (body) => parseServerHello(body, 'dtls'));
+  const sh = firstHello(fromServer, SERVER_HELLO, (body) => parseServerHello(body, 'dtls'));
   const serverHello = sh.hello;
   if (sh.problem !== null) notes.push(sh.problem);
   const version = serverHello ? tlsVersionFromWire(serverHello.version) : null;
@@ -46,6 +48,20 @@ export function inspectDtlsFlow(flow: UdpFlow): InspectedConnection | null {
   };
 }
 
+/**
+ * detectDatagram's answer; or, for a datagram cut by the capture's snapshot length (whose record
+ * length then runs past what was kept, which detectDatagram, made for whole datagrams, refuses),
+ * the same test on the headers alone: handshake record, DTLS version, epoch 0, ClientHello.
+ */
+function isDtlsClientHello(message: UdpMessage): boolean {
+  const d = message.data;
+  if (detectDatagram(d) === 'dtls') return true;
+  if (!message.truncated || d.length < 14 || d[0] !== 0x16) return false;
+  const version = (d[1]! << 8) | d[2]!;
+  const knownVersion = version === 0xfeff || version === 0xfefd || version === 0x0100;
+  return knownVersion && d[3] === 0 && d[4] === 0 && d[13] === CLIENT_HELLO;
+}
+
 interface HelloRead<T> {
   readonly hello: T | null;
   readonly problem: string | null;
@@ -57,7 +73,7 @@ interface HelloRead<T> {
  * refuses only makes the note when no hello is found at all.
  */
 function firstHello<T extends ClientHello | ServerHello>(
-  datagrams: readonly Uint8Array[],
+  datagrams: readonly UdpMessage[],
   msgType: number,
   parse: (body: Uint8Array) => ParseResult<T>,
 ): HelloRead<T> {
@@ -66,9 +82,11 @@ function firstHello<T extends ClientHello | ServerHello>(
   const reassembler = new DtlsHandshakeReassembler();
   let problem: string | null = null;
   for (const datagram of datagrams) {
-    const r = reassembler.pushDatagram(datagram);
+    const r = reassembler.pushDatagram(datagram.data);
     if (r.status === 'error') {
-      problem ??= unparsable(`a ${what} datagram`, r.error);
+      problem ??= datagram.truncated
+        ? incomplete(what, "a datagram was cut by the capture's snapshot length")
+        : unparsable(`a ${what} datagram`, r.error);
       continue;
     }
     if (r.status !== 'done') continue;

@@ -29,7 +29,11 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
     const sender = message.direction === 'client-to-server' ? 'client' : 'server';
     const r = tracker.receive(message.data, sender);
     // The tracker leaves its state as it was before a packet it cannot use: go on with the rest.
-    if (r.status === 'error') problem ??= unparsable(`an Initial from the ${sender}`, r.error);
+    if (r.status === 'error') {
+      problem ??= message.truncated
+        ? `an Initial from the ${sender} was cut by the capture's snapshot length`
+        : unparsable(`an Initial from the ${sender}`, r.error);
+    }
   }
   const handshake = tracker.handshake;
 

@@ -92,7 +92,9 @@ function tlsSides(flow: TcpFlow): Sides | null {
 /** Where a direction's reassembled stream stops: its length, and the hole that stopped it. */
 function streamEnd(side: 'client' | 'server', bytes: Uint8Array, summary: TcpDirectionSummary): string {
   const base = `the ${side}'s stream has ${bytes.length} bytes`;
-  if (summary.gapAt !== null) return `${base}, then a segment is missing from the capture`;
+  if (summary.gapAt !== null) {
+    return `${base}, then bytes are missing from the capture (a lost segment, or the snapshot length)`;
+  }
   if (summary.capped) return `${base}, then the per-flow byte cap`;
   return `${base} (the capture ends there)`;
 }

@@ -14,7 +14,7 @@ import {
   inspectCapture,
   inspectFlow,
 } from '../../src/inspect/index.js';
-import { recordBoundaries } from './boundaries.js';
+import { recordBoundaries, snapPcap } from './boundaries.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 const FILES = [
@@ -65,6 +65,22 @@ describe.each(FILES)('%s', (file) => {
       expect(atBoundary.notes.filter((n) => n.message.startsWith('internal error'))).toEqual([]);
     }
   });
+
+  it.skipIf(!file.endsWith('.pcap'))(
+    'captured with a small snapshot length: the connection, and a note why its hellos are missing',
+    () => {
+      const snapped = inspectCapture(snapPcap(bytes, 150));
+      expect(snapped.error).toBeNull();
+      expect(snapped.records.map((r) => [r.protocol, r.client, r.server])).toEqual(
+        whole.records.map((r) => [r.protocol, r.client, r.server]),
+      );
+      expect(snapped.records[0]!.ja4).toBeNull();
+      expect(snapped.notes[0]!.message).toMatch(
+        /^(ClientHello incomplete|an Initial from the client was cut)/,
+      );
+      expect(snapped.notes[0]!.message).toMatch(/snapshot length/);
+    },
+  );
 
   it('bytes flipped anywhere: no throw, contract-shaped records', () => {
     fc.assert(
