@@ -24,13 +24,14 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
   if (first === undefined || detectDatagram(first) !== 'quic') return null;
   const notes: string[] = [];
   const tracker = new InitialTracker();
-  let problem: string | null = null;
+  // The first packet of each side that could not be used: it may be why a hello is missing.
+  const problems: { client: string | null; server: string | null } = { client: null, server: null };
   for (const message of flow.messages) {
     const sender = message.direction === 'client-to-server' ? 'client' : 'server';
     const r = tracker.receive(message.data, sender);
     // The tracker leaves its state as it was before a packet it cannot use: go on with the rest.
     if (r.status === 'error') {
-      problem ??= message.truncated
+      problems[sender] ??= message.truncated
         ? `an Initial from the ${sender} was cut by the capture's snapshot length`
         : unparsable(`an Initial from the ${sender}`, r.error);
     }
@@ -43,8 +44,9 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
     if (parsed.status === 'done') clientHello = parsed.value;
     else if (parsed.status === 'error') notes.push(unparsable('ClientHello', parsed.error));
   } else {
-    notes.push(problem ?? incomplete('ClientHello', 'not all of its CRYPTO frames are in the capture'));
-    problem = null;
+    notes.push(
+      problems.client ?? incomplete('ClientHello', 'not all of its CRYPTO frames are in the capture'),
+    );
   }
 
   let serverHello: ServerHello | null = null;
@@ -52,8 +54,8 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
     const parsed = parseServerHello(handshake.serverHello.subarray(HANDSHAKE_HEADER), 'tls');
     if (parsed.status === 'done') serverHello = parsed.value;
     else if (parsed.status === 'error') notes.push(unparsable('ServerHello', parsed.error));
-  } else if (problem !== null) {
-    notes.push(problem);
+  } else if (problems.server !== null) {
+    notes.push(problems.server);
   }
   // The tracker's version is that of the server's Initials once it saw one: the negotiated one,
   // which may differ from the client's first (compatible version negotiation, RFC 9368).
