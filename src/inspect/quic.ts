@@ -11,7 +11,7 @@ import {
   parseServerHello,
   type ServerHello,
 } from '../handshake/index.js';
-import { InitialTracker, quicVersionName } from '../handshake/quic/index.js';
+import { InitialTracker, quicVersionFromWire } from '../handshake/quic/index.js';
 import { incomplete, unparsable } from './notes.js';
 import { helloFields, type InspectedConnection } from './record.js';
 
@@ -59,7 +59,7 @@ export function inspectQuicFlow(flow: UdpFlow): InspectedConnection | null {
   }
   // The tracker's version is that of the server's Initials once it saw one: the negotiated one,
   // which may differ from the client's first (compatible version negotiation, RFC 9368).
-  const version = handshake.version === undefined ? null : (quicVersionName(handshake.version) ?? null);
+  const version = handshake.version === undefined ? null : quicVersionFromWire(handshake.version);
 
   return {
     record: {
