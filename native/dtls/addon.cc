@@ -481,6 +481,7 @@ napi_value SessionInfo(napi_env env, napi_callback_info info) {
   SetNamed(env, o, "outDropped", MakeUint32(env, static_cast<uint32_t>(s->queue().out_dropped)));
   SetNamed(env, o, "inDropped", MakeUint32(env, static_cast<uint32_t>(s->queue().in_dropped)));
   SetNamed(env, o, "recordsDropped", MakeUint32(env, static_cast<uint32_t>(s->records_dropped())));
+  SetNamed(env, o, "invalidDropped", MakeUint32(env, static_cast<uint32_t>(s->garbage_dropped())));
   return o;
 }
 

@@ -58,8 +58,11 @@ bool Context::Configure(std::string* error) {
     return false;
   }
   // The driver sets the MTU; nothing is ever asked of a socket. No renegotiation, no session
-  // cache or tickets: every session is a full handshake with its own state.
-  SSL_CTX_set_options(ssl_ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+  // cache or tickets: every session is a full handshake with its own state. No
+  // Encrypt-then-MAC: OpenSSL 3 answers a bad EtM MAC with a fatal alert instead of
+  // discarding the record (openssl/openssl#24972), which lets one spoofed datagram end a
+  // CBC session; with MAC-then-encrypt it discards it, as DTLS must.
+  SSL_CTX_set_options(ssl_ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET | SSL_OP_NO_ENCRYPT_THEN_MAC);
   SSL_CTX_set_session_cache_mode(ssl_ctx_, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ssl_ctx_, SSL_MODE_AUTO_RETRY);
 

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <openssl/obj_mac.h>
 
 #include <cstring>
 
@@ -161,8 +162,40 @@ uint32_t Session::Start() {
   return Flags();
 }
 
+// OpenSSL 3 fails the whole association (internal_error alert) on a protected AEAD record
+// shorter than its explicit nonce + tag, instead of discarding it as RFC 6347 4.1.2.7 says
+// (openssl/openssl#24972, #25389). One spoofed datagram would kill an established session,
+// so such datagrams never reach OpenSSL. No legitimate peer sends them.
+size_t Session::MinProtectedRecord() const {
+  const SSL_CIPHER* cipher = SSL_get_pending_cipher(ssl_);
+  if (cipher == nullptr) cipher = SSL_get_current_cipher(ssl_);
+  if (cipher == nullptr) return 24;  // nothing protected can be legitimate yet; 24 is the largest AEAD minimum
+  if (!SSL_CIPHER_is_aead(cipher)) return 0;  // CBC / NULL with MAC-then-encrypt: OpenSSL discards bad records
+  if (SSL_CIPHER_get_cipher_nid(cipher) == NID_chacha20_poly1305) return 16;  // no explicit nonce, 16-byte tag
+  const char* name = SSL_CIPHER_standard_name(cipher);
+  if (name != nullptr && std::strstr(name, "_CCM_8") != nullptr) return 16;  // 8-byte nonce, 8-byte tag
+  return 24;  // GCM, CCM: 8-byte explicit nonce, 16-byte tag
+}
+
+bool Session::AcceptableDatagram(const uint8_t* data, size_t len) const {
+  size_t min = MinProtectedRecord();
+  if (min == 0) return true;
+  // DTLS record header: type(1) version(2) epoch(2) sequence(6) length(2).
+  for (size_t off = 0; off + 13 <= len;) {
+    unsigned epoch = (static_cast<unsigned>(data[off + 3]) << 8) | data[off + 4];
+    size_t record_len = (static_cast<size_t>(data[off + 11]) << 8) | data[off + 12];
+    if (epoch != 0 && record_len > 0 && record_len < min) return false;
+    off += 13 + record_len;
+  }
+  return true;
+}
+
 uint32_t Session::Receive(const uint8_t* data, size_t len) {
   if (ssl_ == nullptr || failed_ || len == 0) return Flags();
+  if (!listening_ && !AcceptableDatagram(data, len)) {
+    garbage_dropped_++;
+    return Flags();
+  }
   ERR_clear_error();
   started_ = true;
   queue_.Borrow(data, len);

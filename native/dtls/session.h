@@ -103,6 +103,7 @@ class Session {
   std::deque<std::vector<uint8_t>>& records() { return records_; }
   std::vector<std::string>& keylog() { return keylog_; }
   uint64_t records_dropped() const { return records_dropped_; }
+  uint64_t garbage_dropped() const { return garbage_dropped_; }
 
   // Called from OpenSSL's callbacks.
   int OnClientHello();
@@ -117,6 +118,8 @@ class Session {
   void ReadRecords();
   void Fail(int ssl_error, const char* context_message = nullptr);
   void CaptureClientHello();
+  size_t MinProtectedRecord() const;
+  bool AcceptableDatagram(const uint8_t* data, size_t len) const;
 
   std::shared_ptr<Context> context_;
   SSL* ssl_ = nullptr;
@@ -145,6 +148,7 @@ class Session {
   std::deque<std::vector<uint8_t>> records_;
   size_t records_bytes_ = 0;
   uint64_t records_dropped_ = 0;
+  uint64_t garbage_dropped_ = 0;
   std::vector<std::string> keylog_;
 };
 

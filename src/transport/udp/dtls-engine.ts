@@ -239,6 +239,7 @@ interface NativeInfo extends DtlsHandshakeInfo {
   readonly outDropped: number;
   readonly inDropped: number;
   readonly recordsDropped: number;
+  readonly invalidDropped: number;
 }
 
 interface NativeSession {
@@ -666,10 +667,24 @@ export class DtlsSession implements Disposable {
     };
   }
 
-  /** Datagrams and records dropped because a queue was full (the driver is not keeping up). */
-  drops(): { readonly outgoing: number; readonly incoming: number; readonly records: number } {
+  /**
+   * Drop counters: datagrams and records lost because a queue was full (the driver is not
+   * keeping up), and datagrams refused before OpenSSL saw them because they carried a
+   * protected record too short to be genuine (OpenSSL 3 would end the session on them).
+   */
+  drops(): {
+    readonly outgoing: number;
+    readonly incoming: number;
+    readonly records: number;
+    readonly invalid: number;
+  } {
     const i = this.#native.info();
-    return { outgoing: i.outDropped, incoming: i.inDropped, records: i.recordsDropped };
+    return {
+      outgoing: i.outDropped,
+      incoming: i.inDropped,
+      records: i.recordsDropped,
+      invalid: i.invalidDropped,
+    };
   }
 
   /** The peer's certificates as DER, leaf first; empty if it sent none. */
