@@ -360,24 +360,21 @@ napi_value SessionRead(napi_env env, napi_callback_info info) {
   Args a;
   Session* s = ThisSession(env, info, &a, true);
   if (s == nullptr) return nullptr;
-  auto& records = s->records();
-  if (records.empty()) return Null(env);
-  napi_value v = MakeBuffer(env, records.front().data(), records.front().size());
-  records.pop_front();
-  return v;
+  std::vector<uint8_t> record;
+  if (!s->PopRecord(&record)) return Null(env);
+  return MakeBuffer(env, record.data(), record.size());
 }
 
 napi_value SessionReadAll(napi_env env, napi_callback_info info) {
   Args a;
   Session* s = ThisSession(env, info, &a, true);
   if (s == nullptr) return nullptr;
-  auto& records = s->records();
-  if (records.empty()) return Null(env);
+  if (!s->HasRecords()) return Null(env);
+  std::deque<std::vector<uint8_t>> records = s->TakeRecords();
   napi_value array = nullptr;
   WL_NAPI(env, napi_create_array_with_length(env, records.size(), &array), nullptr);
   uint32_t i = 0;
   for (const auto& r : records) napi_set_element(env, array, i++, MakeBuffer(env, r.data(), r.size()));
-  records.clear();
   return array;
 }
 

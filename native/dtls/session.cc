@@ -285,6 +285,21 @@ void Session::ReadRecords() {
   }
 }
 
+bool Session::PopRecord(std::vector<uint8_t>* out) {
+  if (records_.empty()) return false;
+  *out = std::move(records_.front());
+  records_.pop_front();
+  records_bytes_ -= out->size();
+  return true;
+}
+
+std::deque<std::vector<uint8_t>> Session::TakeRecords() {
+  std::deque<std::vector<uint8_t>> all;
+  all.swap(records_);
+  records_bytes_ = 0;
+  return all;
+}
+
 int64_t Session::TimeoutMs() {
   if (ssl_ == nullptr || failed_) return -1;
   struct timeval tv = {0, 0};

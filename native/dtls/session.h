@@ -100,7 +100,11 @@ class Session {
   const std::string& alert_received() const { return alert_received_; }
 
   DatagramQueue& queue() { return queue_; }
-  std::deque<std::vector<uint8_t>>& records() { return records_; }
+  bool HasRecords() const { return !records_.empty(); }
+  // Hands out the oldest application record (false if none).
+  bool PopRecord(std::vector<uint8_t>* out);
+  // Hands out every queued record.
+  std::deque<std::vector<uint8_t>> TakeRecords();
   std::vector<std::string>& keylog() { return keylog_; }
   uint64_t records_dropped() const { return records_dropped_; }
   uint64_t garbage_dropped() const { return garbage_dropped_; }

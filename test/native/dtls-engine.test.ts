@@ -111,6 +111,21 @@ describe('DTLS engine <-> engine', () => {
     expect(() => client.write(Buffer.from('late'))).toThrow(/closed/);
   });
 
+  it('keeps delivering past the 8 MB receive queue bound once records are read (read() and readAll())', async () => {
+    const { client, server, link } = pair();
+    await link.handshake();
+    const record = Buffer.alloc(1200, 3);
+    let delivered = 0;
+    for (let round = 0; round < 120; round++) {
+      for (let i = 0; i < 64; i++) client.write(record);
+      for (const d of client.takeOutgoing()!) server.receive(d);
+      if (round % 2) delivered += server.readAll()?.length ?? 0;
+      else for (let m = server.read(); m; m = server.read()) delivered++;
+    }
+    expect(delivered).toBe(120 * 64); // 9.2 MB in all
+    expect(server.drops().records).toBe(0);
+  });
+
   it('negotiates DTLSv1 when both ends allow it at SECLEVEL=0', async () => {
     const legacy = { minVersion: 'DTLSv1', maxVersion: 'DTLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } as const;
     const { client, server, link } = pair({ server: legacy, client: legacy });
