@@ -17,10 +17,14 @@
  *
  * The retransmission timer is OpenSSL's own and reads the wall clock (OpenSSL offers no
  * clock injection), so `timeout()` is real time; `initialRetransmitMs` makes it short in tests.
+ *
+ * The addon is `build/Release/wirelayer_dtls.node` of the package (built by `npm install`);
+ * the environment variable `WIRELAYER_DTLS_ADDON` may name another file (e.g. one built for
+ * another Node). It is loaded on first use, with every OpenSSL symbol resolved at once.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -333,16 +337,22 @@ function loadBinding(): NativeBinding {
   const candidates = addonCandidates();
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
+    const where = process.env.WIRELAYER_DTLS_ADDON
+      ? `WIRELAYER_DTLS_ADDON names ${candidates[0]}, which does not exist`
+      : `looked for ${candidates.slice(0, 2).join(', ')} and the same under the parent folders`;
     loadError = new DtlsError(
       'ERR_DTLS_ADDON_MISSING',
-      `wirelayer's DTLS engine is not built (looked for ${candidates.slice(0, 2).join(', ')} and ` +
-        'the same under the parent folders). It is built by `npm install` with node-gyp: run ' +
-        '`npm rebuild wirelayer` (needs python3, make and a C++ compiler).',
+      `wirelayer's DTLS engine is not built (${where}). It is built by \`npm install\` with ` +
+        'node-gyp: run `npm rebuild wirelayer` (needs python3, make and a C++ compiler).',
     );
     throw loadError;
   }
   try {
-    binding = createRequire(import.meta.url)(path) as NativeBinding;
+    // RTLD_NOW: resolve every OpenSSL symbol at load. Node loads addons lazily by default,
+    // which on a Node that does not export OpenSSL would load fine and abort on first use.
+    const module: { exports: unknown } = { exports: {} };
+    process.dlopen(module, path, osConstants.dlopen.RTLD_NOW ?? 0);
+    binding = module.exports as NativeBinding;
     return binding;
   } catch (err) {
     loadError = explainLoadFailure(path, err);
