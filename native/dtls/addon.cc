@@ -30,8 +30,21 @@ struct ContextHandle {
 
 struct SessionHandle {
   static constexpr uint32_t kMagic = 0x574c5353;  // "WLSS"
+  // Roughly what an SSL with DTLS read/write buffers and handshake state holds, reported
+  // to V8 so that sessions left to the GC are collected before native memory piles up.
+  static constexpr int64_t kExternalBytes = 96 * 1024;
   uint32_t magic = kMagic;
+  bool accounted = false;
   std::unique_ptr<Session> session;
+
+  void Release(napi_env env) {
+    if (session != nullptr) session->Destroy();
+    if (accounted) {
+      int64_t ignored = 0;
+      napi_adjust_external_memory(env, -kExternalBytes, &ignored);
+      accounted = false;
+    }
+  }
 };
 
 struct CertificateHandle {
@@ -43,6 +56,13 @@ struct CertificateHandle {
 template <typename T>
 void Finalize(napi_env /*env*/, void* data, void* /*hint*/) {
   T* handle = static_cast<T*>(data);
+  handle->magic = 0;
+  delete handle;
+}
+
+void FinalizeSession(napi_env env, void* data, void* /*hint*/) {
+  auto* handle = static_cast<SessionHandle*>(data);
+  handle->Release(env);
   handle->magic = 0;
   delete handle;
 }
@@ -274,11 +294,13 @@ napi_value SessionNew(napi_env env, napi_callback_info info) {
   }
   auto* handle = new SessionHandle();
   handle->session = std::move(session);
-  if (napi_wrap(env, a.self, handle, Finalize<SessionHandle>, nullptr, nullptr) != napi_ok) {
+  if (napi_wrap(env, a.self, handle, FinalizeSession, nullptr, nullptr) != napi_ok) {
     delete handle;
     ThrowPendingOr(env, "napi_wrap failed");
     return nullptr;
   }
+  int64_t ignored = 0;
+  handle->accounted = napi_adjust_external_memory(env, SessionHandle::kExternalBytes, &ignored) == napi_ok;
   return a.self;
 }
 
@@ -563,7 +585,7 @@ napi_value SessionDestroy(napi_env env, napi_callback_info info) {
   if (!GetArgs(env, info, &a)) return nullptr;
   SessionHandle* h = UnwrapChecked<SessionHandle>(env, a.self, "NativeSession");
   if (h == nullptr) return nullptr;
-  if (h->session != nullptr) h->session->Destroy();
+  h->Release(env);
   return Undefined(env);
 }
 

@@ -266,6 +266,40 @@ describe('DTLS engine <-> engine', () => {
     cert.destroy();
   });
 
+  it('takes the certificate as PEM too', async () => {
+    const serverCtx = new DtlsContext({ role: 'server', pauseOnClientHello: true });
+    const client = new DtlsContext({ role: 'client', ca: pki.caCert }).createSession({
+      servername: 'localhost',
+    });
+    const server = serverCtx.createSession({ peer: 'p' });
+    const link = new Link(client, server);
+    await expect(link.handshake()).rejects.toThrow(/paused/);
+    expect(() => server.setCertificate({ cert: pki.rsaCert, key: pki.ecKey })).toThrow(/does not match/);
+    server.setCertificate({ cert: [pki.rsaCert], key: pki.rsaKey });
+    server.resume();
+    await link.handshake();
+    expect(client.peerCertificates()).toEqual([der(pki.rsaCert)]);
+  });
+
+  it("gives up after OpenSSL's retransmission limit with a timeout error", async () => {
+    const ctx = new DtlsContext({ role: 'client', ca: pki.caCert, initialRetransmitMs: 1 });
+    const client = ctx.createSession({ servername: 'localhost' });
+    client.start();
+    let sent = 0;
+    const deadline = Date.now() + 15_000;
+    while (!client.failed && Date.now() < deadline) {
+      sent += client.takeOutgoing()?.length ?? 0; // into the void
+      const t = client.timeout();
+      expect(t).toBeGreaterThanOrEqual(0);
+      await new Promise((r) => setTimeout(r, t));
+      client.onTimeout();
+    }
+    expect(client.error?.code).toBe('ERR_DTLS_TIMEOUT');
+    expect(client.error?.message).toMatch(/handshake timed out/);
+    expect(sent).toBeGreaterThan(5); // the first ClientHello and its retransmissions
+    expect(client.timeout()).toBe(-1);
+  }, 20_000);
+
   it('reports an empty ALPN when none was agreed, and null before the handshake', async () => {
     const { client, server, link } = pair({
       server: { ALPNProtocols: ['x'] },

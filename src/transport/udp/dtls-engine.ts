@@ -400,7 +400,7 @@ const COOKIE_DROP: DtlsCookieCheck = Object.freeze({ ok: false, reply: null });
  * A certificate chain and key parsed once, to hand to many sessions
  * ({@link DtlsSession.setCertificate}), e.g. from a per-SNI cache.
  */
-export class DtlsCertificate {
+export class DtlsCertificate implements Disposable {
   /** @internal */
   readonly native: NativeCertificate;
 
@@ -421,6 +421,10 @@ export class DtlsCertificate {
   /** Releases the parsed certificate (sessions that use it keep their own reference). */
   destroy(): void {
     this.native.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
   }
 }
 
@@ -625,12 +629,20 @@ export class DtlsSession implements Disposable {
     return this.#native.clientHello();
   }
 
-  /** Server, while `clientHelloPending`: the certificate to present instead of the context's. */
-  setCertificate(cert: DtlsCertificate): void {
+  /**
+   * Server, while `clientHelloPending`: the certificate to present instead of the context's,
+   * parsed already (a {@link DtlsCertificate}, e.g. from a per-SNI cache) or as PEM.
+   */
+  setCertificate(
+    cert: DtlsCertificate | { readonly cert: string | readonly string[]; readonly key: string },
+  ): void {
+    const parsed = cert instanceof DtlsCertificate ? cert : DtlsCertificate.fromPem(cert.cert, cert.key);
     try {
-      this.#native.setCertificate(cert.native);
+      this.#native.setCertificate(parsed.native);
     } catch (err) {
       rethrow(err, 'ERR_DTLS_CERTIFICATE');
+    } finally {
+      if (parsed !== cert) parsed.destroy();
     }
   }
 
