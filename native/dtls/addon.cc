@@ -142,9 +142,13 @@ napi_value ContextNew(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   c.initial_retransmit_ms = static_cast<uint32_t>(n);
-  if (c.min_version > c.max_version && c.min_version != 0) {
-    // DTLS versions count down: DTLSv1 (0xfeff) > DTLSv1.2 (0xfefd).
+  n = c.max_retransmit_ms;
+  if (!OptInt(env, o, "maxRetransmitMs", &n)) return nullptr;
+  if (n < 1 || n > 600000) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "maxRetransmitMs must be 1 to 600000");
+    return nullptr;
   }
+  c.max_retransmit_ms = static_cast<uint32_t>(n);
   if (c.mtu < 228 || c.mtu > 65507) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "mtu must be 228 to 65507");
     return nullptr;
@@ -285,6 +289,13 @@ napi_value SessionNew(napi_env env, napi_callback_info info) {
       return nullptr;
     }
     c.initial_retransmit_ms = static_cast<uint32_t>(n);
+    n = 0;
+    if (!OptInt(env, o, "maxRetransmitMs", &n)) return nullptr;
+    if (n < 0 || n > 600000) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "maxRetransmitMs must be 1 to 600000");
+      return nullptr;
+    }
+    c.max_retransmit_ms = static_cast<uint32_t>(n);
   }
   std::string error;
   std::unique_ptr<Session> session = Session::Create(ch->context, c, &error);

@@ -30,6 +30,7 @@ struct ContextConfig {
   long mtu = 1200;
   long mtu_overhead = 28;
   uint32_t initial_retransmit_ms = 1000;
+  uint32_t max_retransmit_ms = 60000;
 };
 
 // ALPN protocol names in the wire format (length-prefixed); false if a name is empty or too long.

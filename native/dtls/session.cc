@@ -16,7 +16,6 @@ namespace {
 
 constexpr size_t kMaxRecords = 4096;
 constexpr size_t kMaxRecordBytes = 8 * 1024 * 1024;
-constexpr unsigned int kMaxTimerUs = 60 * 1000 * 1000;  // RFC 6347 4.2.4.1: at least 60 s
 constexpr size_t kMaxPlaintext = 16384;                 // SSL3_RT_MAX_PLAIN_LENGTH
 
 // One scratch buffer per thread for SSL_read: records are copied out at their real size.
@@ -71,6 +70,8 @@ std::unique_ptr<Session> Session::Create(std::shared_ptr<Context> context, const
 
   uint32_t initial_ms = config.initial_retransmit_ms != 0 ? config.initial_retransmit_ms : cc.initial_retransmit_ms;
   s->initial_timer_us_ = initial_ms * 1000u;
+  uint32_t max_ms = config.max_retransmit_ms != 0 ? config.max_retransmit_ms : cc.max_retransmit_ms;
+  s->max_timer_us_ = (max_ms < initial_ms ? initial_ms : max_ms) * 1000u;
   DTLS_set_timer_cb(s->ssl_, TimerCallback);
 
   if (!s->SetMtu(config.mtu != 0 ? config.mtu : cc.mtu, error)) return nullptr;
@@ -531,7 +532,7 @@ void Session::Fail(int ssl_error, const char* context_message) {
 unsigned int Session::NextTimerUs(unsigned int previous_us) const {
   if (previous_us == 0) return initial_timer_us_;
   unsigned long long next = static_cast<unsigned long long>(previous_us) * 2;
-  return next > kMaxTimerUs ? kMaxTimerUs : static_cast<unsigned int>(next);
+  return next > max_timer_us_ ? max_timer_us_ : static_cast<unsigned int>(next);
 }
 
 void Session::CaptureClientHello() {

@@ -41,6 +41,7 @@ struct SessionConfig {
   std::string peer;        // server: the peer address the cookie is bound to
   int pause_on_client_hello = -1;  // -1 = the context's
   uint32_t initial_retransmit_ms = 0;  // 0 = the context's
+  uint32_t max_retransmit_ms = 0;      // 0 = the context's
 };
 
 struct ClientHelloInfo {
@@ -141,6 +142,7 @@ class Session {
   bool hello_resumed_ = false;
   long mtu_ = 0;
   unsigned int initial_timer_us_ = 1000000;
+  unsigned int max_timer_us_ = 60000000;
   bool has_servername_ = false;
   std::string servername_;
   bool has_alpn_override_ = false;

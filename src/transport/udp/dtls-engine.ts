@@ -132,8 +132,10 @@ export interface DtlsContextOptions {
   mtu?: number;
   /** IP + UDP header bytes per datagram (28 for IPv4, 48 for IPv6); default 28. */
   mtuOverhead?: number;
-  /** First retransmission timeout (doubles up to 60 s); default 1000 ms (RFC 6347). */
+  /** First retransmission timeout (doubles on each retransmission); default 1000 ms (RFC 6347). */
   initialRetransmitMs?: number;
+  /** Cap of the doubling; default 60000 ms (RFC 6347). OpenSSL gives up after 12 retransmissions. */
+  maxRetransmitMs?: number;
 }
 
 /** Per-session settings. */
@@ -155,6 +157,8 @@ export interface DtlsSessionOptions {
   pauseOnClientHello?: boolean;
   /** Override the context's first retransmission timeout. */
   initialRetransmitMs?: number;
+  /** Override the context's retransmission timeout cap. */
+  maxRetransmitMs?: number;
 }
 
 /** What a server saw in the ClientHello (available once `CLIENT_HELLO` is reported, and after). */
@@ -210,6 +214,7 @@ interface NativeContextOptions {
   mtu?: number;
   mtuOverhead?: number;
   initialRetransmitMs?: number;
+  maxRetransmitMs?: number;
 }
 
 interface NativeSessionOptions {
@@ -220,6 +225,7 @@ interface NativeSessionOptions {
   mtu?: number;
   pauseOnClientHello?: boolean;
   initialRetransmitMs?: number;
+  maxRetransmitMs?: number;
 }
 
 interface NativeContext {
@@ -460,6 +466,7 @@ export class DtlsContext implements Disposable {
       mtu: options.mtu,
       mtuOverhead: options.mtuOverhead,
       initialRetransmitMs: options.initialRetransmitMs,
+      maxRetransmitMs: options.maxRetransmitMs,
     };
     try {
       this.#native = new b.NativeContext(native);
@@ -485,6 +492,7 @@ export class DtlsContext implements Disposable {
       mtu: options.mtu,
       pauseOnClientHello: options.pauseOnClientHello,
       initialRetransmitMs: options.initialRetransmitMs,
+      maxRetransmitMs: options.maxRetransmitMs,
     };
     try {
       return new DtlsSession(this.role, new b.NativeSession(this.#native, native), servername ?? null);
