@@ -6,6 +6,7 @@
 #include <openssl/opensslv.h>
 #include <openssl/ssl.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "certificate.h"
 #include "context.h"
 #include "napi_util.h"
+#include "packet_queue.h"
 #include "session.h"
 
 #if OPENSSL_VERSION_NUMBER < 0x30000000L
@@ -343,20 +345,40 @@ napi_value SessionReceive(napi_env env, napi_callback_info info) {
   return MakeUint32(env, s->Receive(data, len));
 }
 
+// Hands the oldest packets of `queue` to JavaScript in one Buffer, back to back; `meta`
+// (a Uint32Array) receives the count, then each length. One allocation per batch.
+napi_value TakePacked(napi_env env, PacketQueue& queue, napi_value meta_value) {
+  if (queue.empty()) return Null(env);
+  napi_typedarray_type type;
+  size_t meta_len = 0;
+  void* meta_data = nullptr;
+  if (napi_get_typedarray_info(env, meta_value, &type, &meta_len, &meta_data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array || meta_len < 2) {
+    ThrowTypeError(env, "expected a Uint32Array of at least 2 elements");
+    return nullptr;
+  }
+  auto* meta = static_cast<uint32_t*>(meta_data);
+  size_t k = queue.count() < meta_len - 1 ? queue.count() : meta_len - 1;
+  size_t total = 0;
+  for (size_t i = 0; i < k; i++) {
+    meta[1 + i] = static_cast<uint32_t>(queue.Size(i));
+    total += queue.Size(i);
+  }
+  meta[0] = static_cast<uint32_t>(k);
+  napi_value buffer = nullptr;
+  void* dst = nullptr;
+  WL_NAPI(env, napi_create_buffer(env, total, &dst, &buffer), nullptr);
+  if (total > 0) std::memcpy(dst, queue.Front(), total);
+  queue.Pop(k, total);
+  return buffer;
+}
+
+// takeOutgoing(meta): Buffer (the datagrams back to back) | null
 napi_value SessionTakeOutgoing(napi_env env, napi_callback_info info) {
   Args a;
   Session* s = ThisSession(env, info, &a);
   if (s == nullptr) return nullptr;
-  DatagramQueue& q = s->queue();
-  if (q.out_count == 0) return Null(env);
-  napi_value array = nullptr;
-  WL_NAPI(env, napi_create_array_with_length(env, q.out_count, &array), nullptr);
-  for (size_t i = 0; i < q.out_count; i++) {
-    const std::vector<uint8_t>& d = q.out[i];
-    napi_set_element(env, array, static_cast<uint32_t>(i), MakeBuffer(env, d.data(), d.size()));
-  }
-  q.ClearOut();
-  return array;
+  return TakePacked(env, s->queue().out, a.argv[0]);
 }
 
 napi_value SessionTimeout(napi_env env, napi_callback_info info) {
@@ -393,22 +415,20 @@ napi_value SessionRead(napi_env env, napi_callback_info info) {
   Args a;
   Session* s = ThisSession(env, info, &a, true);
   if (s == nullptr) return nullptr;
-  std::vector<uint8_t> record;
-  if (!s->PopRecord(&record)) return Null(env);
-  return MakeBuffer(env, record.data(), record.size());
+  PacketQueue& records = s->records();
+  if (records.empty()) return Null(env);
+  size_t len = records.Size(0);
+  napi_value v = MakeBuffer(env, records.Front(), len);
+  records.Pop(1, len);
+  return v;
 }
 
+// readAll(meta): Buffer (the records back to back) | null
 napi_value SessionReadAll(napi_env env, napi_callback_info info) {
   Args a;
   Session* s = ThisSession(env, info, &a, true);
   if (s == nullptr) return nullptr;
-  if (!s->HasRecords()) return Null(env);
-  std::deque<std::vector<uint8_t>> records = s->TakeRecords();
-  napi_value array = nullptr;
-  WL_NAPI(env, napi_create_array_with_length(env, records.size(), &array), nullptr);
-  uint32_t i = 0;
-  for (const auto& r : records) napi_set_element(env, array, i++, MakeBuffer(env, r.data(), r.size()));
-  return array;
+  return TakePacked(env, s->records(), a.argv[0]);
 }
 
 napi_value SessionClose(napi_env env, napi_callback_info info) {

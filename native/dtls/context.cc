@@ -36,7 +36,7 @@ Context* ContextOf(const SSL* ssl) {
 }
 
 std::shared_ptr<Context> Context::Create(const ContextConfig& config, std::string* error) {
-  ERR_clear_error();
+  ClearErrors();
   std::shared_ptr<Context> context(new Context());
   context->config_ = config;
   if (!context->Configure(error)) return nullptr;
@@ -94,7 +94,7 @@ bool Context::Configure(std::string* error) {
     X509_STORE* store = SSL_CTX_get_cert_store(ssl_ctx_);
     for (int i = 0; i < sk_X509_num(cas); i++) X509_STORE_add_cert(store, sk_X509_value(cas, i));
     sk_X509_pop_free(cas, X509_free);
-    ERR_clear_error();  // duplicates in the bundle are harmless
+    ClearErrors();  // duplicates in the bundle are harmless
   }
 
   if (c.is_server) {
@@ -141,7 +141,7 @@ Context::~Context() {
 void Context::RotateCookieSecret() {
   std::copy(std::begin(secret_), std::end(secret_), std::begin(previous_secret_));
   has_previous_secret_ = true;
-  if (RAND_bytes(secret_, sizeof secret_) != 1) ERR_clear_error();
+  if (RAND_bytes(secret_, sizeof secret_) != 1) ClearErrors();
 }
 
 bool Context::MakeCookie(const std::string& peer, bool previous, uint8_t* out, unsigned int* out_len) const {
@@ -154,7 +154,7 @@ bool Context::MakeCookie(const std::string& peer, bool previous, uint8_t* out, u
 
 int Context::StatelessCookieCheck(const uint8_t* data, size_t len, const std::string& peer,
                                   std::vector<uint8_t>* reply) {
-  ERR_clear_error();
+  ClearErrors();
   if (!config_.is_server || len == 0) return -1;
   if (listener_ == nullptr) {
     // One SSL per context, reset by DTLSv1_listen's own SSL_clear on every call.
@@ -163,7 +163,7 @@ int Context::StatelessCookieCheck(const uint8_t* data, size_t len, const std::st
     BIO* bio = listener_ != nullptr ? NewDatagramBio(&listener_queue_) : nullptr;
     if (listener_ == nullptr || listener_addr_ == nullptr || bio == nullptr) {
       BIO_free(bio);
-      ERR_clear_error();
+      ClearErrors();
       return -1;
     }
     SSL_set_bio(listener_, bio, bio);
@@ -176,13 +176,13 @@ int Context::StatelessCookieCheck(const uint8_t* data, size_t len, const std::st
   listener_queue_.Borrow(data, len);
   int r = DTLSv1_listen(listener_, listener_addr_);
   listener_queue_.ClearInput();  // never keep the datagram: that is the point
-  ERR_clear_error();
+  ClearErrors();
   if (r == 1) {
     listener_queue_.ClearOut();
     return 1;
   }
-  if (r == 0 && listener_queue_.out_count > 0) {
-    *reply = listener_queue_.out[0];
+  if (r == 0 && !listener_queue_.out.empty()) {
+    reply->assign(listener_queue_.out.Front(), listener_queue_.out.Front() + listener_queue_.out.Size(0));
     listener_queue_.ClearOut();
     return 0;
   }

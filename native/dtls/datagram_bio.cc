@@ -22,14 +22,7 @@ void DatagramQueue::EndBorrow() {
 
 void DatagramQueue::PushOut(const uint8_t* data, size_t len) {
   // A full queue behaves like a full socket buffer: the datagram is lost, DTLS recovers.
-  if (out_count >= kMaxOut || out_bytes + len > kMaxOutBytes) {
-    out_dropped++;
-    return;
-  }
-  if (out_count == out.size()) out.emplace_back();
-  std::vector<uint8_t>& slot = out[out_count++];
-  slot.assign(data, data + len);
-  out_bytes += len;
+  if (out.count() >= kMaxOut || out.bytes() + len > kMaxOutBytes || !out.Push(data, len)) out_dropped++;
 }
 
 namespace {

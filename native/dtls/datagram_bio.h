@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "packet_queue.h"
+
 namespace wirelayer {
 
 // The queues behind one BIO. Owned by the session (or the context's stateless listener),
@@ -22,10 +24,8 @@ struct DatagramQueue {
   size_t borrowed_len = 0;
   bool borrowed_taken = false;
 
-  // Outgoing datagrams. Slots are reused so steady traffic does not allocate.
-  std::vector<std::vector<uint8_t>> out;
-  size_t out_count = 0;
-  size_t out_bytes = 0;
+  // Outgoing datagrams, back to back.
+  PacketQueue out;
   uint64_t out_dropped = 0;
   uint64_t in_dropped = 0;
 
@@ -55,10 +55,7 @@ struct DatagramQueue {
     borrowed_len = 0;
   }
   void PushOut(const uint8_t* data, size_t len);
-  void ClearOut() {
-    out_count = 0;
-    out_bytes = 0;
-  }
+  void ClearOut() { out.Clear(); }
 };
 
 // A new BIO over `queue` (one reference, for SSL_set_bio(ssl, bio, bio)).

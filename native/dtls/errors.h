@@ -1,10 +1,18 @@
 // OpenSSL's thread-local error queue, turned into readable strings.
 #pragma once
 
+#include <openssl/err.h>
+
 #include <string>
 #include <vector>
 
 namespace wirelayer {
+
+// Empties OpenSSL's error queue before a call, so SSL_get_error sees only that call's errors.
+// Peeking first is much cheaper than clearing an already empty queue on every record.
+inline void ClearErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 
 // Drains the error queue into lines such as
 // "error:0A000086:SSL routines::certificate verify failed".

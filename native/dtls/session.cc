@@ -18,9 +18,6 @@ constexpr size_t kMaxRecords = 4096;
 constexpr size_t kMaxRecordBytes = 8 * 1024 * 1024;
 constexpr size_t kMaxPlaintext = 16384;                 // SSL3_RT_MAX_PLAIN_LENGTH
 
-// One scratch buffer per thread for SSL_read: records are copied out at their real size.
-thread_local uint8_t read_scratch[kMaxPlaintext];
-
 unsigned int TimerCallback(SSL* ssl, unsigned int previous_us) {
   Session* session = SessionOf(ssl);
   if (session == nullptr) return previous_us == 0 ? 1000000 : previous_us * 2;
@@ -48,7 +45,7 @@ Session* SessionOf(const SSL* ssl) {
 
 std::unique_ptr<Session> Session::Create(std::shared_ptr<Context> context, const SessionConfig& config,
                                          std::string* error) {
-  ERR_clear_error();
+  ClearErrors();
   std::unique_ptr<Session> s(new Session());
   const ContextConfig& cc = context->config();
   s->context_ = context;
@@ -103,7 +100,7 @@ std::unique_ptr<Session> Session::Create(std::shared_ptr<Context> context, const
     if (config.has_check_host && !config.check_host.empty()) {
       X509_VERIFY_PARAM* param = SSL_get0_param(s->ssl_);
       if (X509_VERIFY_PARAM_set1_ip_asc(param, config.check_host.c_str()) != 1) {
-        ERR_clear_error();
+        ClearErrors();
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         if (SSL_set1_host(s->ssl_, config.check_host.c_str()) != 1) {
           *error = DrainErrorsAsMessage("invalid host name to check '" + config.check_host + "'");
@@ -112,7 +109,7 @@ std::unique_ptr<Session> Session::Create(std::shared_ptr<Context> context, const
       }
     }
   }
-  ERR_clear_error();
+  ClearErrors();
   return s;
 }
 
@@ -128,9 +125,7 @@ void Session::Destroy() {
   listen_addr_ = nullptr;
   queue_.ClearInput();
   queue_.ClearOut();
-  queue_.out.clear();
-  records_.clear();
-  records_bytes_ = 0;
+  records_.Clear();
   keylog_.clear();
   context_.reset();
   closed_ = true;
@@ -139,7 +134,7 @@ void Session::Destroy() {
 uint32_t Session::Flags() {
   if (ssl_ == nullptr) return static_cast<uint32_t>(kClosed) | (failed_ ? static_cast<uint32_t>(kFailed) : 0u);
   uint32_t f = 0;
-  if (queue_.out_count > 0) f |= kOutgoing;
+  if (!queue_.out.empty()) f |= kOutgoing;
   if (!records_.empty()) f |= kData;
   if (established_) f |= kEstablished;
   if (hello_pending_) f |= kClientHello;
@@ -157,7 +152,7 @@ uint32_t Session::Flags() {
 
 uint32_t Session::Start() {
   if (ssl_ == nullptr) return Flags();
-  ERR_clear_error();
+  ClearErrors();
   started_ = true;
   if (!is_server_) Advance();
   return Flags();
@@ -197,7 +192,7 @@ uint32_t Session::Receive(const uint8_t* data, size_t len) {
     garbage_dropped_++;
     return Flags();
   }
-  ERR_clear_error();
+  ClearErrors();
   started_ = true;
   queue_.Borrow(data, len);
   Advance();
@@ -225,7 +220,7 @@ uint32_t Session::Advance() {
         Fail(SSL_ERROR_SSL, "cookie exchange failed");
         return 0;
       }
-      ERR_clear_error();  // dropped datagrams leave reasons behind; they are not errors
+      ClearErrors();  // dropped datagrams leave reasons behind; they are not errors
     }
     if (listening_) return 0;
   }
@@ -239,7 +234,7 @@ uint32_t Session::Advance() {
       switch (e) {
         case SSL_ERROR_WANT_READ:
         case SSL_ERROR_WANT_WRITE:
-          ERR_clear_error();
+          ClearErrors();
           return 0;
         case SSL_ERROR_WANT_CLIENT_HELLO_CB:
           hello_pending_ = true;
@@ -260,45 +255,35 @@ uint32_t Session::Advance() {
 
 void Session::ReadRecords() {
   for (;;) {
-    int n = SSL_read(ssl_, read_scratch, sizeof read_scratch);
+    // Decrypt straight into the queue; a record is kept only if the queue has room for it.
+    uint8_t* dst = records_.Reserve(kMaxPlaintext);
+    if (dst == nullptr) {
+      Fail(SSL_ERROR_SSL, "out of memory");
+      return;
+    }
+    int n = SSL_read(ssl_, dst, static_cast<int>(kMaxPlaintext));
     if (n > 0) {
       size_t len = static_cast<size_t>(n);
-      if (records_.size() >= kMaxRecords || records_bytes_ + len > kMaxRecordBytes) {
+      if (records_.count() >= kMaxRecords || records_.bytes() + len > kMaxRecordBytes) {
         records_dropped_++;  // the reader is not keeping up: drop, as a socket buffer would
-        continue;
+      } else {
+        records_.Commit(len);
       }
-      records_.emplace_back(read_scratch, read_scratch + len);
-      records_bytes_ += len;
       continue;
     }
     int e = SSL_get_error(ssl_, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      ERR_clear_error();
+      ClearErrors();
       return;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
       peer_closed_ = true;
-      ERR_clear_error();
+      ClearErrors();
       return;
     }
     Fail(e);
     return;
   }
-}
-
-bool Session::PopRecord(std::vector<uint8_t>* out) {
-  if (records_.empty()) return false;
-  *out = std::move(records_.front());
-  records_.pop_front();
-  records_bytes_ -= out->size();
-  return true;
-}
-
-std::deque<std::vector<uint8_t>> Session::TakeRecords() {
-  std::deque<std::vector<uint8_t>> all;
-  all.swap(records_);
-  records_bytes_ = 0;
-  return all;
 }
 
 int64_t Session::TimeoutMs() {
@@ -310,11 +295,11 @@ int64_t Session::TimeoutMs() {
 
 uint32_t Session::OnTimeout() {
   if (ssl_ == nullptr || failed_) return Flags();
-  ERR_clear_error();
+  ClearErrors();
   // Retransmits the last flight if OpenSSL's timer has expired; after too many attempts
   // OpenSSL gives up and the session fails.
   if (DTLSv1_handle_timeout(ssl_) < 0) Fail(SSL_ERROR_SSL, "handshake timed out");
-  ERR_clear_error();
+  ClearErrors();
   return Flags();
 }
 
@@ -340,7 +325,7 @@ bool Session::Write(const uint8_t* data, size_t len, std::string* error) {
     return false;
   }
   if (len == 0) return true;  // OpenSSL cannot send an empty record
-  ERR_clear_error();
+  ClearErrors();
   int n = SSL_write(ssl_, data, static_cast<int>(len));
   if (n <= 0) {
     int e = SSL_get_error(ssl_, n);
@@ -349,7 +334,7 @@ bool Session::Write(const uint8_t* data, size_t len, std::string* error) {
       *error = "the session failed: " + failure_.message;
     } else {
       *error = std::string("write failed: ") + SslErrorName(e);
-      ERR_clear_error();
+      ClearErrors();
     }
     return false;
   }
@@ -359,15 +344,15 @@ bool Session::Write(const uint8_t* data, size_t len, std::string* error) {
 uint32_t Session::Close() {
   if (ssl_ == nullptr || closed_) return Flags();
   closed_ = true;
-  ERR_clear_error();
+  ClearErrors();
   if (established_ && !failed_) SSL_shutdown(ssl_);  // queues close_notify; we do not wait for the peer's
-  ERR_clear_error();
+  ClearErrors();
   return Flags();
 }
 
 uint32_t Session::Resume() {
   if (ssl_ == nullptr || !hello_pending_) return Flags();
-  ERR_clear_error();
+  ClearErrors();
   hello_pending_ = false;
   hello_resumed_ = true;
   Advance();
@@ -379,7 +364,7 @@ bool Session::SetCertificate(const CertificateKey& cert, std::string* error) {
     *error = "the session is destroyed";
     return false;
   }
-  ERR_clear_error();
+  ClearErrors();
   if (SSL_use_cert_and_key(ssl_, cert.leaf, cert.key, cert.chain, 1) != 1) {
     *error = DrainErrorsAsMessage("cannot use the certificate and key");
     return false;
@@ -413,7 +398,7 @@ bool Session::SetMtu(long mtu, std::string* error) {
   }
   // SSL_set_mtu takes the largest datagram (UDP payload); OpenSSL's floor is 256 minus the overhead.
   if (mtu <= 0 || mtu > 65507 || SSL_set_mtu(ssl_, mtu) <= 0) {
-    ERR_clear_error();
+    ClearErrors();
     *error = "mtu " + std::to_string(mtu) + " is out of range (" + std::to_string(256 - queue_.mtu_overhead) +
              " to 65507)";
     return false;
@@ -502,7 +487,7 @@ std::string Session::VerifyError() const {
 
 void Session::Fail(int ssl_error, const char* context_message) {
   if (failed_) {
-    ERR_clear_error();
+    ClearErrors();
     return;
   }
   failed_ = true;

@@ -13,6 +13,7 @@
 #include "certificate.h"
 #include "context.h"
 #include "datagram_bio.h"
+#include "packet_queue.h"
 
 namespace wirelayer {
 
@@ -101,11 +102,8 @@ class Session {
   const std::string& alert_received() const { return alert_received_; }
 
   DatagramQueue& queue() { return queue_; }
-  bool HasRecords() const { return !records_.empty(); }
-  // Hands out the oldest application record (false if none).
-  bool PopRecord(std::vector<uint8_t>* out);
-  // Hands out every queued record.
-  std::deque<std::vector<uint8_t>> TakeRecords();
+  // Received application records, oldest first; the binding pops what it hands out.
+  PacketQueue& records() { return records_; }
   std::vector<std::string>& keylog() { return keylog_; }
   uint64_t records_dropped() const { return records_dropped_; }
   uint64_t garbage_dropped() const { return garbage_dropped_; }
@@ -151,8 +149,7 @@ class Session {
   Failure failure_;
   std::string alert_sent_;
   std::string alert_received_;
-  std::deque<std::vector<uint8_t>> records_;
-  size_t records_bytes_ = 0;
+  PacketQueue records_;
   uint64_t records_dropped_ = 0;
   uint64_t garbage_dropped_ = 0;
   std::vector<std::string> keylog_;

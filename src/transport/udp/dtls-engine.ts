@@ -255,12 +255,12 @@ interface NativeInfo extends DtlsHandshakeInfo {
 interface NativeSession {
   start(): number;
   receive(datagram: Uint8Array): number;
-  takeOutgoing(): Buffer[] | null;
+  takeOutgoing(meta: Uint32Array): Buffer | null;
   timeout(): number;
   onTimeout(): number;
   write(data: Uint8Array): number;
   read(): Buffer | null;
-  readAll(): Buffer[] | null;
+  readAll(meta: Uint32Array): Buffer | null;
   close(): number;
   resume(): number;
   flags(): number;
@@ -396,6 +396,26 @@ function rethrow(err: unknown, fallback: DtlsErrorCode): never {
 
 const pemList = (value: string | readonly string[] | undefined): string | undefined =>
   value === undefined ? undefined : typeof value === 'string' ? value : value.join('\n');
+
+/**
+ * Batches cross the boundary as one Buffer of packets back to back, with their count and
+ * lengths in this array (one per module: JavaScript is single-threaded, each worker has its
+ * own). 4097 slots: the native queues hold at most 4096 packets, so one call takes them all.
+ */
+const BATCH = new Uint32Array(4097);
+
+function unpack(packed: Buffer | null): Buffer[] | null {
+  if (packed === null) return null;
+  const n = BATCH[0]!;
+  const out = new Array<Buffer>(n);
+  let offset = 0;
+  for (let i = 0; i < n; i++) {
+    const len = BATCH[i + 1]!;
+    out[i] = packed.subarray(offset, offset + len);
+    offset += len;
+  }
+  return out;
+}
 
 const COOKIE_OK: DtlsCookieCheck = Object.freeze({ ok: true });
 const COOKIE_DROP: DtlsCookieCheck = Object.freeze({ ok: false, reply: null });
@@ -585,9 +605,12 @@ export class DtlsSession implements Disposable {
     return this.#status;
   }
 
-  /** The datagrams to send, oldest first, or null if none. Each is its own Buffer. */
+  /**
+   * The datagrams to send, oldest first, or null if none. They are views of one Buffer per
+   * call (one allocation per batch, as Node's own Buffer pool does): keep one, keep the batch.
+   */
   takeOutgoing(): Buffer[] | null {
-    return this.#native.takeOutgoing();
+    return unpack(this.#native.takeOutgoing(BATCH));
   }
 
   /** Milliseconds until the retransmission timer fires (0: now), or -1 if it is not running. */
@@ -616,14 +639,14 @@ export class DtlsSession implements Disposable {
     return this.#status;
   }
 
-  /** The next application message received (one record), or null. */
+  /** The next application message received (one record, its own Buffer), or null. */
   read(): Buffer | null {
     return this.#native.read();
   }
 
-  /** Every application message received so far, or null. */
+  /** Every application message received so far, or null; views of one Buffer, as in `takeOutgoing()`. */
   readAll(): Buffer[] | null {
-    return this.#native.readAll();
+    return unpack(this.#native.readAll(BATCH));
   }
 
   /** Queues close_notify (if established) and refuses further writes; does not wait for the peer's. */
