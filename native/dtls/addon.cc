@@ -376,7 +376,7 @@ napi_value TakePacked(napi_env env, PacketQueue& queue, napi_value meta_value) {
 // takeOutgoing(meta): Buffer (the datagrams back to back) | null
 napi_value SessionTakeOutgoing(napi_env env, napi_callback_info info) {
   Args a;
-  Session* s = ThisSession(env, info, &a);
+  Session* s = ThisSession(env, info, &a, true);  // destroyed: the queue is empty, null
   if (s == nullptr) return nullptr;
   return TakePacked(env, s->queue().out, a.argv[0]);
 }

@@ -380,6 +380,8 @@ describe('DTLS engine <-> engine', () => {
     expect(() => server.receive(Buffer.from('x'))).toThrow(/destroyed/);
     expect(server.timeout()).toBe(-1);
     expect(server.read()).toBeNull();
+    expect(server.readAll()).toBeNull();
+    expect(server.takeOutgoing()).toBeNull();
     client.destroy();
   });
 
