@@ -14,16 +14,9 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import forge from 'node-forge';
 import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/udp/dtls-engine.js';
+import { formatTable, type Row } from './report.js';
 
 /** One measurement beside its baseline (the shape of bench/report.ts's Row). */
-export interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  baselineName?: string;
-  ratio?: number;
-}
 
 const RECORD = 1200;
 const BATCH = 64;
@@ -175,25 +168,10 @@ export async function runDtlsEngineBench(
   ];
 }
 
-function formatTable(rows: readonly Row[]): string {
-  const fmt = (n: number | undefined): string =>
-    n === undefined ? '' : n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toPrecision(3);
-  return [
-    '### DTLS engine (engine <-> engine, one process)',
-    '',
-    '| benchmark | wirelayer | baseline | ratio |',
-    '|---|---:|---:|---:|',
-    ...rows.map(
-      (r) =>
-        `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === undefined ? '' : `${fmt(r.baseline)} ${r.unit} (${r.baselineName})`} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`,
-    ),
-  ].join('\n');
-}
-
 // Run directly (node dist/bench/dtls-engine.js): print the table.
 if (process.argv[1] !== undefined && pathToFileURL(resolve(process.argv[1])).href === import.meta.url) {
   runDtlsEngineBench().then(
-    (rows) => console.log(formatTable(rows)),
+    (rows) => console.log(formatTable('DTLS engine (native, sans-IO)', rows)),
     (err: unknown) => {
       console.error(err);
       process.exitCode = 1;

@@ -1,3 +1,4 @@
+import { runDtlsEngineBench } from './dtls-engine.js';
 import { runHandshakeBench } from './handshake-parse.js';
 import { runQuicInitialBench } from './quic-initial.js';
 import type { Row } from './report.js';
@@ -6,6 +7,10 @@ import { runTcpBench } from './tcp.js';
 /** Every benchmark, by the name `wirelayer bench NAME` takes. */
 export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[]> }> = {
   tcp: { title: 'TCP driver vs node:net', run: () => runTcpBench() },
+  'dtls-engine': {
+    title: 'DTLS engine (native, sans-IO) vs node:crypto AES-256-GCM',
+    run: () => runDtlsEngineBench(),
+  },
   handshake: { title: 'Handshake parsing (ClientHello, JA3/JA4, detect)', run: () => runHandshakeBench() },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',

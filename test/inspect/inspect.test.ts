@@ -28,7 +28,7 @@ import {
   tlsRecords,
   udpCapture,
 } from './synth.js';
-import { HAVE_TSHARK, tsharkRecords } from './tshark.js';
+import { tsharkRecords } from './tshark.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'wirelayer-inspect-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -86,10 +86,8 @@ describe('TLS over TCP', () => {
       ja4: ja4(parsed.value, 'tcp').ja4,
     });
     expect(record.ja4).toMatch(/^t13d1516h2_/);
-    if (HAVE_TSHARK) {
-      const { ja3_full: _, ...fromTshark } = tsharkRecords(save('grease.pcap', capture))[0]!;
-      expect(record).toEqual(fromTshark);
-    }
+    const { ja3_full: _, ...fromTshark } = tsharkRecords(save('grease.pcap', capture))[0]!;
+    expect(record).toEqual(fromTshark);
   });
 
   it('TLS 1.2: version from legacy_version, ALPN from the ServerHello; without ALPN there, null', () => {
@@ -259,7 +257,7 @@ describe('QUIC', () => {
       alpn: null,
     });
     expect(records[0]!.ja4).toMatch(/^q13d/);
-    if (HAVE_TSHARK && name === 'QUICv1') {
+    if (name === 'QUICv1') {
       // tshark 4.0 decrypts v1 Initials; its v2 support predates RFC 9369's final values.
       const { ja3_full: _, ...fromTshark } = tsharkRecords(save(`${name}.pcap`, capture))[0]!;
       expect(records[0]).toEqual(fromTshark);

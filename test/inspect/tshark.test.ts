@@ -11,7 +11,7 @@ import { readFlows, type TcpFlow } from '../../src/capture/index.js';
 import { ja3String, parseClientHelloRecords } from '../../src/handshake/index.js';
 import { INSPECT_RECORD_KEYS } from '../../src/inspect/index.js';
 import { jsonLines, runCli } from '../cli/run.js';
-import { HAVE_TSHARK, tsharkRecords } from './tshark.js';
+import { tsharkRecords } from './tshark.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 
@@ -39,7 +39,7 @@ const CASES: readonly [file: string, expected: Record<string, unknown>][] = [
   ['capture/dtls12-any-sll2.pcap', { protocol: 'dtls', tls_version: 'DTLSv1.2' }],
 ];
 
-describe.skipIf(!HAVE_TSHARK)('inspect --json agrees with tshark', () => {
+describe('inspect --json agrees with tshark', () => {
   it.each(CASES)('%s', async (file, expected) => {
     const path = join(FIXTURES, file);
     const { code, stdout, stderr } = await runCli(['inspect', path, '--json']);

@@ -6,11 +6,9 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { cipherSuiteName } from '../../src/handshake/index.js';
 
 export const TSHARK = '/usr/bin/tshark';
-export const HAVE_TSHARK = existsSync(TSHARK);
 
 const HRR_RANDOM = 'cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c';
 

@@ -15,15 +15,6 @@ import {
 
 export const HOST = '127.0.0.1';
 
-export function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A UDP port that was free a moment ago (for peers that cannot bind port 0 and report it). */
 export async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');
