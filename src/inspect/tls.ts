@@ -112,10 +112,9 @@ interface ServerHelloRead {
  * (RFC 8446 D.4). null hello without problem: the stream ends first.
  */
 function readServerHello(stream: Uint8Array): ServerHelloRead {
-  let reader = new TlsRecordReader();
+  const reader = new TlsRecordReader();
   reader.push(stream);
   let retried = false;
-  let base = 0;
   for (;;) {
     const r = reader.read();
     if (r.status === 'need-more') return { hello: null, problem: null };
@@ -137,14 +136,8 @@ function readServerHello(stream: Uint8Array): ServerHelloRead {
       retried = true;
       continue;
     }
-    if (item.contentType === CONTENT_CHANGE_CIPHER_SPEC && retried) {
-      // TlsRecordReader takes every record after a ChangeCipherSpec as encrypted, but after a
-      // HelloRetryRequest the ServerHello still comes in plaintext: read on with a new reader.
-      base += reader.consumed;
-      reader = new TlsRecordReader();
-      reader.push(stream.subarray(base));
-      continue;
-    }
+    // the ChangeCipherSpec after a HelloRetryRequest: the reader still reads the hello after it
+    if (item.contentType === CONTENT_CHANGE_CIPHER_SPEC && retried) continue;
     if (item.contentType === CONTENT_ALERT) {
       const description = item.fragment.length >= 2 ? item.fragment[1] : -1;
       return { hello: null, problem: `the server sent alert ${description} instead of a ServerHello` };
