@@ -34,21 +34,45 @@ function gnutlsCipher(version: string, kx: string, cipher: string, mac: string):
     return ianaCipherName(`TLS_${bulk}_${hash}`);
   }
   const kex = kx.replace('-', '_');
-  const hash = mac === 'AEAD' ? (bulk.includes('256_GCM') ? 'SHA384' : 'SHA256') : mac;
+  const hash =
+    mac === 'AEAD' ? (bulk.includes('256_GCM') ? 'SHA384' : 'SHA256') : mac === 'SHA1' ? 'SHA' : mac;
   return ianaCipherName(`TLS_${kex}_WITH_${bulk}_${hash}`);
 }
 
-/** Parses gnutls-cli's "- Description: (TLS1.2)-(ECDHE-RSA-SECP256R1)-(RSA-SHA256)-(AES-128-GCM)" and friends. */
+/**
+ * Parses gnutls' report: gnutls-serv's "- Version:", "- Key Exchange:", "- Cipher:", "- MAC:"
+ * lines, else gnutls-cli's "- Description: (TLS1.2-X.509)-(ECDHE-SECP256R1)-(RSA-SHA256)-(AES-256-GCM)".
+ */
 export function parseGnutlsReport(output: string): PeerReport {
-  const version = /- Version: (\S+)/.exec(output)?.[1] ?? null;
-  const kx = /- Key Exchange: (\S+)/.exec(output)?.[1] ?? '';
-  const cipher = /- Cipher: (\S+)/.exec(output)?.[1] ?? '';
-  const mac = /- MAC: (\S+)/.exec(output)?.[1] ?? '';
   const alpn = /- Application protocol: (\S+)/.exec(output)?.[1] ?? '';
+  const sni = /- Given server name\[1\]: (\S+)/.exec(output)?.[1] ?? null;
+  const version = /- Version: (\S+)/.exec(output)?.[1];
+  if (version) {
+    const kx = /- Key Exchange: (\S+)/.exec(output)?.[1] ?? '';
+    const cipher = /- Cipher: (\S+)/.exec(output)?.[1] ?? '';
+    const mac = /- MAC: (\S+)/.exec(output)?.[1] ?? '';
+    return {
+      tlsVersion: gnutlsVersion(version),
+      cipher: gnutlsCipher(version, kx, cipher, mac),
+      alpn,
+      sni,
+      output,
+    };
+  }
+  const d =
+    /- Description: \((TLS1\.\d)-X\.509\)-\(([\w-]+)\)-\(([\w-]+)\)-\(([\w-]+)\)(?:-\(([\w-]+)\))?/.exec(
+      output,
+    );
+  if (!d) return { tlsVersion: null, cipher: null, alpn: null, sni, output };
+  const [, v, kxGroup, sig, cipher, mac] = d as unknown as [string, string, string, string, string, string?];
+  const auth = sig.startsWith('ECDSA') ? 'ECDSA' : 'RSA';
+  const kxName = kxGroup.split('-')[0]!;
+  const kx = kxName === 'RSA' ? 'RSA' : `${kxName}-${auth}`;
   return {
-    tlsVersion: version ? gnutlsVersion(version) : null,
-    cipher: version ? gnutlsCipher(version, kx, cipher, mac) : null,
+    tlsVersion: gnutlsVersion(v),
+    cipher: gnutlsCipher(v, kx, cipher, mac ?? 'AEAD'),
     alpn,
+    sni,
     output,
   };
 }
@@ -101,7 +125,7 @@ export async function startOpensslServer(
 
 /**
  * Runs `openssl s_client` against host:port until the handshake is reported, then stops it.
- * Reads "New, TLSv1.3, Cipher is ..." and "ALPN protocol:" / "No ALPN negotiated".
+ * Reads "New, ..., Cipher is", "Protocol  :" and "ALPN protocol:" / "No ALPN negotiated".
  */
 export async function runOpensslClient(
   host: string,
@@ -110,9 +134,11 @@ export async function runOpensslClient(
 ): Promise<PeerReport> {
   const peer = spawnPeer('openssl', ['s_client', '-connect', `${bracket(host)}:${port}`, ...args]);
   try {
-    // "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" comes with every version; the SSL-Session
-    // block ("Protocol  :") only once a TLS 1.3 server sent a ticket
-    const [, version, cipher] = await peer.waitFor(/New, (\S+), Cipher is (\S+)/);
+    // "New, TLSv1.2, Cipher is X" names the cipher's version, not the protocol's: the protocol
+    // is in the SSL-Session block, which a TLS 1.3 client prints only once it got a ticket
+    const [, cipherVersion, cipher] = await peer.waitFor(/New, (\S+), Cipher is (\S+)/);
+    const version =
+      cipherVersion === 'TLSv1.3' ? cipherVersion : (await peer.waitFor(/Protocol\s+: (\S+)/))[1];
     await peer.waitFor(/ALPN|Verify return code/);
     const out = peer.output();
     const alpn = /ALPN protocol: (\S+)/.exec(out)?.[1] ?? (/No ALPN negotiated/.test(out) ? '' : null);
@@ -131,8 +157,6 @@ export async function runGnutlsClient(
   const peer = spawnPeer('gnutls-cli', ['-p', String(port), ...args, host]);
   try {
     await peer.waitFor(/- Handshake was completed|\*\*\* Fatal error/);
-    await peer.waitFor(/- Cipher: \S+/).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 50));
     return parseGnutlsReport(peer.output());
   } finally {
     await peer.stop();
