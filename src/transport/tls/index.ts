@@ -2,6 +2,7 @@ import type { Client, Server } from '../../connection/index.js';
 import type { Driver } from '../types.js';
 import { connectTls } from './connect.js';
 import { TlsListener } from './listener.js';
+import type { TlsConnectOptions, TlsListenOptions } from './options.js';
 import type { TlsSession } from './session.js';
 
 export { connectTls } from './connect.js';
@@ -25,7 +26,12 @@ export { type TlsLayer, TlsSession } from './session.js';
  * the real handshake. `listen` takes TlsListenOptions (ClientHello hook, detection,
  * passthrough); `connect` verifies the server unless `rejectUnauthorized: false`.
  */
-export const tls: Driver<TlsSession<Client>, TlsSession<Server>> = {
+export interface TlsDriver extends Driver<TlsSession<Client>, TlsSession<Server>> {
+  listen(options?: TlsListenOptions): Promise<TlsListener>;
+  connect(options: TlsConnectOptions): Promise<TlsSession<Server>>;
+}
+
+export const tls: TlsDriver = {
   scheme: 'tls',
   listen: (options) => TlsListener.listen(options),
   connect: (options) => connectTls(options),
