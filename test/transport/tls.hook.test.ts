@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createNetServer, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as nodeTlsConnect, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, connect as nodeTlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority, CertStore } from '../../src/certs/index.js';
 import type { Client, Server } from '../../src/connection/index.js';
@@ -28,10 +28,7 @@ import { startOpensslServer } from './tls-peers.js';
 
 const HOST = '127.0.0.1';
 
-async function nodeClient(
-  port: number,
-  options: Parameters<typeof nodeTlsConnect>[0] = {},
-): Promise<TLSSocket> {
+async function nodeClient(port: number, options: ConnectionOptions = {}): Promise<TLSSocket> {
   const socket = nodeTlsConnect({ host: HOST, port, ...options });
   await once(socket, 'secureConnect');
   return socket;
