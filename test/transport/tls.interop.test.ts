@@ -236,6 +236,28 @@ describe("our client against Node's tls server", () => {
   });
 });
 
+describe('certificate_list: the chain the server sent, leaf first', () => {
+  it('leaf and CA from a wirelayer CA, as a Node server sends them', async () => {
+    const { CertificateAuthority } = await import('../../src/certs/index.js');
+    const ca = CertificateAuthority.create();
+    const leaf = ca.issue('localhost');
+    const server = createNodeTlsServer({ cert: leaf.certPem + ca.certPem, key: leaf.keyPem });
+    server.listen(0, HOST);
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as { port: number };
+      const session = await tls.connect({ host: HOST, port, ca: ca.certPem, servername: 'localhost' });
+      expect(session.conn.certificateList.map((c) => c.fingerprint256)).toEqual([
+        leaf.cert.fingerprint256,
+        ca.cert.fingerprint256,
+      ]);
+      await session.close();
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('our listener under real clients', () => {
   let listener: TlsListener;
   let legacy: TlsListener;

@@ -1,5 +1,5 @@
-import { X509Certificate } from 'node:crypto';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import { type Connection, now } from '../../connection/index.js';
 import { ianaCipherName } from '../../handshake/ciphers.js';
 import { tlsVersionFromName } from '../../handshake/versions.js';
@@ -18,16 +18,18 @@ export function fillFromHandshake(conn: Connection, socket: TLSSocket): void {
   conn.timestampTlsSetup = now();
 }
 
-/** The peer's certificates, leaf first (empty when it sent none). */
+/**
+ * The peer's certificates, leaf first (empty when it sent none): the leaf and its issuers as the
+ * engine linked them from the chain the peer sent. (Walking `getPeerCertificate(true)` instead
+ * costs ~0.8 ms per handshake: it decodes every field of every certificate into objects.)
+ */
 export function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
-  // an empty object when the peer sent no certificate
-  const leaf: Partial<DetailedPeerCertificate> = socket.getPeerCertificate(true);
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  let cert: Partial<DetailedPeerCertificate> | undefined = leaf;
-  while (cert?.raw && cert.fingerprint256 && !seen.has(cert.fingerprint256)) {
+  let cert = socket.getPeerX509Certificate();
+  while (cert && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256);
-    chain.push(new X509Certificate(cert.raw));
+    chain.push(cert);
     // a self-signed root is its own issuer
     cert = cert.issuerCertificate;
   }
