@@ -1,4 +1,5 @@
 import { tcp } from './tcp/index.js';
+import { tls } from './tls/index.js';
 import type { Driver, Scheme } from './types.js';
 
 export { ConnectError, describeSocketError } from './errors.js';
@@ -9,4 +10,4 @@ export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
 
 /** The drivers that exist, by scheme. */
-export const drivers: Partial<Record<Scheme, Driver>> = { tcp };
+export const drivers: Partial<Record<Scheme, Driver>> = { tcp, tls };
