@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import forge from 'node-forge';
 import { CertificateAuthority } from '../src/certs/index.js';
 import { generateKey } from '../src/certs/keys.js';
-import type { BenchRow } from './tls.js';
+import { formatTable, type Row } from './report.js';
 
 export interface CertsBenchOptions {
   /** Leaves per measure (default 300 for ours, a tenth of that for forge). */
@@ -42,10 +42,10 @@ function forgeLeafMaker(): (i: number) => void {
   };
 }
 
-export function runCertsBench(options: CertsBenchOptions = {}): BenchRow[] {
+export function runCertsBench(options: CertsBenchOptions = {}): Row[] {
   const n = options.leaves ?? 300;
   const forgeMs = perLeafMs(Math.max(5, Math.floor(n / 10)), forgeLeafMaker());
-  const rows: BenchRow[] = [];
+  const rows: Row[] = [];
   for (const type of ['ec', 'rsa'] as const) {
     const ca = CertificateAuthority.create({ type });
     const key = generateKey({ type });
@@ -55,6 +55,7 @@ export function runCertsBench(options: CertsBenchOptions = {}): BenchRow[] {
       value: ms,
       unit: 'ms/leaf',
       baseline: forgeMs,
+      baselineName: 'forge',
       // a cost: above 1 means ours is faster
       ratio: forgeMs / ms,
     });
@@ -64,10 +65,5 @@ export function runCertsBench(options: CertsBenchOptions = {}): BenchRow[] {
 
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
-  const lines = ['| measure | value | baseline | speed-up |', '|---|---:|---:|---:|'];
-  for (const r of runCertsBench())
-    lines.push(
-      `| ${r.name} | ${r.value.toFixed(3)} ${r.unit} | ${r.baseline.toFixed(3)} ${r.unit} | ${r.ratio.toFixed(1)}x |`,
-    );
-  console.log(lines.join('\n'));
+  console.log(formatTable('Leaf certificates', runCertsBench()));
 }

@@ -11,24 +11,19 @@ import { type Server as RawServer, connect as rawConnect, createServer as rawCre
 import { pathToFileURL } from 'node:url';
 import { CertificateAuthority } from '../src/certs/index.js';
 import { type TlsListener, type TlsListenOptions, tls } from '../src/transport/tls/index.js';
-
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  /** The same measure for the baseline (raw node:tls, or the driver without the hook). */
-  baseline: number;
-  /** value / baseline: above 1 is better for rates. */
-  ratio: number;
-}
+import { formatTable, type Row } from './report.js';
 
 const HOST = '127.0.0.1';
-// one ECDSA P-256 leaf for 127.0.0.1 from a throwaway CA, the same on both sides
-const ca = CertificateAuthority.create();
-const leaf = ca.issue(HOST);
-const CERT = leaf.certPem;
-const KEY = leaf.keyPem;
-const CA = ca.certPem;
+/** One ECDSA P-256 leaf for 127.0.0.1 from a throwaway CA, the same on both sides; made on first use. */
+let material: { cert: string; key: string; ca: string } | undefined;
+function pki(): { cert: string; key: string; ca: string } {
+  if (!material) {
+    const ca = CertificateAuthority.create();
+    const leaf = ca.issue(HOST);
+    material = { cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem };
+  }
+  return material;
+}
 
 export interface TlsBenchOptions {
   /** Bytes sent per bulk round (default 32 MiB). */
@@ -52,7 +47,7 @@ interface Sink {
 }
 
 async function ourSink(options: Partial<TlsListenOptions> = {}): Promise<Sink & { listener: TlsListener }> {
-  const listener = await tls.listen({ host: HOST, cert: CERT, key: KEY, ...options });
+  const listener = await tls.listen({ host: HOST, cert: pki().cert, key: pki().key, ...options });
   let pending: { total: number; got: number; resolve: () => void } | null = null;
   listener.on('session', (s) => {
     s.stream.on('data', (chunk: Buffer) => {
@@ -74,7 +69,7 @@ async function ourSink(options: Partial<TlsListenOptions> = {}): Promise<Sink & 
 }
 
 async function rawSink(): Promise<Sink & { server: RawServer }> {
-  const server = rawCreateServer({ cert: CERT, key: KEY });
+  const server = rawCreateServer({ cert: pki().cert, key: pki().key });
   let pending: { total: number; got: number; resolve: () => void } | null = null;
   server.on('secureConnection', (s) => {
     s.on('data', (chunk: Buffer) => {
@@ -129,8 +124,8 @@ function pump(stream: NodeJS.WritableStream, sink: Sink, total: number): Promise
  * of the per-round ratios (pairs cancel the drift of a shared machine). The CPU-time row is the
  * steadier one when other work competes for the cores.
  */
-function rows(name: string, unit: string, ours: Rate[], base: Rate[]): BenchRow[] {
-  const out: BenchRow[] = [];
+function rows(name: string, unit: string, ours: Rate[], base: Rate[]): Row[] {
+  const out: Row[] = [];
   for (const kind of ['wall', 'cpu'] as const) {
     const ratios = ours.map((r, i) => r[kind] / base[i]![kind]);
     out.push({
@@ -144,11 +139,11 @@ function rows(name: string, unit: string, ours: Rate[], base: Rate[]): BenchRow[
   return out;
 }
 
-async function bulk(bytes: number, rounds: number): Promise<BenchRow[]> {
+async function bulk(bytes: number, rounds: number): Promise<Row[]> {
   const ours = await ourSink();
   const raw = await rawSink();
-  const ourSession = await tls.connect({ host: HOST, port: ours.port, ca: CA });
-  const rawSocket = rawConnect({ host: HOST, port: raw.port, ca: CA });
+  const ourSession = await tls.connect({ host: HOST, port: ours.port, ca: pki().ca });
+  const rawSocket = rawConnect({ host: HOST, port: raw.port, ca: pki().ca });
   await once(rawSocket, 'secureConnect');
   const a: Rate[] = [];
   const b: Rate[] = [];
@@ -186,19 +181,19 @@ function handshakeRate(n: number, one: () => Promise<void>): Promise<Rate> {
 }
 
 const ourHandshake = (port: number) => async (): Promise<void> => {
-  const s = await tls.connect({ host: HOST, port, ca: CA });
+  const s = await tls.connect({ host: HOST, port, ca: pki().ca });
   s.destroy();
   await s.whenClosed();
 };
 
 const rawHandshake = (port: number) => async (): Promise<void> => {
-  const s = rawConnect({ host: HOST, port, ca: CA });
+  const s = rawConnect({ host: HOST, port, ca: pki().ca });
   await once(s, 'secureConnect');
   s.destroy();
   await once(s, 'close');
 };
 
-async function handshakes(n: number, rounds: number): Promise<BenchRow[]> {
+async function handshakes(n: number, rounds: number): Promise<Row[]> {
   const plain = await ourSink();
   const hooked = await ourSink({ clientHello: () => undefined });
   const raw = await rawSink();
@@ -230,21 +225,12 @@ async function handshakes(n: number, rounds: number): Promise<BenchRow[]> {
 }
 
 /** Runs every TLS measure; bounded by the options (about 20 s with the defaults on an idle machine). */
-export async function runTlsBench(options: TlsBenchOptions = {}): Promise<BenchRow[]> {
+export async function runTlsBench(options: TlsBenchOptions = {}): Promise<Row[]> {
   const rounds = options.rounds ?? 9;
   return [
     ...(await bulk(options.bulkBytes ?? 32 * 1024 * 1024, rounds)),
     ...(await handshakes(options.handshakes ?? 150, rounds)),
   ];
-}
-
-export function formatRows(rows: readonly BenchRow[]): string {
-  const lines = ['| measure | value | baseline | ratio |', '|---|---:|---:|---:|'];
-  for (const r of rows)
-    lines.push(
-      `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(3)} |`,
-    );
-  return lines.join('\n');
 }
 
 /** True when this module is the program (`node dist/bench/tls.js`). */
@@ -255,7 +241,7 @@ export function isMain(url: string): boolean {
 
 if (isMain(import.meta.url)) {
   runTlsBench().then(
-    (rows) => console.log(formatRows(rows)),
+    (rows) => console.log(formatTable('TLS driver vs node:tls', rows)),
     (err: unknown) => {
       console.error(err);
       process.exitCode = 1;
