@@ -4,6 +4,7 @@ import { UsageError } from './args.js';
 import * as connect from './commands/connect.js';
 import * as demo from './commands/demo.js';
 import * as listen from './commands/listen.js';
+import * as proxy from './commands/proxy.js';
 
 interface Command {
   usage: string;
@@ -11,7 +12,7 @@ interface Command {
 }
 
 /** Every subcommand, one module each in `commands/`. */
-const COMMANDS: Record<string, Command> = { demo, listen, connect };
+const COMMANDS: Record<string, Command> = { demo, listen, connect, proxy };
 
 const HELP = `wirelayer: one connection model (mitmproxy's) for TCP, TLS, UDP, DTLS and QUIC
 
