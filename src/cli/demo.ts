@@ -12,4 +12,11 @@ export interface DemoCase {
 /** Every driver that exists adds itself here; `npm start` runs them all. */
 export const DEMOS: DemoCase[] = [
   { scheme: 'tcp', listen: { host: '127.0.0.1' }, connect: {}, payload: Buffer.from('hello over tcp') },
+  // UDP has no close on the wire: the listener's flow ends by its idle timeout
+  {
+    scheme: 'udp',
+    listen: { host: '127.0.0.1', idleTimeout: 200 },
+    connect: {},
+    payload: Buffer.from('hello over udp'),
+  },
 ];
