@@ -1,5 +1,6 @@
 import { tcp } from './tcp/index.js';
 import type { Driver, Scheme } from './types.js';
+import { dtls } from './udp/dtls.js';
 import { udp } from './udp/index.js';
 
 export { ConnectError, describeSocketError } from './errors.js';
@@ -8,7 +9,8 @@ export { BoundedQueue } from './queue.js';
 export { BaseSession } from './session.js';
 export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
+export * from './udp/dtls.js';
 export { connectUdp, UdpFlowSession, UdpListener, UdpSocketSession, udp } from './udp/index.js';
 
 /** The drivers that exist, by scheme. */
-export const drivers: Partial<Record<Scheme, Driver>> = { tcp, udp };
+export const drivers: Partial<Record<Scheme, Driver>> = { tcp, udp, dtls };

@@ -24,6 +24,18 @@ export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
   maxFlows?: number;
   /** Bounds of each flow's receive queue (see `UdpChannel`). */
   receiveQueue?: ReceiveQueueLimits;
+  /**
+   * Vets the datagram of a peer that has no flow, before any state is made for it (a layer's
+   * stateless check, e.g. DTLS's cookie exchange). False drops it (counted in `stats.refused`);
+   * `reply` answers the sender from the listener's socket without a flow. True opens the flow at
+   * once: its `start` and `session` events fire before `admit`'s caller goes on to hand it the
+   * datagram.
+   */
+  admit?: (
+    datagram: Buffer,
+    rinfo: RemoteInfo,
+    reply: (datagram: Uint8Array, to: RemoteInfo) => void,
+  ) => boolean;
 }
 
 /** Counters of a listener since it started. */
@@ -44,6 +56,8 @@ export interface UdpListenerStats {
   idleTimeouts: number;
   /** Errors the socket reported on sends. */
   sendErrors: number;
+  /** Datagrams of peers without a flow that `admit` refused (no flow was made). */
+  refused: number;
 }
 
 /** The sweep period: an eighth of the idle timeout, within 5 ms .. 1 s. */
@@ -78,11 +92,20 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
   #evictions = 0;
   #idleTimeouts = 0;
   #sendErrors = 0;
+  #refused = 0;
+  readonly #admit: UdpListenOptions['admit'];
+  readonly #reply = (datagram: Uint8Array, to: RemoteInfo): void => {
+    if (!this.#socketOpen) return;
+    this.#datagramsOut++;
+    this.#bytesOut += datagram.byteLength;
+    this.#socket.send(datagram, to.port, to.address);
+  };
 
   private constructor(socket: Socket, options: UdpListenOptions) {
     super('udp', options.signal);
     this.#socket = socket;
     this.#options = options;
+    this.#admit = options.admit;
     const bound = socket.address();
     this.#address = [bound.address, bound.port];
     this.#maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
@@ -133,17 +156,26 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       evictions: this.#evictions,
       idleTimeouts: this.#idleTimeouts,
       sendErrors: this.#sendErrors,
+      refused: this.#refused,
     };
   }
 
   /** The hot path: one lookup, a stamp, counters, and the hand-over to the flow. */
   #receive(datagram: Buffer, rinfo: RemoteInfo): void {
-    const flow = this.#table.find(rinfo.address, rinfo.port) ?? this.#open(rinfo);
+    const flow = this.#table.find(rinfo.address, rinfo.port) ?? this.#vetAndOpen(datagram, rinfo);
     if (flow === null) return;
     this.#table.touch(flow);
     this.#datagramsIn++;
     this.#bytesIn += datagram.length;
     if (!flow.datagrams.deliver(datagram)) this.#drops++;
+  }
+
+  #vetAndOpen(datagram: Buffer, rinfo: RemoteInfo): UdpFlowSession | null {
+    if (this.#admit !== undefined && !this.closing && !this.#admit(datagram, rinfo, this.#reply)) {
+      this.#refused++;
+      return null;
+    }
+    return this.#open(rinfo);
   }
 
   /** A new peer: make room, make its Client model and session, announce it. */
