@@ -33,6 +33,17 @@ export function opensslToIana(name: string): string {
   return found;
 }
 
+/** Resolves once some socket is bound to UDP `port` (asks `ss`, from iproute2). */
+export async function waitForUdpBound(port: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const out = execFileSync('ss', ['-Hlun', `sport = :${port}`], { encoding: 'utf8' });
+    if (out.trim() !== '') return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nothing bound UDP port ${port} after ${timeoutMs} ms`);
+}
+
 const hostArg = (host: string, port: number): string =>
   host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 
@@ -60,8 +71,14 @@ export async function sServer(
     key,
     ...args,
   ]);
-  // -brief prints nothing until a handshake: our client's first retransmission covers the bind
-  if (!args.includes('-brief')) await peer.waitFor(/ACCEPT/);
+  // -brief prints nothing before a handshake: wait for the socket itself
+  try {
+    if (args.includes('-brief')) await waitForUdpBound(port);
+    else await peer.waitFor(/ACCEPT/);
+  } catch (err) {
+    await peer.stop();
+    throw err;
+  }
   return { port, peer, stop: () => peer.stop() };
 }
 
@@ -128,7 +145,12 @@ export async function gnutlsServ(
     priority,
     ...extra,
   ]);
-  await peer.waitFor(/listening on IPv/);
+  try {
+    await peer.waitFor(/listening on IPv/);
+  } catch (err) {
+    await peer.stop();
+    throw err;
+  }
   return { port, peer, stop: () => peer.stop() };
 }
 
