@@ -19,4 +19,11 @@ export const DEMOS: DemoCase[] = [
     connect: {},
     payload: Buffer.from('hello over udp'),
   },
+  // the listener makes a self-signed certificate for itself: the demo client does not verify it
+  {
+    scheme: 'dtls',
+    listen: { host: '127.0.0.1', ALPNProtocols: ['wirelayer-demo'] },
+    connect: { rejectUnauthorized: false, servername: 'localhost', ALPNProtocols: ['wirelayer-demo'] },
+    payload: Buffer.from('hello over dtls'),
+  },
 ];
