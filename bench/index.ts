@@ -1,4 +1,5 @@
 import { runCertsBench } from './certs.js';
+import { runDtlsBench } from './dtls.js';
 import { runDtlsEngineBench } from './dtls-engine.js';
 import { runHandshakeBench } from './handshake-parse.js';
 import { runQuicInitialBench } from './quic-initial.js';
@@ -18,6 +19,7 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[]> }
     title: 'DTLS engine (native, sans-IO) vs node:crypto AES-256-GCM',
     run: () => runDtlsEngineBench(),
   },
+  dtls: { title: 'DTLS driver (loopback) vs the bare engine and werift-dtls', run: () => runDtlsBench() },
   handshake: { title: 'Handshake parsing (ClientHello, JA3/JA4, detect)', run: () => runHandshakeBench() },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',

@@ -365,6 +365,9 @@ bool Session::SetCertificate(const CertificateKey& cert, std::string* error) {
     return false;
   }
   ClearErrors();
+  // replace, not add: the context's certificate of another key type would otherwise stay, and
+  // OpenSSL may pick it over this one (an ECDSA suite with an RSA certificate set here)
+  SSL_certs_clear(ssl_);
   if (SSL_use_cert_and_key(ssl_, cert.leaf, cert.key, cert.chain, 1) != 1) {
     *error = DrainErrorsAsMessage("cannot use the certificate and key");
     return false;

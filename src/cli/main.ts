@@ -6,6 +6,7 @@ import * as connect from './commands/connect.js';
 import * as demo from './commands/demo.js';
 import * as inspect from './commands/inspect.js';
 import * as listen from './commands/listen.js';
+import * as proxy from './commands/proxy.js';
 
 interface Command {
   usage: string;
@@ -13,7 +14,7 @@ interface Command {
 }
 
 /** Every subcommand, one module each in `commands/`. */
-const COMMANDS: Record<string, Command> = { demo, listen, connect, inspect, bench };
+const COMMANDS: Record<string, Command> = { demo, listen, connect, inspect, proxy, bench };
 
 const HELP = `wirelayer: one connection model (mitmproxy's) for TCP, TLS, UDP, DTLS and QUIC
 

@@ -1,6 +1,8 @@
 import { tcp } from './tcp/index.js';
 import { tls } from './tls/index.js';
 import type { Driver, Scheme } from './types.js';
+import { dtls } from './udp/dtls.js';
+import { udp } from './udp/index.js';
 
 export { ConnectError, describeSocketError } from './errors.js';
 export { BaseListener } from './listener.js';
@@ -8,6 +10,8 @@ export { BoundedQueue } from './queue.js';
 export { BaseSession } from './session.js';
 export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
+export * from './udp/dtls.js';
+export { connectUdp, UdpFlowSession, UdpListener, UdpSocketSession, udp } from './udp/index.js';
 
 /** The drivers that exist, by scheme. */
-export const drivers: Partial<Record<Scheme, Driver>> = { tcp, tls };
+export const drivers: Partial<Record<Scheme, Driver>> = { tcp, tls, udp, dtls };
