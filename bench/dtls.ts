@@ -19,8 +19,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CertificateAuthority } from '../src/certs/index.js';
 import { DtlsListener, dtls } from '../src/transport/udp/dtls.js';
-import { selfSignedCertificate } from '../src/transport/udp/dtls-cert.js';
 import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/udp/dtls-engine.js';
 import { formatTable, median, progress, type Row } from './report.js';
 
@@ -265,7 +265,8 @@ function memoryHandshakes(ctx: Contexts, ms: number): number {
 export async function runDtlsBench(options: { roundMs?: number; rounds?: number } = {}): Promise<Row[]> {
   const roundMs = options.roundMs ?? 700;
   const rounds = options.rounds ?? 3;
-  const cert = selfSignedCertificate();
+  const leaf = CertificateAuthority.create({ type: 'rsa' }).issue('localhost');
+  const cert = { cert: leaf.certPem, key: leaf.keyPem };
   const ctx: Contexts = {
     server: new DtlsContext({ role: 'server', ...cert, ciphers: CIPHER }),
     client: new DtlsContext({ role: 'client', rejectUnauthorized: false }),

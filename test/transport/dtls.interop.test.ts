@@ -5,8 +5,11 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../../src/certs/index.js';
 import type { Client } from '../../src/connection/index.js';
 import { ConnectError } from '../../src/transport/errors.js';
 import type { DatagramSession } from '../../src/transport/types.js';
@@ -400,18 +403,24 @@ describe('our client -> our listener', () => {
     expect(err).toBeInstanceOf(ConnectError);
   });
 
-  it('a listener without a certificate makes a self-signed one: verification fails, --insecure works', async () => {
-    const listener = await DtlsListener.listen({ host: HOST, initialRetransmitMs: 150 });
+  it('a listener without a certificate presents wirelayer CA leaves: the CA verifies them, per SNI', async () => {
+    const confdir = mkdtempSync(join(tmpdir(), 'wirelayer-dtls-ca-'));
+    cleanups.push(async () => rmSync(confdir, { recursive: true, force: true }));
+    const listener = await DtlsListener.listen({ host: HOST, initialRetransmitMs: 150, confdir });
     cleanups.push(() => listener.close());
     const port = listener.address[1];
     const err = await ourClient(port, { ca: undefined, servername: 'localhost' }).catch((e: unknown) => e);
     expect((err as ConnectError).conn.error).toMatch(
-      /^Certificate verify failed: self[- ]signed certificate/,
+      /^Certificate verify failed: unable to get local issuer/,
     );
-    const session = await ourClient(port, { ca: undefined, rejectUnauthorized: false });
-    const leaf = session.conn.certificateList[0]!;
-    expect(leaf.subject).toContain('CN=localhost');
-    expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    const ca = CertificateAuthority.load(confdir).certPem;
+    for (const name of ['localhost', 'example.test']) {
+      const session = await ourClient(port, { ca, servername: name });
+      const leaf = session.conn.certificateList[0]!;
+      expect(leaf.checkHost(name)).toBe(name);
+      expect(leaf.issuer).toContain('wirelayer');
+      await session.close();
+    }
   });
 
   it('refuses a version it does not negotiate (TLSv1.3) before anything is bound', async () => {

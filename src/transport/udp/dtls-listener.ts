@@ -1,9 +1,9 @@
 import type { RemoteInfo } from 'node:dgram';
+import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import type { Address, Client } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
 import { BaseListener } from '../listener.js';
 import type { DatagramSession } from '../types.js';
-import { selfSignedCertificate } from './dtls-cert.js';
 import { DtlsContext } from './dtls-engine.js';
 import { type DtlsGateStats, DtlsHelloGate, GateVerdict } from './dtls-gate.js';
 import {
@@ -67,11 +67,27 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
 
   /**
    * Binds (default 127.0.0.1, port 0) and resolves once bound. Without `cert` and `key` the
-   * listener presents a self-signed certificate made at the first such listener of the process.
+   * listener presents leaves of the wirelayer CA (`certs`/`confdir`): one for the SNI the client
+   * sent, else one for its host.
    */
   static async listen(options: DtlsListenOptions = {}): Promise<DtlsListener> {
     options.signal?.throwIfAborted();
-    const own = options.cert === undefined || options.key === undefined ? selfSignedCertificate() : undefined;
+    let own: { cert: string; key: string } | undefined;
+    if (options.cert === undefined || options.key === undefined) {
+      // no certificate of its own: leaves from the wirelayer CA, for the host now and per SNI later
+      const certs = options.certs ?? new CertStore(CertificateAuthority.load(options.confdir));
+      const leaf = (name: string): { cert: string; key: string } => {
+        const issued = certs.get(name);
+        return { cert: issued.certPem, key: issued.keyPem };
+      };
+      own = leaf(options.host === undefined || options.host === '127.0.0.1' ? 'localhost' : options.host);
+      const hook = options.clientHello;
+      options = {
+        ...options,
+        clientHello: async (hello, client) =>
+          (hook ? await hook(hello, client) : undefined) ?? (hello.sni ? leaf(hello.sni) : undefined),
+      };
+    }
     const context = new DtlsContext(engineContextOptions('server', options, own));
     let listener: DtlsListener | null = null;
     let udp: UdpListener;

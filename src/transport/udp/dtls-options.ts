@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import type { CertStore } from '../../certs/index.js';
 import type { Client, Connection, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { SecurityOptions } from '../types.js';
@@ -50,6 +51,10 @@ export interface DtlsListenOptions
   detect?: boolean;
   /** A session not through its handshake after this many ms fails; default 10000. */
   handshakeTimeout?: number;
+  /** Leaves for a listener without `cert`/`key` (one per SNI); default: the CA of `confdir`. */
+  certs?: CertStore;
+  /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
+  confdir?: string;
 }
 
 export interface DtlsConnectOptions extends Omit<UdpConnectOptions, 'probe'>, DtlsTuning {}

@@ -5,7 +5,6 @@ import { DtlsListener } from './dtls-listener.js';
 import type { DtlsConnectOptions, DtlsListenOptions } from './dtls-options.js';
 import type { DtlsLayerSession } from './dtls-session.js';
 
-export { selfSignedCertificate } from './dtls-cert.js';
 export { connectDtls } from './dtls-connect.js';
 export { describeBadClientHello, describeClientDtlsError, describeServerDtlsError } from './dtls-errors.js';
 export { type DtlsGateOptions, type DtlsGateStats, DtlsHelloGate, GateVerdict } from './dtls-gate.js';
