@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
+import * as bench from './commands/bench.js';
 import * as connect from './commands/connect.js';
 import * as demo from './commands/demo.js';
 import * as listen from './commands/listen.js';
@@ -12,7 +13,7 @@ interface Command {
 }
 
 /** Every subcommand, one module each in `commands/`. */
-const COMMANDS: Record<string, Command> = { demo, listen, connect, proxy };
+const COMMANDS: Record<string, Command> = { demo, listen, connect, proxy, bench };
 
 const HELP = `wirelayer: one connection model (mitmproxy's) for TCP, TLS, UDP, DTLS and QUIC
 

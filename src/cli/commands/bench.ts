@@ -1,0 +1,65 @@
+import { formatUdpBenchTable, RELAYS, type RelayKind, runUdpBench } from '../../../bench/udp.js';
+import { parse, UsageError } from '../args.js';
+
+interface SchemeBench {
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const udpUsage = `wirelayer bench udp [--duration MS] [--rounds N] [--relays a,b] [--json]
+  Round trips per second through our UDP relay beside a minimal node:dgram relay and socat,
+  64 B and 1200 B datagrams, 1 and 1000 flows, a window of 64 in flight. About 60 s.
+  --duration MS   measured time per trial (default 600)
+  --rounds N      trials per relay and case, medians reported (default 5)
+  --relays LIST   among ${RELAYS.join(', ')} (default all)
+  --json          the result as one JSON object on stdout (progress stays on stderr)`;
+
+async function benchUdp(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    relays: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    console.log(udpUsage);
+    return 0;
+  }
+  const durationMs = Number(values.duration ?? 600);
+  const rounds = Number(values.rounds ?? 5);
+  if (!Number.isInteger(durationMs) || durationMs < 50) throw new UsageError('--duration: at least 50 ms');
+  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError('--rounds: a positive integer');
+  const relays = values.relays?.split(',').filter((r) => r.length > 0);
+  for (const r of relays ?? []) {
+    if (!(RELAYS as readonly string[]).includes(r)) throw new UsageError(`--relays: unknown relay ${r}`);
+  }
+  const result = await runUdpBench({
+    durationMs,
+    rounds,
+    relays: relays as RelayKind[] | undefined,
+    progress: (line) => process.stderr.write(`${line}\n`),
+  });
+  console.log(values.json ? JSON.stringify(result) : formatUdpBenchTable(result));
+  return 0;
+}
+
+/** One bench per scheme; the others join as their drivers land. */
+const BENCHES: Record<string, SchemeBench> = {
+  udp: { usage: udpUsage, run: benchUdp },
+};
+
+export const usage = `wirelayer bench SCHEME [options]
+  Loopback throughput of a driver beside its baseline, as a table. Schemes: ${Object.keys(BENCHES).join(', ')}.
+  \`wirelayer bench SCHEME --help\` for each one's options.`;
+
+export async function run(args: string[]): Promise<number> {
+  const [scheme, ...rest] = args;
+  if (scheme === undefined || scheme === '--help' || scheme === '-h') {
+    console.log(usage);
+    return scheme === undefined ? 2 : 0;
+  }
+  const bench = BENCHES[scheme];
+  if (!bench) throw new UsageError(`no bench for "${scheme}" (one of ${Object.keys(BENCHES).join(', ')})`);
+  return bench.run(rest);
+}
