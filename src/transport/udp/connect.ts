@@ -130,6 +130,7 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
   const timeout = options.timeout ?? (probe ? DEFAULT_PROBE_TIMEOUT_MS : undefined);
   return new Promise<UdpSocketSession>((resolve, reject) => {
     let answer: Buffer | null = null;
+    let settled = false;
     const cleanup = (): void => {
       clearTimeout(timer);
       socket.off('error', onError);
@@ -138,12 +139,15 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
       signal?.removeEventListener('abort', onAbort);
     };
     const abandon = (error: ConnectError): void => {
+      settled = true;
       cleanup();
       socket.close();
       reject(error);
     };
-    const onError = (err: Error): void =>
-      abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
+    // the first failure is the one recorded (a failed bind also makes the connect after it throw)
+    const onError = (err: Error): void => {
+      if (!settled) abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
+    };
     const onAbort = (): void => abandon(fail('ABORT_ERR', 'Connect aborted', signal?.reason));
     const timer =
       timeout === undefined
@@ -159,6 +163,7 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
             timeout,
           );
     const established = (): void => {
+      settled = true;
       cleanup();
       const session = new UdpSocketSession(conn, socket, options);
       if (answer !== null) session.datagrams.deliver(answer);
@@ -195,7 +200,7 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
       }
       socket.connect(port, target.address);
     } catch (err) {
-      abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err as Error), err));
+      onError(err as Error);
     }
   });
 }
