@@ -12,13 +12,26 @@ const udpUsage = `wirelayer bench udp [--duration MS] [--rounds N] [--relays a,b
   --duration MS   measured time per trial (default 600)
   --rounds N      trials per relay and case, medians reported (default 5)
   --relays LIST   among ${RELAYS.join(', ')} (default all)
+  --sizes LIST    datagram sizes in bytes (default 64,1200)
+  --flows LIST    flow counts (default 1,1000)
   --json          the result as one JSON object on stdout (progress stays on stderr)`;
+
+function integers(text: string | undefined, flag: string, min: number, max: number): number[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text.split(',').map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < min || n > max)) {
+    throw new UsageError(`${flag}: integers in ${min}..${max}, comma separated: ${text}`);
+  }
+  return list;
+}
 
 async function benchUdp(args: string[]): Promise<number> {
   const { values } = parse(args, {
     duration: { type: 'string' },
     rounds: { type: 'string' },
     relays: { type: 'string' },
+    sizes: { type: 'string' },
+    flows: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -34,7 +47,11 @@ async function benchUdp(args: string[]): Promise<number> {
   for (const r of relays ?? []) {
     if (!(RELAYS as readonly string[]).includes(r)) throw new UsageError(`--relays: unknown relay ${r}`);
   }
+  const sizes = integers(values.sizes, '--sizes', 0, 65_507);
+  const flows = integers(values.flows, '--flows', 1, 10_000);
   const result = await runUdpBench({
+    sizes,
+    flows,
     durationMs,
     rounds,
     relays: relays as RelayKind[] | undefined,
