@@ -226,6 +226,18 @@ describe('udp driver', () => {
     }
   });
 
+  it('fails a connect to a name that does not resolve (bounded by the timeout)', async () => {
+    const err = (await connectUdp({ host: 'no-such-host.invalid', port: 9, timeout: 3000 }).catch(
+      (e: unknown) => e,
+    )) as ConnectError;
+    expect(err).toBeInstanceOf(ConnectError);
+    // ENOTFOUND where a resolver answers; EAI_AGAIN or ETIMEDOUT where none does
+    expect(['ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']).toContain(err.code);
+    expect(err.conn.error).toBe(err.message);
+    expect(err.conn.state).toBe(ConnectionState.CLOSED);
+    expect(err.conn.address).toEqual(['no-such-host.invalid', 9]);
+  });
+
   it('closes the connected session on a late abort', async () => {
     await using listener = await UdpListener.listen();
     const ac = new AbortController();
