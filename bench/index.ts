@@ -6,10 +6,17 @@ import { runQuicInitialBench } from './quic-initial.js';
 import type { Row } from './report.js';
 import { runTcpBench } from './tcp.js';
 import { runTlsBench } from './tls.js';
+import { formatUdpBenchTable, runUdpBench } from './udp.js';
 
 /** Every benchmark, by the name `wirelayer bench NAME` takes. */
-export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[]> }> = {
+/** A benchmark gives rows (formatted by report.ts) or, for a table of its own shape, Markdown text. */
+export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | string> }> = {
   tcp: { title: 'TCP driver vs node:net', run: () => runTcpBench() },
+  udp: {
+    title: 'UDP relay vs a minimal node:dgram relay and socat (round trips/s)',
+    run: async () =>
+      formatUdpBenchTable(await runUdpBench({ progress: (line) => process.stderr.write(`${line}\n`) })),
+  },
   tls: { title: 'TLS driver vs node:tls', run: () => runTlsBench() },
   certs: {
     title: 'Leaf certificates (forge structure, node:crypto signature) vs forge',

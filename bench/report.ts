@@ -33,6 +33,11 @@ export function formatTable(title: string, rows: readonly Row[]): string {
   return lines.join('\n');
 }
 
+/** A benchmark's result as Markdown: rows as a table, or the text of a table of its own shape. */
+export function renderResult(title: string, result: readonly Row[] | string): string {
+  return typeof result === 'string' ? `### ${title}\n\n${result}` : formatTable(title, result);
+}
+
 /** The median of repeated measurements (the machines are shared and noisy). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

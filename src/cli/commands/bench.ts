@@ -1,25 +1,89 @@
 import { BENCHMARKS } from '../../../bench/index.js';
-import { formatTable } from '../../../bench/report.js';
+import { renderResult } from '../../../bench/report.js';
+import { formatUdpBenchTable, RELAYS, type RelayKind, runUdpBench } from '../../../bench/udp.js';
 import { parse, UsageError } from '../args.js';
 
-export const usage = `wirelayer bench NAME [NAME...]
-  Loopback benchmarks of a driver beside its baseline, measured in the same run, printed as a
-  Markdown table with ratios; progress on stderr. NAME: ${Object.keys(BENCHMARKS).join(', ')}, or all.`;
+const udpUsage = `wirelayer bench udp [--duration MS] [--rounds N] [--relays a,b] [--json]
+  Round trips per second through our UDP relay beside a minimal node:dgram relay and socat,
+  64 B and 1200 B datagrams, 1 and 1000 flows, a window of 64 in flight. About 60 s.
+  --duration MS   measured time per trial (default 600)
+  --rounds N      trials per relay and case, medians reported (default 5)
+  --relays LIST   among ${RELAYS.join(', ')} (default all)
+  --sizes LIST    datagram sizes in bytes (default 64,1200)
+  --flows LIST    flow counts (default 1,1000)
+  --json          the result as one JSON object on stdout (progress stays on stderr)`;
+
+function integers(text: string | undefined, flag: string, min: number, max: number): number[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text.split(',').map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < min || n > max)) {
+    throw new UsageError(`${flag}: integers in ${min}..${max}, comma separated: ${text}`);
+  }
+  return list;
+}
+
+async function benchUdp(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    relays: { type: 'string' },
+    sizes: { type: 'string' },
+    flows: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    console.log(udpUsage);
+    return 0;
+  }
+  const durationMs = Number(values.duration ?? 600);
+  const rounds = Number(values.rounds ?? 5);
+  if (!Number.isInteger(durationMs) || durationMs < 50) throw new UsageError('--duration: at least 50 ms');
+  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError('--rounds: a positive integer');
+  const relays = values.relays?.split(',').filter((r) => r.length > 0);
+  for (const r of relays ?? []) {
+    if (!(RELAYS as readonly string[]).includes(r)) throw new UsageError(`--relays: unknown relay ${r}`);
+  }
+  const sizes = integers(values.sizes, '--sizes', 0, 65_507);
+  const flows = integers(values.flows, '--flows', 1, 10_000);
+  const result = await runUdpBench({
+    sizes,
+    flows,
+    durationMs,
+    rounds,
+    relays: relays as RelayKind[] | undefined,
+    progress: (line) => process.stderr.write(`${line}\n`),
+  });
+  console.log(values.json ? JSON.stringify(result) : formatUdpBenchTable(result));
+  return 0;
+}
+
+/** Benchmarks with options of their own; the others run with their defaults. */
+const WITH_OPTIONS: Record<string, { usage: string; run(args: string[]): Promise<number> }> = {
+  udp: { usage: udpUsage, run: benchUdp },
+};
+
+export const usage = `wirelayer bench NAME [options] | wirelayer bench all
+  Loopback benchmarks, each beside its baseline measured in the same run, printed as a
+  Markdown table with ratios; progress on stderr. NAME: ${Object.keys(BENCHMARKS).join(', ')}.
+  \`wirelayer bench udp --help\` for the UDP relay benchmark's options.`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { help: { type: 'boolean', short: 'h' } });
-  if (values.help) {
+  const [name, ...rest] = args;
+  if (name === undefined) throw new UsageError('which benchmark?');
+  if (name === '--help' || name === '-h') {
     console.log(usage);
     return 0;
   }
-  if (positionals.length === 0) throw new UsageError('which benchmark?');
-  const names = positionals.includes('all') ? Object.keys(BENCHMARKS) : positionals;
-  for (const name of names) {
-    if (!BENCHMARKS[name]) throw new UsageError(`unknown benchmark "${name}"`);
-  }
-  for (const name of names) {
-    const bench = BENCHMARKS[name]!;
-    console.log(`${formatTable(bench.title, await bench.run())}\n`);
+  const custom = WITH_OPTIONS[name];
+  if (custom) return custom.run(rest);
+  const names = name === 'all' ? Object.keys(BENCHMARKS) : [name];
+  if (rest.length > 0) throw new UsageError(`bench ${name} takes no options: ${rest.join(' ')}`);
+  for (const n of names) {
+    const bench = BENCHMARKS[n];
+    if (!bench)
+      throw new UsageError(`unknown benchmark "${n}" (one of ${Object.keys(BENCHMARKS).join(', ')}, all)`);
+    console.log(`${renderResult(bench.title, await bench.run())}\n`);
   }
   return 0;
 }

@@ -92,6 +92,26 @@ export class UdpSocketSession extends UdpSession<Server> {
   }
 }
 
+const TIMED_OUT = Symbol('timed out');
+
+/** The promise, or a rejection with TIMED_OUT after `timeout` ms, or with the abort reason. */
+function bounded<T>(
+  promise: Promise<T>,
+  timeout: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (timeout === undefined && signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = timeout === undefined ? undefined : setTimeout(() => reject(TIMED_OUT), timeout);
+    const onAbort = (): void => reject(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    });
+  });
+}
+
 /**
  * Dials UDP: binds a socket and connects it to the target, so only the target's datagrams reach
  * it and the kernel reports ICMP errors on it.
@@ -118,18 +138,24 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
     return new ConnectError(code, message, conn, { cause });
   };
   if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
+  const probe = options.probe;
+  const timeout = options.timeout ?? (probe ? DEFAULT_PROBE_TIMEOUT_MS : undefined);
   let target: Awaited<ReturnType<typeof resolveHost>>;
   try {
-    target = await resolveHost(host);
+    // a resolver that hangs is bounded by the same timeout and signal
+    target = await bounded(resolveHost(host), timeout, signal);
   } catch (err) {
+    if (err === TIMED_OUT) {
+      throw fail('ETIMEDOUT', `Connection timed out (resolving ${host} took over ${timeout} ms)`);
+    }
+    if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
     throw fail(errorCode(err, 'ENOTFOUND'), describeSocketError(err as Error), err);
   }
   if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
   const socket = createUdpSocket(target.family, options);
-  const probe = options.probe;
-  const timeout = options.timeout ?? (probe ? DEFAULT_PROBE_TIMEOUT_MS : undefined);
   return new Promise<UdpSocketSession>((resolve, reject) => {
     let answer: Buffer | null = null;
+    let settled = false;
     const cleanup = (): void => {
       clearTimeout(timer);
       socket.off('error', onError);
@@ -138,12 +164,15 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
       signal?.removeEventListener('abort', onAbort);
     };
     const abandon = (error: ConnectError): void => {
+      settled = true;
       cleanup();
       socket.close();
       reject(error);
     };
-    const onError = (err: Error): void =>
-      abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
+    // the first failure is the one recorded (a failed bind also makes the connect after it throw)
+    const onError = (err: Error): void => {
+      if (!settled) abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
+    };
     const onAbort = (): void => abandon(fail('ABORT_ERR', 'Connect aborted', signal?.reason));
     const timer =
       timeout === undefined
@@ -159,6 +188,7 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
             timeout,
           );
     const established = (): void => {
+      settled = true;
       cleanup();
       const session = new UdpSocketSession(conn, socket, options);
       if (answer !== null) session.datagrams.deliver(answer);
@@ -195,7 +225,7 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
       }
       socket.connect(port, target.address);
     } catch (err) {
-      abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err as Error), err));
+      onError(err as Error);
     }
   });
 }

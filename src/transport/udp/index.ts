@@ -14,6 +14,7 @@ export { UdpFlowSession } from './flow.js';
 export { type FlowEntry, FlowTable, flowKey } from './flow-table.js';
 export {
   DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_LISTENER_RECV_BUFFER,
   DEFAULT_MAX_FLOWS,
   UdpListener,
   type UdpListenerStats,

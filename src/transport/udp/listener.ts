@@ -14,6 +14,13 @@ import { createUdpSocket, resolveHost, type SocketBufferOptions } from './socket
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /** Flows held at most by default; beyond, the least recently active one is evicted. */
 export const DEFAULT_MAX_FLOWS = 10_000;
+/**
+ * The listener's receive buffer (SO_RCVBUF) by default: 2 MiB, as the kernel allows
+ * (`net.core.rmem_max` caps it). One socket carries every flow, so it needs more room than a
+ * socket of one peer: Linux's default (208 KiB) holds only about 64 datagrams of 1200 bytes,
+ * so a pause of a few ms (a GC scavenge) in a loaded relay drops datagrams.
+ */
+export const DEFAULT_LISTENER_RECV_BUFFER = 2 * 1024 * 1024;
 
 export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
   /**
@@ -126,7 +133,10 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
   static async listen(options: UdpListenOptions = {}): Promise<UdpListener> {
     options.signal?.throwIfAborted();
     const { address, family } = await resolveHost(options.host ?? '127.0.0.1');
-    const socket = createUdpSocket(family, options);
+    const socket = createUdpSocket(family, {
+      recvBufferSize: options.recvBufferSize ?? DEFAULT_LISTENER_RECV_BUFFER,
+      sendBufferSize: options.sendBufferSize,
+    });
     await new Promise<void>((resolve, reject) => {
       // with the literal lookup, bind reports synchronously: listen first
       socket.once('error', reject);

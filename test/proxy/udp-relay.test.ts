@@ -1,0 +1,260 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { type Client, ConnectionState, type Server } from '../../src/connection/index.js';
+import { ModeError, parseMode } from '../../src/proxy/mode.js';
+import { type DatagramClass, UdpRelay } from '../../src/proxy/udp-relay.js';
+import { freeUdpPort } from '../helpers/ports.js';
+
+const closeSocket = (s: Socket): Promise<void> => new Promise((r) => s.close(() => r()));
+
+async function bound(host = '127.0.0.1'): Promise<Socket> {
+  const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  s.on('error', () => undefined);
+  s.bind(0, host);
+  await once(s, 'listening');
+  return s;
+}
+
+/** An echo server that tags each reply with the port it came from, to prove routing. */
+async function echoServer(host = '127.0.0.1'): Promise<Socket> {
+  const s = await bound(host);
+  s.on('message', (m, r) => s.send(m, r.port, r.address));
+  return s;
+}
+
+/** Records the relay's events in order, as `event:role`. */
+function record(relay: UdpRelay): string[] {
+  const log: string[] = [];
+  for (const event of [
+    'clientConnected',
+    'serverConnect',
+    'serverConnected',
+    'serverConnectError',
+    'serverDisconnected',
+    'clientDisconnected',
+  ]) {
+    relay.on(event, () => log.push(event));
+  }
+  return log;
+}
+
+describe('parseMode', () => {
+  it('reads reverse:SCHEME://HOST:PORT, IPv6 in brackets', () => {
+    expect(parseMode('reverse:udp://example.com:53')).toEqual({
+      kind: 'reverse',
+      scheme: 'udp',
+      host: 'example.com',
+      port: 53,
+      spec: 'reverse:udp://example.com:53',
+    });
+    expect(parseMode('reverse:quic://[::1]:443')).toMatchObject({ scheme: 'quic', host: '::1', port: 443 });
+    for (const bad of [
+      'udp://a:1',
+      'reverse:ftp://a:1',
+      'reverse:udp://a',
+      'reverse:udp://a:0',
+      'reverse:udp://a:70000',
+    ]) {
+      expect(() => parseMode(bad), bad).toThrow(ModeError);
+    }
+  });
+});
+
+describe('UdpRelay', () => {
+  it('300 concurrent clients each get their own echo back, through their own upstream socket', async () => {
+    const echo = await echoServer();
+    await using relay = await UdpRelay.start({ upstream: { host: '127.0.0.1', port: echo.address().port } });
+    const clients = await Promise.all(Array.from({ length: 300 }, () => bound()));
+    try {
+      const replies = clients.map((c, i) => {
+        const got: string[] = [];
+        c.on('message', (m) => got.push(m.toString()));
+        return { got, expected: [0, 1, 2].map((k) => `client ${i} datagram ${k}`) };
+      });
+      // all together: every flow opens while the others connect upstream. The relay shares this
+      // process, so let it catch up now and then, or the kernel drops what overflows the
+      // listener's socket buffer (about 200 small datagrams by default)
+      let sent = 0;
+      for (let k = 0; k < 3; k++) {
+        for (const [i, c] of clients.entries()) {
+          c.send(`client ${i} datagram ${k}`, relay.address[1], '127.0.0.1');
+          if (++sent % 50 === 0) {
+            for (let t = 0; t < 1000 && relay.stats.datagramsIn < sent - 50; t++) {
+              await new Promise((r) => setImmediate(r));
+            }
+          }
+        }
+      }
+      const deadline = Date.now() + 10_000;
+      while (replies.some((r) => r.got.length < 3) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      for (const r of replies) expect(r.got.sort()).toEqual(r.expected);
+      const stats = relay.stats;
+      expect(stats.flows).toBe(300);
+      expect(relay.flows).toBe(300);
+      expect(stats.classified).toEqual({ dtls: 0, quic: 0, raw: 300 });
+      expect(stats.upstreamDatagramsOut).toBe(900);
+      expect(stats.upstreamDatagramsIn).toBe(900);
+      expect(stats.datagramsOut).toBe(900);
+      expect(stats.upstreamFailures).toBe(0);
+    } finally {
+      await Promise.all([...clients.map(closeSocket), closeSocket(echo)]);
+    }
+  });
+
+  it("fires mitmproxy's hooks in order and fills both models of a flow", async () => {
+    const echo = await echoServer('::1');
+    const upstreamPort = echo.address().port;
+    await using relay = await UdpRelay.start({
+      upstream: { host: '::1', port: upstreamPort },
+      host: '::1',
+      idleTimeout: 150,
+    });
+    const log = record(relay);
+    const models: { client?: Client; server?: Server } = {};
+    relay.on('clientConnected', (c: Client) => {
+      models.client = c;
+    });
+    relay.on('serverConnected', (s: Server) => {
+      models.server = s;
+    });
+    const client = await bound('::1');
+    try {
+      const reply = once(client, 'message');
+      client.send('hello', relay.address[1], '::1');
+      expect(((await reply)[0] as Buffer).toString()).toBe('hello');
+      const { client: c, server: s } = models as { client: Client; server: Server };
+      expect(c.peername).toEqual(['::1', client.address().port]);
+      expect(c.sockname).toEqual(['::1', relay.address[1]]);
+      expect(c.proxyMode).toBe(`reverse:udp://[::1]:${upstreamPort}`);
+      expect(c.transportProtocol).toBe('udp');
+      expect(s.address).toEqual(['::1', upstreamPort]);
+      expect(s.peername).toEqual(['::1', upstreamPort]);
+      expect(s.sockname?.[1]).toBeGreaterThan(0);
+      expect(s.transportProtocol).toBe('udp');
+      expect(s.timestampTcpSetup).toBeNull();
+      expect(s.state).toBe(ConnectionState.OPEN);
+      expect(s.timestampStart).toBeGreaterThanOrEqual(c.timestampStart);
+
+      // idle: the client flow ends, then its upstream, then the hooks close in mitmproxy's order
+      await once(relay, 'clientDisconnected');
+      expect(log).toEqual([
+        'clientConnected',
+        'serverConnect',
+        'serverConnected',
+        'serverDisconnected',
+        'clientDisconnected',
+      ]);
+      for (const conn of [c, s]) {
+        expect(conn.state).toBe(ConnectionState.CLOSED);
+        expect(conn.error).toBeNull();
+        expect(conn.timestampEnd).not.toBeNull();
+      }
+      expect(relay.flows).toBe(0);
+    } finally {
+      await Promise.all([closeSocket(client), closeSocket(echo)]);
+    }
+  });
+
+  it('an upstream that refuses (ICMP port unreachable) ends the flow with the error on the Server', async () => {
+    const port = await freeUdpPort('127.0.0.1');
+    await using relay = await UdpRelay.start({ upstream: { host: '127.0.0.1', port } });
+    const log = record(relay);
+    const servers: Server[] = [];
+    relay.on('serverDisconnected', (s: Server) => servers.push(s));
+    const client = await bound();
+    try {
+      client.send('anyone?', relay.address[1], '127.0.0.1');
+      await once(relay, 'clientDisconnected');
+      expect(log).toEqual([
+        'clientConnected',
+        'serverConnect',
+        'serverConnected',
+        'serverDisconnected',
+        'clientDisconnected',
+      ]);
+      expect(servers[0]!.error).toMatch(/^Connection refused/);
+      expect(relay.stats.flows).toBe(0);
+      // the relay goes on: the next datagram is a new flow, refused again
+      client.send('again?', relay.address[1], '127.0.0.1');
+      await once(relay, 'clientDisconnected');
+      expect(relay.stats.flowsOpened).toBe(2);
+    } finally {
+      await closeSocket(client);
+    }
+  });
+
+  it('asks classify about the first datagram of each flow only, and relays every class raw for now', async () => {
+    const echo = await echoServer();
+    const asked: number[] = [];
+    const classify = (d: Uint8Array): DatagramClass => {
+      asked.push(d[0]!);
+      return d[0] === 0x16 ? 'dtls' : (d[0]! & 0x80) !== 0 ? 'quic' : 'raw';
+    };
+    await using relay = await UdpRelay.start({
+      upstream: { host: '127.0.0.1', port: echo.address().port },
+      classify,
+    });
+    const [a, b, c] = await Promise.all([bound(), bound(), bound()]);
+    try {
+      const firsts = [Buffer.from([0x16, 0xfe, 0xff]), Buffer.from([0xc0, 0, 0, 0, 1]), Buffer.from('plain')];
+      for (const [i, s] of [a!, b!, c!].entries()) {
+        const replies = once(s, 'message');
+        s.send(firsts[i]!, relay.address[1], '127.0.0.1');
+        expect(((await replies)[0] as Buffer).equals(firsts[i]!)).toBe(true);
+        const second = once(s, 'message');
+        s.send(Buffer.from([0x16, 0x16]), relay.address[1], '127.0.0.1');
+        await second;
+      }
+      expect(asked).toEqual([0x16, 0xc0, 'p'.charCodeAt(0)]);
+      expect(relay.stats.classified).toEqual({ dtls: 1, quic: 1, raw: 1 });
+    } finally {
+      await Promise.all([a!, b!, c!, echo].map(closeSocket));
+    }
+  });
+
+  it('a serverConnect handler can veto the upstream (server.error set): no connect, the flow ends', async () => {
+    const echo = await echoServer();
+    await using relay = await UdpRelay.start({ upstream: { host: '127.0.0.1', port: echo.address().port } });
+    const log = record(relay);
+    relay.on('serverConnect', (s: Server) => {
+      s.error = 'Blocked by policy';
+    });
+    const client = await bound();
+    try {
+      client.send('x', relay.address[1], '127.0.0.1');
+      await once(relay, 'clientDisconnected');
+      expect(log).toEqual(['clientConnected', 'serverConnect', 'serverConnectError', 'clientDisconnected']);
+      expect(relay.stats.upstreamFailures).toBe(1);
+    } finally {
+      await Promise.all([closeSocket(client), closeSocket(echo)]);
+    }
+  });
+
+  it('evicting a client flow at the cap closes its upstream too; close() ends everything', async () => {
+    const echo = await echoServer();
+    await using relay = await UdpRelay.start({
+      upstream: { host: '127.0.0.1', port: echo.address().port },
+      maxFlows: 2,
+    });
+    const disconnected: Server[] = [];
+    relay.on('serverDisconnected', (s: Server) => disconnected.push(s));
+    const clients = await Promise.all([bound(), bound(), bound()]);
+    try {
+      for (const c of clients) {
+        const reply = once(c, 'message');
+        c.send('hi', relay.address[1], '127.0.0.1');
+        await reply;
+      }
+      while (disconnected.length < 1) await once(relay, 'serverDisconnected');
+      expect(relay.stats).toMatchObject({ flows: 2, evictions: 1, flowsOpened: 3 });
+      expect(disconnected[0]!.state).toBe(ConnectionState.CLOSED);
+      await relay.close();
+      expect(disconnected.length).toBe(3);
+      expect(relay.flows).toBe(0);
+    } finally {
+      await Promise.all([...clients.map(closeSocket), closeSocket(echo)]);
+    }
+  });
+});
