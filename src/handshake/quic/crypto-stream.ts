@@ -1,0 +1,145 @@
+import { HandshakeParseError } from '../errors.js';
+
+/** Default bound of one direction's Initial CRYPTO stream: far above any real ClientHello. */
+export const DEFAULT_MAX_CRYPTO_BYTES = 64 * 1024;
+/** Default bound on the number of holes an out-of-order CRYPTO stream may have at once. */
+export const DEFAULT_MAX_CRYPTO_GAPS = 64;
+
+const HANDSHAKE_HEADER_LENGTH = 4;
+const INITIAL_CAPACITY = 2048;
+
+/**
+ * Reassembles one encryption level's CRYPTO stream from frames that may arrive out of order,
+ * repeat or overlap (RFC 9000, 19.6), and cuts the in-order prefix into TLS handshake messages
+ * (type, 3-byte length, body). Memory is bounded: data past `maxBytes` or more than `maxGaps`
+ * holes at once is an error (`quic-crypto-buffer-exceeded`, `quic-crypto-fragmented`), as is
+ * a handshake message that could never fit. Bytes already in order are never rewritten.
+ */
+export class CryptoStream {
+  private buffer = new Uint8Array(0);
+  /** Bytes [0, contiguous) have all arrived. */
+  private contiguous = 0;
+  /** Bytes [0, delivered) have been cut into messages. */
+  private delivered = 0;
+  /** Received ranges past `contiguous`, as sorted, disjoint, non-adjacent [start, end) pairs. */
+  private ranges: number[] = [];
+
+  constructor(
+    readonly maxBytes: number = DEFAULT_MAX_CRYPTO_BYTES,
+    readonly maxGaps: number = DEFAULT_MAX_CRYPTO_GAPS,
+  ) {}
+
+  /** Length of the in-order prefix received so far. */
+  get contiguousLength(): number {
+    return this.contiguous;
+  }
+
+  /** Highest offset received so far (in order or not). */
+  get highestOffset(): number {
+    return this.ranges.length > 0 ? this.ranges[this.ranges.length - 1]! : this.contiguous;
+  }
+
+  /**
+   * Checks that `data` at `offset` may be stored; returns the error that `write` would raise,
+   * without changing anything. Lets a caller validate a whole packet before committing any of it.
+   */
+  check(offset: number, data: Uint8Array): HandshakeParseError | undefined {
+    const end = offset + data.length;
+    if (end > this.maxBytes) {
+      return HandshakeParseError.at(
+        'quic-crypto-buffer-exceeded',
+        `CRYPTO data up to offset ${end} exceeds the ${this.maxBytes}-byte bound`,
+        data,
+        0,
+      );
+    }
+    if (end <= this.contiguous || data.length === 0) return undefined;
+    const merged = mergeRange(this.ranges, Math.max(offset, this.contiguous), end);
+    const holes = merged.length / 2 - (merged[0] === this.contiguous ? 1 : 0);
+    if (holes > this.maxGaps) {
+      return HandshakeParseError.at(
+        'quic-crypto-fragmented',
+        `CRYPTO stream has more than ${this.maxGaps} holes`,
+        data,
+        0,
+      );
+    }
+    return undefined;
+  }
+
+  /** Stores `data` at `offset`; returns the error (leaving the stream unchanged) if it may not be stored. */
+  write(offset: number, data: Uint8Array): HandshakeParseError | undefined {
+    const problem = this.check(offset, data);
+    if (problem !== undefined) return problem;
+    const end = offset + data.length;
+    if (end <= this.contiguous || data.length === 0) return undefined;
+    const start = Math.max(offset, this.contiguous);
+    this.reserve(end);
+    this.buffer.set(data.subarray(start - offset), start);
+    const ranges = mergeRange(this.ranges, start, end);
+    if (ranges[0] === this.contiguous) {
+      this.contiguous = ranges[1]!;
+      ranges.splice(0, 2);
+    }
+    this.ranges = ranges;
+    return undefined;
+  }
+
+  private reserve(end: number): void {
+    if (end <= this.buffer.length) return;
+    const capacity = Math.min(this.maxBytes, Math.max(end, INITIAL_CAPACITY, this.buffer.length * 2));
+    const grown = new Uint8Array(capacity);
+    grown.set(this.buffer.subarray(0, this.highestOffset));
+    this.buffer = grown;
+  }
+
+  /**
+   * The complete handshake messages that became available since the last call, each a copy
+   * (type, 3-byte length, body). Returns an error when the next message announces a length
+   * that cannot fit within `maxBytes`.
+   */
+  takeMessages(): Uint8Array[] | HandshakeParseError {
+    const messages: Uint8Array[] = [];
+    const buffer = this.buffer;
+    while (this.contiguous - this.delivered >= HANDSHAKE_HEADER_LENGTH) {
+      const at = this.delivered;
+      const bodyLength = (buffer[at + 1]! << 16) | (buffer[at + 2]! << 8) | buffer[at + 3]!;
+      const end = at + HANDSHAKE_HEADER_LENGTH + bodyLength;
+      if (end > this.maxBytes) {
+        return HandshakeParseError.at(
+          'quic-crypto-buffer-exceeded',
+          `handshake message of ${bodyLength} bytes exceeds the ${this.maxBytes}-byte CRYPTO bound`,
+          buffer.subarray(0, this.contiguous),
+          at,
+        );
+      }
+      if (end > this.contiguous) break;
+      messages.push(buffer.slice(at, end));
+      this.delivered = end;
+    }
+    return messages;
+  }
+}
+
+/** Inserts [start, end) into sorted disjoint ranges, merging overlapping or adjacent ones; returns a new array. */
+function mergeRange(ranges: readonly number[], start: number, end: number): number[] {
+  const out: number[] = [];
+  let i = 0;
+  while (i < ranges.length && ranges[i + 1]! < start) {
+    out.push(ranges[i]!, ranges[i + 1]!);
+    i += 2;
+  }
+  let mergedStart = start;
+  let mergedEnd = end;
+  while (i < ranges.length && ranges[i]! <= mergedEnd) {
+    mergedStart = Math.min(mergedStart, ranges[i]!);
+    mergedEnd = Math.max(mergedEnd, ranges[i + 1]!);
+    i += 2;
+  }
+  out.push(mergedStart, mergedEnd);
+  while (i < ranges.length) {
+    out.push(ranges[i]!, ranges[i + 1]!);
+    i += 2;
+  }
+  return out;
+}
