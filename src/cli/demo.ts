@@ -12,4 +12,10 @@ export interface DemoCase {
 /** Every driver that exists adds itself here; `npm start` runs them all. */
 export const DEMOS: DemoCase[] = [
   { scheme: 'tcp', listen: { host: '127.0.0.1' }, connect: {}, payload: Buffer.from('hello over tcp') },
+  {
+    scheme: 'quic',
+    listen: { host: '127.0.0.1' },
+    connect: { rejectUnauthorized: false },
+    payload: Buffer.from('hello over quic'),
+  },
 ];

@@ -1,3 +1,4 @@
+import { quic } from './quic/index.js';
 import { tcp } from './tcp/index.js';
 import type { Driver, Scheme } from './types.js';
 
@@ -9,4 +10,4 @@ export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
 
 /** The drivers that exist, by scheme. */
-export const drivers: Partial<Record<Scheme, Driver>> = { tcp };
+export const drivers: Partial<Record<Scheme, Driver>> = { tcp, quic };

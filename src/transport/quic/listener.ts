@@ -1,0 +1,368 @@
+/**
+ * The server side of QUIC: a listener over one endpoint. A datagram no session claims is
+ * looked at before any state is made: a version quiche does not speak gets a Version
+ * Negotiation, a new Initial is decrypted (handshake layer) until its ClientHello is whole,
+ * so SNI and ALPN offers are known before `accept` and the certificate can be chosen per SNI
+ * (`onClientHello`). Limits bound sessions, half-open handshakes and connection IDs; past a
+ * threshold of half-open handshakes, clients must prove their address with a Retry token.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { RemoteInfo } from 'node:dgram';
+import { type Address, Client, ConnectionState } from '../../connection/index.js';
+import { parsePacketHeader } from '../../handshake/quic/index.js';
+import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import { BaseListener } from '../listener.js';
+import type { ListenOptions } from '../types.js';
+import { quiche } from './binding.js';
+import { CID_LENGTH, CidTable, newCid } from './cid.js';
+import {
+  DEFAULT_ALPN,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  type EngineSettings,
+  type QuicIdentity,
+  ServerConfigCache,
+} from './config.js';
+import { type EndpointStats, QuicEndpoint } from './endpoint.js';
+import { QuicErrorCode } from './errors.js';
+import { InitialObserver } from './observer.js';
+import { RetryTokens } from './retry.js';
+import { selfSignedIdentity as selfSigned } from './self-signed.js';
+import { QuicSession } from './session.js';
+
+/** Bounds that keep a listener's memory and work finite whatever its peers send. */
+export interface QuicLimits {
+  /** Live sessions at most; further Initials are dropped. */
+  maxSessions: number;
+  /** Half-open handshakes (ClientHello pending or handshake running) at most. */
+  maxHandshakes: number;
+  /** From this many half-open handshakes on, a new client must answer a Retry (0: always; Infinity: never). */
+  retryThreshold: number;
+  /** Connection IDs we issue (and route) per session. */
+  maxCidsPerSession: number;
+  /** A ClientHello must be whole, and the handshake done, within this many milliseconds. */
+  handshakeTimeoutMs: number;
+  /** Initial datagrams kept per half-open handshake while its ClientHello arrives. */
+  maxPendingDatagrams: number;
+}
+
+export const DEFAULT_LIMITS: QuicLimits = {
+  maxSessions: 4096,
+  maxHandshakes: 512,
+  retryThreshold: 64,
+  maxCidsPerSession: 4,
+  handshakeTimeoutMs: 10_000,
+  maxPendingDatagrams: 8,
+};
+
+/** What `onClientHello` sees: the Client model (sni, alpnOffers filled) and the parsed hello. */
+export interface QuicClientHelloInfo {
+  readonly client: Client;
+  readonly hello: ClientHello;
+  /** The QUIC version of the client's Initial. */
+  readonly version: number;
+}
+
+/**
+ * The answer of `onClientHello`: the identity to present, nothing (the listener's own), or
+ * `false` to refuse the connection (CONNECTION_CLOSE with CONNECTION_REFUSED).
+ */
+export type QuicClientHelloResult = QuicIdentity | null | undefined | false;
+
+export interface QuicListenOptions extends ListenOptions {
+  /** Sees each ClientHello before the handshake goes on; may pick the certificate per SNI. */
+  onClientHello?: (info: QuicClientHelloInfo) => QuicClientHelloResult | Promise<QuicClientHelloResult>;
+  limits?: Partial<QuicLimits>;
+}
+
+/** What the listener counted: the endpoint's numbers and the handshake gate's. */
+export interface QuicListenerStats extends EndpointStats {
+  versionNegotiations: number;
+  retries: number;
+  /** Initials with a token that did not verify. */
+  badTokens: number;
+  /** Initials in datagrams under 1200 bytes, or with a DCID under 8 bytes. */
+  badInitials: number;
+  /** Long-header packets for no known connection that are not Initials. */
+  strayPackets: number;
+  /** Initials dropped because a limit was reached. */
+  overLimit: number;
+  /** Half-open handshakes whose ClientHello did not arrive whole in time, or did not parse. */
+  helloFailures: number;
+  /** Connections refused by onClientHello. */
+  refused: number;
+}
+
+/** RFC 9000, 14.1: a client's Initial datagram is at least this long. */
+const MIN_INITIAL_DATAGRAM = 1200;
+/** RFC 9000, 7.2: a client's first DCID is at least 8 bytes. */
+const MIN_CLIENT_DCID = 8;
+
+interface PendingHandshake {
+  readonly dcid: Uint8Array;
+  readonly odcid: Uint8Array | null;
+  readonly rinfo: RemoteInfo;
+  readonly version: number;
+  readonly observer: InitialObserver;
+  readonly datagrams: Buffer[];
+  readonly timer: NodeJS.Timeout;
+  deciding: boolean;
+}
+
+export class QuicListener extends BaseListener<QuicSession<Client>> {
+  readonly endpoint: QuicEndpoint;
+  readonly limits: QuicLimits;
+  readonly #options: QuicListenOptions;
+  readonly #pending = new CidTable<PendingHandshake>();
+  readonly #pendingSet = new Set<PendingHandshake>();
+  readonly #handshaking = new Set<QuicSession<Client>>();
+  readonly #configs = new ServerConfigCache();
+  readonly #tokens = new RetryTokens();
+  readonly #identity: QuicIdentity;
+  readonly #counts = {
+    versionNegotiations: 0,
+    retries: 0,
+    badTokens: 0,
+    badInitials: 0,
+    strayPackets: 0,
+    overLimit: 0,
+    helloFailures: 0,
+    refused: 0,
+  };
+  readonly #out = Buffer.allocUnsafe(MIN_INITIAL_DATAGRAM);
+
+  private constructor(endpoint: QuicEndpoint, options: QuicListenOptions) {
+    super('quic', options.signal);
+    this.endpoint = endpoint;
+    this.#options = options;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#identity =
+      options.cert !== undefined && options.key !== undefined
+        ? { cert: options.cert, key: options.key }
+        : selfSigned();
+    endpoint.onUnroutable((msg, rinfo) => this.#onUnroutable(msg, rinfo));
+    endpoint.onError((err) => this.emit('listenerError', err));
+  }
+
+  /** Binds (default 127.0.0.1, port 0) and resolves once listening. */
+  static async listen(options: QuicListenOptions = {}): Promise<QuicListener> {
+    options.signal?.throwIfAborted();
+    quiche();
+    const endpoint = await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    return new QuicListener(endpoint, options);
+  }
+
+  get address(): Address {
+    return [this.endpoint.local.host, this.endpoint.local.port];
+  }
+
+  get stats(): QuicListenerStats {
+    return { ...this.endpoint.stats, ...this.#counts };
+  }
+
+  /** Half-open handshakes: ClientHello pending, or handshake running. */
+  get halfOpen(): number {
+    return this.#pendingSet.size + this.#handshaking.size;
+  }
+
+  #settings(alpn: readonly string[]): EngineSettings {
+    return {
+      alpn,
+      idleTimeoutMs: this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
+      activeCidLimit: Math.max(2, this.limits.maxCidsPerSession),
+      keylog: this.#options.keylog !== undefined,
+    };
+  }
+
+  #onUnroutable(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    if ((msg[0]! & 0x80) === 0) {
+      this.endpoint.stats.unroutable++;
+      return;
+    }
+    const pending = this.#pending.get(msg, 6, msg[5]!);
+    if (pending !== undefined) {
+      this.#addToPending(pending, msg);
+      return;
+    }
+    const parsed = parsePacketHeader(msg, 0, CID_LENGTH);
+    if (parsed.status !== 'done') {
+      this.endpoint.stats.garbage++;
+      return;
+    }
+    const header = parsed.value;
+    if (header.form === 'unsupported-version') {
+      // RFC 9000, 6.1: answer only datagrams big enough to be a client's first
+      if (msg.length < MIN_INITIAL_DATAGRAM || header.dcid.length < MIN_CLIENT_DCID) {
+        this.#counts.badInitials++;
+        return;
+      }
+      const n = quiche().negotiateVersion(header.scid, header.dcid, this.#out);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.#counts.versionNegotiations++;
+      return;
+    }
+    if (header.form !== 'long' || header.type !== 'initial' || !quiche().versionIsSupported(header.version)) {
+      this.#counts.strayPackets++;
+      return;
+    }
+    if (msg.length < MIN_INITIAL_DATAGRAM || header.dcid.length < MIN_CLIENT_DCID) {
+      this.#counts.badInitials++;
+      return;
+    }
+    if (
+      this.sessions.size + this.#pendingSet.size >= this.limits.maxSessions ||
+      this.halfOpen >= this.limits.maxHandshakes
+    ) {
+      this.#counts.overLimit++;
+      return;
+    }
+    let odcid: Uint8Array | null = null;
+    if (header.token.length > 0) {
+      odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port);
+      if (odcid === null) {
+        this.#counts.badTokens++;
+        // a token from elsewhere (NEW_TOKEN of another server): only Retry-gated handshakes need one
+        if (this.halfOpen >= this.limits.retryThreshold) return;
+      }
+    }
+    if (odcid === null && this.halfOpen >= this.limits.retryThreshold) {
+      const scid = newCid();
+      const token = this.#tokens.mint(header.dcid, scid, rinfo.address, rinfo.port);
+      const n = quiche().retry(header.scid, header.dcid, scid, token, header.version, this.#out);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.#counts.retries++;
+      return;
+    }
+    const dcid = Uint8Array.from(header.dcid);
+    const fresh: PendingHandshake = {
+      dcid,
+      odcid,
+      rinfo,
+      version: header.version,
+      observer: new InitialObserver(),
+      datagrams: [],
+      deciding: false,
+      timer: setTimeout(() => this.#dropPending(fresh, true), this.limits.handshakeTimeoutMs),
+    };
+    this.#pending.add(dcid, fresh);
+    this.#pendingSet.add(fresh);
+    this.#addToPending(fresh, msg);
+  }
+
+  #addToPending(pending: PendingHandshake, msg: Buffer): void {
+    if (pending.datagrams.length >= this.limits.maxPendingDatagrams) {
+      this.endpoint.stats.unroutable++;
+      return;
+    }
+    pending.datagrams.push(msg);
+    if (pending.deciding) return;
+    pending.observer.observe(msg, 'client');
+    if (pending.observer.clientHello !== null) void this.#decide(pending);
+    else if (pending.observer.problem !== null && pending.datagrams.length === 1) {
+      // the first Initial does not even decrypt: nothing to wait for
+      this.#dropPending(pending, true);
+    }
+  }
+
+  #dropPending(pending: PendingHandshake, failed: boolean): void {
+    clearTimeout(pending.timer);
+    if (!this.#pendingSet.delete(pending)) return;
+    this.#pending.delete(pending.dcid);
+    if (failed) this.#counts.helloFailures++;
+  }
+
+  async #decide(pending: PendingHandshake): Promise<void> {
+    pending.deciding = true;
+    const hello = pending.observer.clientHello!;
+    const client = new Client({
+      peername: [pending.rinfo.address, pending.rinfo.port],
+      sockname: [this.endpoint.local.host, this.endpoint.local.port],
+      state: ConnectionState.OPEN,
+      transportProtocol: 'udp',
+      tls: true,
+      sni: hello.sni,
+      alpnOffers: hello.alpnProtocols,
+      proxyMode: this.#options.proxyMode ?? 'regular',
+    });
+    let choice: QuicClientHelloResult;
+    let refusal: string | null = null;
+    try {
+      choice = this.#options.onClientHello
+        ? await this.#options.onClientHello({ client, hello, version: pending.version })
+        : undefined;
+      if (choice === false) refusal = 'Refused by onClientHello';
+    } catch (e) {
+      choice = false;
+      refusal = `onClientHello failed: ${(e as Error).message}`;
+    }
+    this.#dropPending(pending, false);
+    if (this.closing) return;
+    const identity = choice || this.#identity;
+    const offers = hello.alpnProtocols;
+    // without a configured list, take the client's first offer (what a transparent proxy wants)
+    const alpn = this.#options.ALPNProtocols ?? (offers.length > 0 ? [offers[0]!] : [DEFAULT_ALPN]);
+    let session: QuicSession<Client>;
+    try {
+      const config = this.#configs.get(identity, this.#settings(alpn));
+      const scid = pending.odcid !== null ? pending.dcid : newCid();
+      const engine = quiche().Connection.accept(
+        scid,
+        pending.odcid,
+        this.endpoint.local,
+        { host: pending.rinfo.address, port: pending.rinfo.port },
+        config,
+      );
+      try {
+        client.mitmcert = new X509Certificate(identity.cert);
+      } catch {
+        client.mitmcert = null;
+      }
+      session = new QuicSession<Client>({
+        conn: client,
+        engine,
+        transport: this.endpoint,
+        isServer: true,
+        local: this.endpoint.local,
+        scid,
+        observer: pending.observer,
+        keylog: this.#options.keylog,
+        maxCids: this.limits.maxCidsPerSession,
+        timeoutMessage: 'Handshake timed out',
+      });
+      if (pending.odcid === null) session.routeHandshake(pending.dcid);
+    } catch (e) {
+      this.#counts.helloFailures++;
+      this.emit('listenerError', e);
+      return;
+    }
+    this.endpoint.add(session);
+    this.#handshaking.add(session);
+    const timer = setTimeout(() => {
+      if (!session.established) session.destroy(new Error('Handshake timed out'));
+    }, this.limits.handshakeTimeoutMs);
+    session.once('up', () => {
+      clearTimeout(timer);
+      this.#handshaking.delete(session);
+      this.sessionUp(session);
+    });
+    session.once('close', () => {
+      clearTimeout(timer);
+      if (this.#handshaking.delete(session))
+        this.sessionFailed(session, new Error(session.conn.error ?? 'Closed during the handshake'));
+    });
+    this.sessionStarted(session);
+    if (refusal !== null) {
+      this.#counts.refused++;
+      client.error = refusal;
+      session.engine.close(false, QuicErrorCode.CONNECTION_REFUSED, Buffer.from('refused'));
+    }
+    for (const d of pending.datagrams) session.receive(d, pending.rinfo.address, pending.rinfo.port, true);
+    session.wake();
+  }
+
+  protected async stopAccepting(): Promise<void> {
+    for (const pending of [...this.#pendingSet]) this.#dropPending(pending, false);
+    await Promise.all([...this.sessions].map((s) => s.close()));
+    await this.endpoint.close();
+  }
+}
