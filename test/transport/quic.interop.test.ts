@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Client, ConnectionState } from '../../src/connection/index.js';
 import { quic } from '../../src/transport/quic/index.js';
 import type { QuicSession } from '../../src/transport/quic/session.js';
+import type { QuicStream } from '../../src/transport/quic/stream.js';
 import { EC_CERT, EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
 import type { PeerProcess } from '../helpers/peer.js';
 import {
@@ -92,4 +93,50 @@ describe('gtlsclient against our QUIC listener', () => {
       });
     }
   }
+});
+
+describe('gtlsclient NAT rebinding against our QUIC listener', () => {
+  it('follows the client to its new port (ngtcp2 --nat-rebinding): the session goes on', async () => {
+    await using listener = await quic.listen({ host: '127.0.0.1', cert: EC_CERT_PEM, key: EC_KEY_PEM });
+    const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+    // the request stream opens after the rebinding, so the client speaks from its new port
+    const client = runGtlsClient('127.0.0.1', listener.address[1], [
+      '--change-local-addr=200ms',
+      '--nat-rebinding',
+      '--delay-stream=500ms',
+    ]);
+    peers.push(client);
+    const [inbound] = await accepted;
+    const before = inbound.conn.peername[1];
+    const migrated = once(inbound, 'migrated') as Promise<[readonly [string, number]]>;
+    const requested = once(inbound, 'stream') as Promise<[QuicStream]>;
+    const [, newPort] = await client.waitFor(/Local address is now \[127\.0\.0\.1\]:(\d+)/);
+    const [peername] = await migrated;
+    expect(peername).toEqual(['127.0.0.1', Number(newPort)]);
+    expect(inbound.conn.peername[1]).not.toBe(before);
+    // the request arrived on the new path
+    const [request] = await requested;
+    expect(request.id).toBe(0);
+    expect(inbound.closed).toBe(false);
+    expect(inbound.conn.error).toBeNull();
+  });
+});
+
+describe('gtlsclient through Retry', () => {
+  it('answers our Retry (address validation) and completes the handshake', async () => {
+    await using listener = await quic.listen({
+      host: '127.0.0.1',
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      limits: { retryThreshold: 0 },
+    });
+    const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+    const client = runGtlsClient('127.0.0.1', listener.address[1]);
+    peers.push(client);
+    const reported = await ngtcp2Report(client);
+    const [inbound] = await accepted;
+    expect(listener.stats.retries).toBe(1);
+    expect(inbound.conn.cipher).toBe(reported.cipher);
+    expect(inbound.conn.alpn).toBe(reported.alpn);
+  });
 });

@@ -1,7 +1,7 @@
 import type { Client, Server } from '../../connection/index.js';
 import type { Driver } from '../types.js';
-import { connectQuic } from './connect.js';
-import { QuicListener } from './listener.js';
+import { connectQuic, type QuicConnectOptions } from './connect.js';
+import { QuicListener, type QuicListenOptions } from './listener.js';
 import type { QuicSession } from './session.js';
 
 export { type Quiche, quiche } from './binding.js';
@@ -23,11 +23,17 @@ export {
 export { QuicSession } from './session.js';
 export { QuicStream, QuicStreamError } from './stream.js';
 
+/** The Driver interface, with QUIC's own options and types. */
+export interface QuicDriver extends Driver<QuicSession<Client>, QuicSession<Server>> {
+  listen(options?: QuicListenOptions): Promise<QuicListener>;
+  connect(options: QuicConnectOptions): Promise<QuicSession<Server>>;
+}
+
 /**
  * The QUIC driver: quiche (the binding inside `@matrixai/quic`) driven sans-IO over
  * `node:dgram`, sessions routed by connection ID, the model filled from the wire.
  */
-export const quic: Driver<QuicSession<Client>, QuicSession<Server>> = {
+export const quic: QuicDriver = {
   scheme: 'quic',
   listen: (options) => QuicListener.listen(options),
   connect: (options) => connectQuic(options),

@@ -9,7 +9,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
-import { parsePacketHeader } from '../../handshake/quic/index.js';
+import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { BaseListener } from '../listener.js';
 import type { ListenOptions } from '../types.js';
@@ -25,6 +25,7 @@ import {
 import { type EndpointStats, QuicEndpoint } from './endpoint.js';
 import { QuicErrorCode } from './errors.js';
 import { InitialObserver } from './observer.js';
+import { connectionCloseInitial } from './refuse.js';
 import { RetryTokens } from './retry.js';
 import { selfSignedIdentity as selfSigned } from './self-signed.js';
 import { QuicSession } from './session.js';
@@ -285,18 +286,32 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       proxyMode: this.#options.proxyMode ?? 'regular',
     });
     let choice: QuicClientHelloResult;
-    let refusal: string | null = null;
     try {
       choice = this.#options.onClientHello
         ? await this.#options.onClientHello({ client, hello, version: pending.version })
         : undefined;
-      if (choice === false) refusal = 'Refused by onClientHello';
     } catch (e) {
+      this.emit('listenerError', e);
       choice = false;
-      refusal = `onClientHello failed: ${(e as Error).message}`;
     }
     this.#dropPending(pending, false);
     if (this.closing) return;
+    if (choice === false) {
+      // refused before any state: a CONNECTION_CLOSE in an Initial of our own
+      this.#counts.refused++;
+      const scid = parsePacketHeader(pending.datagrams[0]!, 0, CID_LENGTH);
+      if (scid.status === 'done' && scid.value.form === 'long' && isSupportedVersion(pending.version)) {
+        const refusal = connectionCloseInitial(
+          pending.version,
+          pending.dcid,
+          scid.value.scid,
+          QuicErrorCode.CONNECTION_REFUSED,
+          'refused',
+        );
+        this.endpoint.sendRaw(refusal, pending.rinfo.port, pending.rinfo.address);
+      }
+      return;
+    }
     const identity = choice || this.#identity;
     const offers = hello.alpnProtocols;
     // without a configured list, take the client's first offer (what a transparent proxy wants)
@@ -351,11 +366,6 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         this.sessionFailed(session, new Error(session.conn.error ?? 'Closed during the handshake'));
     });
     this.sessionStarted(session);
-    if (refusal !== null) {
-      this.#counts.refused++;
-      client.error = refusal;
-      session.engine.close(false, QuicErrorCode.CONNECTION_REFUSED, Buffer.from('refused'));
-    }
     for (const d of pending.datagrams) session.receive(d, pending.rinfo.address, pending.rinfo.port, true);
     session.wake();
   }
