@@ -8,7 +8,7 @@
  *                                         `openssl ciphers -V -stdname ALL:COMPLEMENTOFALL`
  *                                         plus the TLS 1.3 suites OpenSSL can be configured with
  *
- * Usage: npx vite-node scripts/gen-handshake-tables.ts -- path/to/tls-parameters-4.csv
+ * Usage: npm run build && node dist/scripts/gen-handshake-tables.js path/to/tls-parameters-4.csv
  * Then run `npx biome check --write src/handshake` and the tests.
  */
 import { execFileSync } from 'node:child_process';
@@ -97,7 +97,8 @@ for (const line of out.split('\n')) {
   if (!m) continue;
   const code = Number.parseInt(m[1] + m[2], 16);
   const iana = suites.find(([c]) => c === code)?.[1];
-  if (iana !== m[3]) throw new Error(`OpenSSL's standard name ${m[3]} for ${hex(code)} is not IANA's ${iana}`);
+  if (iana !== m[3])
+    throw new Error(`OpenSSL's standard name ${m[3]} for ${hex(code)} is not IANA's ${iana}`);
   if (m[4] !== m[3]) names.push([m[4], code]);
 }
 names.sort((a, b) => a[1] - b[1]);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
+import * as bench from './commands/bench.js';
 import * as connect from './commands/connect.js';
 import * as demo from './commands/demo.js';
 import * as listen from './commands/listen.js';
@@ -11,7 +12,7 @@ interface Command {
 }
 
 /** Every subcommand, one module each in `commands/`. */
-const COMMANDS: Record<string, Command> = { demo, listen, connect };
+const COMMANDS: Record<string, Command> = { demo, listen, connect, bench };
 
 const HELP = `wirelayer: one connection model (mitmproxy's) for TCP, TLS, UDP, DTLS and QUIC
 
@@ -32,9 +33,13 @@ Exit status: 0 success, 1 connect failed, 2 bad usage. \`wirelayer COMMAND --hel
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    console.error(HELP);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(HELP);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {

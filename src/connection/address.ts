@@ -41,8 +41,11 @@ function ipv6Groups(text: string): number[] {
   return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
 
-/** RFC 5952 text (as Python's ipaddress prints it): lower case, longest zero run of 2+ as `::`. */
-function compressIPv6(groups: number[]): string {
+/**
+ * RFC 5952 text of eight 16-bit groups (as Python's ipaddress prints it): lower case, leading
+ * zeros dropped, the longest run of two or more zero groups (the first on a tie) as `::`.
+ */
+export function compressIPv6(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {

@@ -228,5 +228,10 @@ describe('state format', () => {
     ).toBe('via[0]');
     expect(errorOf(() => Server.fromState(base)).code).toBe('ERR_STATE_UNKNOWN_KEY');
     expect(errorOf(() => Client.fromState(null)).code).toBe('ERR_STATE_NOT_OBJECT');
+    const polluted = JSON.parse(`{"__proto__": {"x": 1}, ${JSON.stringify(base).slice(1)}`);
+    expect(errorOf(() => Client.fromState(polluted))).toMatchObject({
+      code: 'ERR_STATE_UNKNOWN_KEY',
+      key: '__proto__',
+    });
   });
 });

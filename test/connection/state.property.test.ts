@@ -113,7 +113,7 @@ describe('state format properties', () => {
           fc.pre(!accepts);
           bad[m.key] = m.value;
         } else if (m.kind === 'drop') delete bad[m.key];
-        else bad[m.key] = 1;
+        else Object.defineProperty(bad, m.key, { value: 1, enumerable: true }); // an own key, even __proto__
         let thrown: unknown;
         try {
           Client.fromState(bad);

@@ -8,8 +8,6 @@ import { type ClientHello, parseClientHello } from '../tls/client-hello.js';
 import { parseServerHello, type ServerHello } from '../tls/server-hello.js';
 import { DtlsHandshakeReassembler, type DtlsReassemblerOptions } from './reassembler.js';
 
-export const HANDSHAKE_HELLO_VERIFY_REQUEST = 3;
-
 export interface HelloVerifyRequest {
   /** server_version: 0xfeff in practice, whatever version the server will choose. */
   readonly serverVersion: number;

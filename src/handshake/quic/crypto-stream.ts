@@ -1,4 +1,5 @@
 import { HandshakeParseError } from '../errors.js';
+import { asUint8Array } from './reader.js';
 
 /** Default bound of one direction's Initial CRYPTO stream: far above any real ClientHello. */
 export const DEFAULT_MAX_CRYPTO_BYTES = 64 * 1024;
@@ -6,6 +7,7 @@ export const DEFAULT_MAX_CRYPTO_BYTES = 64 * 1024;
 export const DEFAULT_MAX_CRYPTO_GAPS = 64;
 
 const HANDSHAKE_HEADER_LENGTH = 4;
+const EMPTY = new Uint8Array(0);
 const INITIAL_CAPACITY = 2048;
 
 /**
@@ -16,13 +18,15 @@ const INITIAL_CAPACITY = 2048;
  * a handshake message that could never fit. Bytes already in order are never rewritten.
  */
 export class CryptoStream {
-  private buffer = new Uint8Array(0);
+  private buffer: Uint8Array = EMPTY;
   /** Bytes [0, contiguous) have all arrived. */
   private contiguous = 0;
   /** Bytes [0, delivered) have been cut into messages. */
   private delivered = 0;
   /** Received ranges past `contiguous`, as sorted, disjoint, non-adjacent [start, end) pairs. */
   private ranges: number[] = [];
+  /** Messages cut on the in-order fast path, not yet taken. */
+  private ready: Uint8Array[] = [];
 
   constructor(
     readonly maxBytes: number = DEFAULT_MAX_CRYPTO_BYTES,
@@ -41,28 +45,51 @@ export class CryptoStream {
 
   /**
    * Checks that `data` at `offset` may be stored; returns the error that `write` would raise,
-   * without changing anything. Lets a caller validate a whole packet before committing any of it.
+   * without changing anything.
    */
   check(offset: number, data: Uint8Array): HandshakeParseError | undefined {
-    const end = offset + data.length;
-    if (end > this.maxBytes) {
-      return HandshakeParseError.at(
-        'quic-crypto-buffer-exceeded',
-        `CRYPTO data up to offset ${end} exceeds the ${this.maxBytes}-byte bound`,
-        data,
-        0,
-      );
-    }
-    if (end <= this.contiguous || data.length === 0) return undefined;
-    const merged = mergeRange(this.ranges, Math.max(offset, this.contiguous), end);
-    const holes = merged.length / 2 - (merged[0] === this.contiguous ? 1 : 0);
-    if (holes > this.maxGaps) {
-      return HandshakeParseError.at(
-        'quic-crypto-fragmented',
-        `CRYPTO stream has more than ${this.maxGaps} holes`,
-        data,
-        0,
-      );
+    return this.checkAll([{ offset, data }]);
+  }
+
+  /**
+   * Checks that all `frames`, written in turn, may be stored, without changing anything: lets
+   * a caller accept or refuse a whole packet's CRYPTO frames at once.
+   */
+  checkAll(
+    frames: readonly { readonly offset: number; readonly data: Uint8Array }[],
+  ): HandshakeParseError | undefined {
+    let contiguous = this.contiguous;
+    let ranges: readonly number[] = this.ranges;
+    for (const { offset, data } of frames) {
+      const end = offset + data.length;
+      if (end > this.maxBytes) {
+        return HandshakeParseError.at(
+          'quic-crypto-buffer-exceeded',
+          `CRYPTO data up to offset ${end} exceeds the ${this.maxBytes}-byte bound`,
+          data,
+          0,
+        );
+      }
+      if (end <= contiguous || data.length === 0) continue;
+      // In order, with nothing buffered ahead: no hole can appear.
+      if (offset <= contiguous && ranges.length === 0) {
+        contiguous = end;
+        continue;
+      }
+      const merged = mergeRange(ranges, Math.max(offset, contiguous), end);
+      if (merged[0] === contiguous) {
+        contiguous = merged[1]!;
+        merged.splice(0, 2);
+      }
+      if (merged.length / 2 > this.maxGaps) {
+        return HandshakeParseError.at(
+          'quic-crypto-fragmented',
+          `CRYPTO stream has more than ${this.maxGaps} holes`,
+          data,
+          0,
+        );
+      }
+      ranges = merged;
     }
     return undefined;
   }
@@ -73,7 +100,12 @@ export class CryptoStream {
     if (problem !== undefined) return problem;
     const end = offset + data.length;
     if (end <= this.contiguous || data.length === 0) return undefined;
+    data = asUint8Array(data);
     const start = Math.max(offset, this.contiguous);
+    if (start === this.contiguous && this.ranges.length === 0) {
+      this.appendInOrder(data.subarray(start - offset), end);
+      return undefined;
+    }
     this.reserve(end);
     this.buffer.set(data.subarray(start - offset), start);
     const ranges = mergeRange(this.ranges, start, end);
@@ -85,9 +117,36 @@ export class CryptoStream {
     return undefined;
   }
 
+  /**
+   * The common case: the next bytes, nothing buffered ahead. Complete messages are cut straight
+   * from `data`, and only an unfinished one is copied into the buffer.
+   */
+  private appendInOrder(data: Uint8Array, end: number): void {
+    if (this.delivered === this.contiguous) {
+      let at = 0;
+      while (data.length - at >= HANDSHAKE_HEADER_LENGTH) {
+        const messageEnd =
+          at + HANDSHAKE_HEADER_LENGTH + ((data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!);
+        if (messageEnd > data.length) break;
+        this.ready.push(data.slice(at, messageEnd));
+        at = messageEnd;
+      }
+      this.delivered += at;
+      data = data.subarray(at);
+    }
+    if (data.length > 0) {
+      this.reserve(end);
+      this.buffer.set(data, end - data.length);
+    }
+    this.contiguous = end;
+  }
+
   private reserve(end: number): void {
     if (end <= this.buffer.length) return;
-    const capacity = Math.min(this.maxBytes, Math.max(end, INITIAL_CAPACITY, this.buffer.length * 2));
+    const capacity = Math.min(
+      this.maxBytes,
+      Math.max(end, Math.min(INITIAL_CAPACITY, 2 * end), this.buffer.length * 2),
+    );
     const grown = new Uint8Array(capacity);
     grown.set(this.buffer.subarray(0, this.highestOffset));
     this.buffer = grown;
@@ -99,13 +158,15 @@ export class CryptoStream {
    * that cannot fit within `maxBytes`.
    */
   takeMessages(): Uint8Array[] | HandshakeParseError {
-    const messages: Uint8Array[] = [];
+    const messages = this.ready;
+    this.ready = [];
     const buffer = this.buffer;
     while (this.contiguous - this.delivered >= HANDSHAKE_HEADER_LENGTH) {
       const at = this.delivered;
       const bodyLength = (buffer[at + 1]! << 16) | (buffer[at + 2]! << 8) | buffer[at + 3]!;
       const end = at + HANDSHAKE_HEADER_LENGTH + bodyLength;
       if (end > this.maxBytes) {
+        this.ready = messages;
         return HandshakeParseError.at(
           'quic-crypto-buffer-exceeded',
           `handshake message of ${bodyLength} bytes exceeds the ${this.maxBytes}-byte CRYPTO bound`,

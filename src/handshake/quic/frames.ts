@@ -1,6 +1,6 @@
 import { done, failed, HandshakeParseError, type ParseResult } from '../errors.js';
 import { QuicReader } from './reader.js';
-import { readVarintBigInt } from './varint.js';
+import { readVarintBigInt, VARINT_MAX } from './varint.js';
 
 /** Frame types allowed in Initial packets (RFC 9000, 12.4, table 3). */
 export const FrameType = {
@@ -47,6 +47,7 @@ export interface InitialFrames {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
+const ZEROS = new Uint8Array(1500);
 
 function parseAck(reader: QuicReader, ecn: boolean): AckFrame {
   const at = reader.pos;
@@ -103,6 +104,16 @@ export function parseInitialFrames(payload: Uint8Array): ParseResult<InitialFram
       const at = reader.pos;
       const first = payload[at]!;
       if (first === FrameType.PADDING) {
+        // Padding usually runs to the end of a client Initial: compare it at once, natively.
+        const rest = reader.end - at;
+        if (
+          rest <= ZEROS.length &&
+          Buffer.compare(payload.subarray(at, reader.end), ZEROS.subarray(0, rest)) === 0
+        ) {
+          paddingLength += rest;
+          reader.pos = reader.end;
+          continue;
+        }
         let end = at + 1;
         while (end < reader.end && payload[end] === 0) end++;
         paddingLength += end - at;
@@ -131,9 +142,11 @@ export function parseInitialFrames(payload: Uint8Array): ParseResult<InitialFram
           acks.push(parseAck(reader, first === FrameType.ACK_ECN));
           break;
         case FrameType.CRYPTO: {
+          const offsetAt = reader.pos;
           const offset = reader.varint('CRYPTO offset');
           const length = reader.varint('CRYPTO length');
-          if (offset + length > 2 ** 62 - 1) {
+          // Past 2^53 a number is inexact: check the 2^62-1 limit (RFC 9000, 19.6) in bigint there.
+          if (offset >= 2 ** 53 && readVarintBigInt(payload, offsetAt) + BigInt(length) > VARINT_MAX) {
             throw reader.fail('quic-frame-encoding', 'CRYPTO frame beyond 2^62-1', at);
           }
           crypto.push({ offset, data: reader.take(length, 'CRYPTO data') });

@@ -1,5 +1,5 @@
 import { done, failed, HandshakeParseError, type ParseResult } from '../errors.js';
-import { QuicReader } from './reader.js';
+import { asUint8Array, QuicReader } from './reader.js';
 import {
   isSupportedVersion,
   type LongPacketType,
@@ -181,6 +181,7 @@ export function parsePacketHeader(
   offset: number,
   shortDcidLength: number,
 ): ParseResult<QuicPacketHeader> {
+  datagram = asUint8Array(datagram);
   try {
     const header = parseHeaderAt(datagram, offset, shortDcidLength);
     return done(header, header.packetLength);
@@ -234,6 +235,7 @@ function allZero(bytes: Uint8Array, from: number): boolean {
  * `shortDcidLength` is needed only for a datagram that starts with a short header.
  */
 export function parseDatagram(datagram: Uint8Array, shortDcidLength?: number): ParseResult<QuicDatagram> {
+  datagram = asUint8Array(datagram);
   const packets: QuicPacketHeader[] = [];
   let offset = 0;
   let dcidLength = shortDcidLength;

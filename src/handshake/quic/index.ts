@@ -2,6 +2,17 @@
  * QUIC Initial packets, sans-IO: headers and coalesced packets, Initial keys, removal of
  * packet protection, Initial frames, CRYPTO stream reassembly, and a tracker that yields the
  * raw ClientHello and ServerHello of a connection it observes.
+ *
+ * @example
+ * ```ts
+ * const keyCache = new InitialKeyCache(); // one per listener: keys derived once per DCID
+ * const tracker = new InitialTracker({ keyCache }); // one per connection
+ * const result = tracker.receive(datagramFromClient, 'client');
+ * if (result.status === 'done' && result.value.clientHello) {
+ *   // result.value.clientHello: type 0x01, 3-byte length, body, ready for a ClientHello parser
+ * }
+ * tracker.receive(datagramFromServer, 'server'); // then .serverHello (and .helloRetryRequest)
+ * ```
  */
 export { CryptoStream, DEFAULT_MAX_CRYPTO_BYTES, DEFAULT_MAX_CRYPTO_GAPS } from './crypto-stream.js';
 export {
@@ -61,7 +72,7 @@ export {
   varintSize,
 } from './varint.js';
 export {
-  isGreaseVersion,
+  isQuicGreaseVersion,
   isSupportedVersion,
   type LongPacketType,
   longPacketType,
@@ -70,7 +81,7 @@ export {
   QUIC_V2,
   QUIC_VERSION_NEGOTIATION,
   type QuicVersion,
-  quicVersionName,
+  quicVersionFromWire,
   type VersionParameters,
   versionParameters,
 } from './version.js';

@@ -30,7 +30,7 @@ export function deriveInitialKeys(version: QuicVersion, dcid: Uint8Array): Initi
   const serverSecret = hkdfExpandLabel(initialSecret, 'server in', empty, 32);
   return {
     version,
-    dcid: Uint8Array.from(dcid),
+    dcid: new Uint8Array(dcid),
     initialSecret,
     clientSecret,
     serverSecret,
@@ -54,7 +54,8 @@ export class InitialKeyCache {
   }
 
   get(version: QuicVersion, dcid: Uint8Array): InitialKeys {
-    const id = `${version}:${Buffer.from(dcid.buffer, dcid.byteOffset, dcid.byteLength).toString('latin1')}`;
+    let id = `${version}:`;
+    for (let i = 0; i < dcid.length; i++) id += String.fromCharCode(dcid[i]!);
     let keys = this.entries.get(id);
     if (keys === undefined) {
       keys = deriveInitialKeys(version, dcid);

@@ -7,6 +7,7 @@ import {
   type QuicSender,
 } from './initial-keys.js';
 import type { PacketProtector } from './packet-protection.js';
+import { asUint8Array } from './reader.js';
 
 /** An Initial packet with its protection removed. */
 export interface InitialPacket {
@@ -77,6 +78,7 @@ export function decryptInitial(
   const packets: InitialPacket[] = [];
   // A datagram that starts with a short header holds only 1-RTT packets.
   if (datagram.length > 0 && (datagram[0]! & 0x80) === 0) return done(packets, datagram.length);
+  datagram = asUint8Array(datagram);
   const parsed = parseDatagram(datagram);
   if (parsed.status !== 'done') return parsed;
   let largest = options.largestPacketNumber ?? -1;

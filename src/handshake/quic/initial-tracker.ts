@@ -9,8 +9,9 @@ import {
   type QuicSender,
 } from './initial-keys.js';
 import { unprotectInitial } from './initial-packet.js';
+import { asUint8Array } from './reader.js';
 import { verifyRetryIntegrity } from './retry.js';
-import { isSupportedVersion, type QuicVersion } from './version.js';
+import type { QuicVersion } from './version.js';
 
 /** TLS handshake message types the Initial space carries (RFC 8446, 4). */
 export const HandshakeType = { CLIENT_HELLO: 1, SERVER_HELLO: 2 } as const;
@@ -44,6 +45,7 @@ export interface InitialConnectionClose {
  * ServerHello parser.
  */
 export interface InitialHandshake {
+  /** The version in use: that of the server's Initials once one was seen, else the client's. */
   readonly version?: QuicVersion;
   /** The DCID of the client's first Initial, from which Initial keys are derived. */
   readonly originalDcid?: Uint8Array;
@@ -105,61 +107,79 @@ export class InitialTracker {
   /** The DCID Initial keys derive from: the original one, or the Retry's SCID. */
   private keyDcid: Uint8Array | undefined;
   private previousKeyDcid: Uint8Array | undefined;
-  private readonly keys = new Map<number, InitialKeys>();
-  private readonly previousKeys = new Map<number, InitialKeys>();
+  /** Keys from `keyDcid`, one set per version met (compatible version negotiation can switch). */
+  private keys: InitialKeys[] = [];
+  private previousKeys: InitialKeys[] = [];
   private readonly client: Direction;
-  private readonly server: Direction;
+  private serverDirection: Direction | undefined;
   private readonly maxCryptoBytes: number;
   private readonly keyCache: InitialKeyCache | undefined;
   private retry: { scid: Uint8Array; token: Uint8Array } | undefined;
   private versionNegotiation: number[] | undefined;
   private connectionClose: InitialConnectionClose | undefined;
+  private clientHello: Uint8Array | undefined;
+  private secondClientHello: Uint8Array | undefined;
+  private helloRetryRequest: Uint8Array | undefined;
+  private serverHello: Uint8Array | undefined;
 
   constructor(options: InitialTrackerOptions = {}) {
     this.version = options.version;
     if (options.originalDcid !== undefined) {
-      this.originalDcid = Uint8Array.from(options.originalDcid);
+      this.originalDcid = new Uint8Array(options.originalDcid);
       this.keyDcid = this.originalDcid;
     }
     this.keyCache = options.keyCache;
     this.maxCryptoBytes = options.maxCryptoBytes ?? DEFAULT_MAX_CRYPTO_BYTES;
     this.client = new Direction(this.maxCryptoBytes);
-    this.server = new Direction(this.maxCryptoBytes);
+  }
+
+  private get server(): Direction {
+    this.serverDirection ??= new Direction(this.maxCryptoBytes);
+    return this.serverDirection;
   }
 
   /** The handshake as known now (a snapshot). */
   get handshake(): InitialHandshake {
-    const clientMessages = this.client.messages.slice();
-    const serverMessages = this.server.messages.slice();
-    const result: {
-      -readonly [K in keyof InitialHandshake]: InitialHandshake[K];
-    } = { clientMessages, serverMessages };
+    const result: { -readonly [K in keyof InitialHandshake]: InitialHandshake[K] } = {
+      clientMessages: this.client.messages.slice(),
+      serverMessages: this.serverDirection?.messages.slice() ?? [],
+    };
     if (this.version !== undefined) result.version = this.version;
     if (this.originalDcid !== undefined) result.originalDcid = this.originalDcid;
-    const clientHellos = clientMessages.filter((m) => m[0] === HandshakeType.CLIENT_HELLO);
-    if (clientHellos[0] !== undefined) result.clientHello = clientHellos[0];
-    for (const message of serverMessages) {
-      if (message[0] !== HandshakeType.SERVER_HELLO) continue;
-      if (isHelloRetryRequest(message)) result.helloRetryRequest ??= message;
-      else result.serverHello ??= message;
+    if (this.clientHello !== undefined) result.clientHello = this.clientHello;
+    if (this.helloRetryRequest !== undefined) {
+      result.helloRetryRequest = this.helloRetryRequest;
+      if (this.secondClientHello !== undefined) result.retriedClientHello = this.secondClientHello;
     }
-    if (result.helloRetryRequest !== undefined && clientHellos[1] !== undefined) {
-      result.retriedClientHello = clientHellos[1];
-    }
+    if (this.serverHello !== undefined) result.serverHello = this.serverHello;
     if (this.retry !== undefined) result.retry = this.retry;
     if (this.versionNegotiation !== undefined) result.versionNegotiation = this.versionNegotiation;
     if (this.connectionClose !== undefined) result.connectionClose = this.connectionClose;
     return result;
   }
 
+  /** Files newly complete messages under their names. */
+  private classify(message: Uint8Array): void {
+    if (message[0] === HandshakeType.CLIENT_HELLO) {
+      if (this.clientHello === undefined) this.clientHello = message;
+      else this.secondClientHello ??= message;
+    } else if (message[0] === HandshakeType.SERVER_HELLO) {
+      if (isHelloRetryRequest(message)) this.helloRetryRequest ??= message;
+      else this.serverHello ??= message;
+    }
+  }
+
   /**
    * Feeds one UDP datagram, sent by `sender`. Returns the handshake as known after it, or the
    * error of the first packet that could not be used (undecryptable, malformed frames, a
-   * CRYPTO stream over its bound, a Retry that does not authenticate).
+   * CRYPTO stream over its bound, a Retry that does not authenticate). An error's offset is
+   * in the datagram, except for frame errors (`quic-frame-*`, `quic-empty-payload`), whose
+   * offset is in the decrypted payload.
    */
   receive(datagram: Uint8Array, sender: QuicSender): ParseResult<InitialHandshake> {
     // A datagram that starts with a short header holds only 1-RTT packets: nothing for us.
     if (datagram.length > 0 && (datagram[0]! & 0x80) === 0) return done(this.handshake, datagram.length);
+    datagram = asUint8Array(datagram);
     const parsed = parseDatagram(datagram);
     if (parsed.status !== 'done') return parsed;
     for (const header of parsed.value.packets) {
@@ -176,12 +196,10 @@ export class InitialTracker {
     return done(this.handshake, datagram.length);
   }
 
-  private keysFor(version: QuicVersion, dcid: Uint8Array, memo: Map<number, InitialKeys>): InitialKeys {
-    let keys = memo.get(version);
-    if (keys === undefined) {
-      keys = this.keyCache?.get(version, dcid) ?? deriveInitialKeys(version, dcid);
-      memo.set(version, keys);
-    }
+  private keysFor(version: QuicVersion, dcid: Uint8Array, memo: InitialKeys[]): InitialKeys {
+    for (const keys of memo) if (keys.version === version) return keys;
+    const keys = this.keyCache?.get(version, dcid) ?? deriveInitialKeys(version, dcid);
+    memo.push(keys);
     return keys;
   }
 
@@ -199,11 +217,8 @@ export class InitialTracker {
           header.offset,
         );
       }
-      this.originalDcid = Uint8Array.from(header.dcid);
+      this.originalDcid = new Uint8Array(header.dcid);
       this.keyDcid = this.originalDcid;
-    }
-    if (this.version === undefined && sender === 'client' && isSupportedVersion(header.version)) {
-      this.version = header.version;
     }
     if (sender === 'server' && header.token.length > 0) {
       return HandshakeParseError.at(
@@ -228,6 +243,8 @@ export class InitialTracker {
     const problem = this.commit(direction, frames.value, sender);
     if (problem !== undefined) return problem;
     direction.largestPacketNumber = Math.max(direction.largestPacketNumber, opened.value.packetNumber);
+    // The server's Initials are in the negotiated version (RFC 9368: it may differ from the client's).
+    if (sender === 'server' || this.version === undefined) this.version = header.version;
     return undefined;
   }
 
@@ -236,21 +253,17 @@ export class InitialTracker {
     frames: InitialFrames,
     sender: QuicSender,
   ): HandshakeParseError | undefined {
-    for (const frame of frames.crypto) {
-      const problem = direction.stream.check(frame.offset, frame.data);
-      if (problem !== undefined) return problem;
-    }
-    // Checked one by one, a later frame may still overflow after an earlier one filled a hole;
-    // such a packet is dropped half-written, which the bound makes harmless.
-    for (const frame of frames.crypto) {
-      const problem = direction.stream.write(frame.offset, frame.data);
-      if (problem !== undefined) return problem;
-    }
+    const problem = direction.stream.checkAll(frames.crypto);
+    if (problem !== undefined) return problem;
+    for (const frame of frames.crypto) direction.stream.write(frame.offset, frame.data);
     if (frames.connectionClose !== undefined)
       this.connectionClose = { sender, frame: frames.connectionClose };
     const messages = direction.stream.takeMessages();
     if (messages instanceof HandshakeParseError) return messages;
-    direction.messages.push(...messages);
+    for (const message of messages) {
+      direction.messages.push(message);
+      this.classify(message);
+    }
     return undefined;
   }
 
@@ -265,11 +278,10 @@ export class InitialTracker {
         retry.offset + retry.packetLength - retry.integrityTag.length,
       );
     }
-    this.retry = { scid: Uint8Array.from(retry.scid), token: Uint8Array.from(retry.token) };
+    this.retry = { scid: new Uint8Array(retry.scid), token: new Uint8Array(retry.token) };
     this.previousKeyDcid = this.keyDcid;
-    this.previousKeys.clear();
-    for (const [version, keys] of this.keys) this.previousKeys.set(version, keys);
-    this.keys.clear();
+    this.previousKeys = this.keys;
+    this.keys = [];
     this.keyDcid = this.retry.scid;
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { type Cipher, createCipheriv, createDecipheriv } from 'node:crypto';
 import { HandshakeParseError } from '../errors.js';
 import { type HkdfHash, hkdfExpandLabel } from './hkdf.js';
+import { asUint8Array } from './reader.js';
 import { type QuicVersion, versionParameters } from './version.js';
 
 /** The AEADs QUIC packet protection uses (RFC 9001, 5.3), by their node:crypto names. */
@@ -129,7 +130,7 @@ export class PacketProtector {
         ? createDecipheriv(aead, key, nonce, options)
         : createDecipheriv(aead, key, nonce, options);
     decipher.setAAD(aad, { plaintextLength: tagAt });
-    const plaintext = decipher.update(sealed.subarray(0, tagAt));
+    const plaintext = asUint8Array(decipher.update(sealed.subarray(0, tagAt)));
     decipher.setAuthTag(sealed.subarray(tagAt));
     try {
       decipher.final();
@@ -186,7 +187,7 @@ export class PacketProtector {
     const headerLength = pnOffset + pnLength - start;
     if (this.aadScratch.length < headerLength) this.aadScratch = new Uint8Array(headerLength * 2);
     const aad = this.aadScratch.subarray(0, headerLength);
-    aad.set(bytes.subarray(start, pnOffset + pnLength));
+    for (let i = 1; i < headerLength; i++) aad[i] = bytes[start + i]!;
     aad[0] = firstByte;
     let truncated = 0;
     for (let i = 0; i < pnLength; i++) {

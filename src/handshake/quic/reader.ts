@@ -2,6 +2,16 @@ import { HandshakeParseError } from '../errors.js';
 import { readVarint, varintSize } from './varint.js';
 
 /**
+ * A plain Uint8Array view of `bytes`. A Buffer's subarray and slice go through its species
+ * constructor (slower), and Buffer#slice does not copy; plain views keep both predictable.
+ */
+export function asUint8Array(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
  * A bounds-checked cursor over a byte range. Every read past `end` throws a
  * HandshakeParseError (code `quic-truncated` unless the caller names another), which the
  * public parse functions catch and return as an error result. Reads return views

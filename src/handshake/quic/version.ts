@@ -1,11 +1,13 @@
-import type { TlsVersion } from '../../connection/types.js';
+import { QUIC_V1, QUIC_V2 } from '../versions.js';
 
-/** QUIC version 1 (RFC 9000). */
-export const QUIC_V1 = 0x00000001;
-/** QUIC version 2 (RFC 9369). */
-export const QUIC_V2 = 0x6b3343cf;
-/** The version field of a Version Negotiation packet. */
-export const QUIC_VERSION_NEGOTIATION = 0x00000000;
+// the version codes live with the other wire versions; re-exported for this module's users
+export {
+  isQuicGreaseVersion,
+  QUIC_V1,
+  QUIC_V2,
+  QUIC_VERSION_NEGOTIATION,
+  quicVersionFromWire,
+} from '../versions.js';
 
 /** The versions whose Initial packets this module can decrypt. */
 export type QuicVersion = typeof QUIC_V1 | typeof QUIC_V2;
@@ -15,18 +17,6 @@ export type LongPacketType = 'initial' | '0rtt' | 'handshake' | 'retry';
 
 export function isSupportedVersion(version: number): version is QuicVersion {
   return version === QUIC_V1 || version === QUIC_V2;
-}
-
-/** Reserved versions of the form 0x?a?a?a?a, sent to exercise version negotiation (RFC 9000, 15). */
-export function isGreaseVersion(version: number): boolean {
-  return (version & 0x0f0f0f0f) === 0x0a0a0a0a;
-}
-
-/** The connection model's name for a version: `QUICv1` or `QUICv2`; undefined for others. */
-export function quicVersionName(version: number): TlsVersion | undefined {
-  if (version === QUIC_V1) return 'QUICv1';
-  if (version === QUIC_V2) return 'QUICv2';
-  return undefined;
 }
 
 // Index = the two type bits of the first byte. RFC 9369, 3.2 rotates them in v2.

@@ -1,7 +1,9 @@
 /**
- * The quiche binding that ships inside `@matrixai/quic` (its platform package holds the
- * `.node` file), typed here with our own interfaces so nothing of the package's JS or typings
- * is used: only the native object. Methods whose quiche result is `Done` return null.
+ * The quiche binding of `@matrixai/quic`, typed here with our own interfaces. Only the native
+ * object is used, so the dependency is its platform package alone (`@matrixai/quic-linux-x64`,
+ * which holds the `.node`): the main package's JS is never loaded, and its other platform
+ * packages are not published at this version (so `npm ci` would fail on them). Methods whose
+ * quiche result is `Done` return null.
  */
 import { createRequire } from 'node:module';
 

@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { type Client, ConnectionState, now, type Server } from '../../connection/index.js';
-import { quicVersionName } from '../../handshake/quic/index.js';
+import { quicVersionFromWire } from '../../handshake/versions.js';
 import { BaseSession } from '../session.js';
 import type { DatagramSession, StreamSession } from '../types.js';
 import type { HostPort, QuicheConnection, RecvInfo } from './binding.js';
@@ -218,7 +218,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     }
     conn.timestampTlsSetup = now();
     conn.alpn = Buffer.from(engine.applicationProto()).toString('latin1');
-    conn.tlsVersion = quicVersionName(this.#observer?.version ?? 1) ?? null;
+    conn.tlsVersion = quicVersionFromWire(this.#observer?.version ?? 1);
     conn.cipher = this.#observer?.cipher ?? null;
     conn.state = ConnectionState.OPEN;
     this.#observer = null;

@@ -8,14 +8,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   decryptInitial,
+  deriveInitialKeys,
   type InitialHandshake,
   InitialKeyCache,
   InitialTracker,
   type LongHeaderPacket,
   parseDatagram,
+  QUIC_V2,
   type QuicSender,
 } from '../../../src/handshake/quic/index.js';
-import { FIXTURES, hex, toHex } from './helpers.js';
+import { buildLongPacket, concat, FIXTURES, hex, toHex } from './helpers.js';
 import {
   GNUTLS_CIPHER_CODES,
   helloRandom,
@@ -186,5 +188,38 @@ describe('capture retry', () => {
     const result = tracker.receive(forged, 'server');
     expect(result.status === 'error' && result.error.code).toBe('quic-retry-integrity');
     expect(tracker.handshake.retry).toBeUndefined();
+  });
+});
+
+describe('capture hello-retry-request, re-protected as QUIC v2', () => {
+  const { datagrams } = load('hello-retry-request');
+
+  it('gives the same messages as in v1', () => {
+    const header = firstClientInitial(datagrams);
+    const v2Keys = deriveInitialKeys(QUIC_V2, header.dcid);
+    const v2: Datagram[] = [];
+    for (const d of datagrams) {
+      const opened = decryptInitial(d.bytes, header.dcid, d.from);
+      if (opened.status !== 'done' || opened.value.length === 0) continue;
+      const packets = opened.value.map((p) =>
+        buildLongPacket({
+          version: QUIC_V2,
+          dcid: p.header.dcid,
+          scid: p.header.scid,
+          token: p.header.token,
+          packetNumber: p.packetNumber,
+          pnLength: ((p.firstByte & 3) + 1) as 1 | 2 | 3 | 4,
+          payload: p.payload,
+          protector: v2Keys[d.from],
+        }),
+      );
+      v2.push({ from: d.from, bytes: concat(...packets) });
+    }
+    expect(v2.length).toBeGreaterThanOrEqual(4);
+    expect((v2[0]!.bytes[0]! >> 4) & 3).toBe(1);
+    const v1Handshake = feed(new InitialTracker(), datagrams);
+    const v2Handshake = feed(new InitialTracker(), v2);
+    expect(v2Handshake.version).toBe(QUIC_V2);
+    expect(summary(v2Handshake)).toEqual(summary(v1Handshake));
   });
 });
