@@ -8,14 +8,32 @@ import { randomBytes, randomInt } from 'node:crypto';
 /** Length of every connection ID this endpoint issues. */
 export const CID_LENGTH = 16;
 
+// random bytes drawn in blocks: one CSPRNG call per 256 connection IDs, not one each
+const POOL_SIZE = 4096;
+let pool = randomBytes(POOL_SIZE);
+let poolUsed = 0;
+
+function take(n: number): Buffer {
+  if (poolUsed + n > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    poolUsed = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolUsed, poolUsed + n));
+  // used bytes are wiped, so no copy of them stays in the pool
+  pool.fill(0, poolUsed, poolUsed + n);
+  poolUsed += n;
+  return out;
+}
+
 /** A fresh random connection ID of CID_LENGTH bytes. */
 export function newCid(): Buffer {
-  return randomBytes(CID_LENGTH);
+  return take(CID_LENGTH);
 }
 
 /** A stateless reset token for a new connection ID (128 bits, as quiche takes it). */
 export function newResetToken(): bigint {
-  return BigInt(`0x${randomBytes(16).toString('hex')}`);
+  const bytes = take(16);
+  return (bytes.readBigUInt64BE(0) << 64n) | bytes.readBigUInt64BE(8);
 }
 
 interface Entry<T> {

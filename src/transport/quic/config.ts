@@ -2,7 +2,7 @@
  * quiche configurations from wirelayer's options (named as in `node:tls`): certificates from
  * memory, ALPN, verification, flow-control windows, DATAGRAM frames, idle timeout.
  */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import type { QuicheConfig } from './binding.js';
 import { quiche } from './binding.js';
@@ -57,10 +57,26 @@ export interface ClientConfigOptions extends EngineSettings {
   ca?: string | Buffer | readonly (string | Buffer)[];
 }
 
-/** A client configuration: verification against `ca`, or Node's bundled roots when none. */
+const clientConfigs = new Map<string, QuicheConfig>();
+const CLIENT_CONFIGS_MAX = 32;
+
+/**
+ * A client configuration: verification against `ca`, or Node's bundled roots when none.
+ * Kept per (settings, CA): loading the bundled roots costs milliseconds, a handshake less.
+ */
 export function clientConfig(o: ClientConfigOptions): QuicheConfig {
   const ca = o.verify ? pemBytes(o.ca ?? rootCertificates) : null;
-  return applyEngineSettings(quiche().Config.withBoringSslCtx(o.verify, false, ca, null, null, null), o);
+  const key = createHash('sha256')
+    .update(`${o.alpn.join('\0')}\0${o.idleTimeoutMs}\0${o.activeCidLimit}\0${o.keylog}\0${o.verify}\0`)
+    .update(ca ?? '')
+    .digest('base64');
+  let config = clientConfigs.get(key);
+  if (!config) {
+    config = applyEngineSettings(quiche().Config.withBoringSslCtx(o.verify, false, ca, null, null, null), o);
+    clientConfigs.set(key, config);
+    if (clientConfigs.size > CLIENT_CONFIGS_MAX) clientConfigs.delete(clientConfigs.keys().next().value!);
+  }
+  return config;
 }
 
 /** A certificate chain (leaf first) and its key, PEM. */
@@ -75,6 +91,22 @@ export interface QuicIdentity {
  */
 export class ServerConfigCache {
   readonly #configs = new Map<string, QuicheConfig>();
+  readonly #leaves = new Map<string | Buffer, X509Certificate | null>();
+
+  /** The leaf certificate of an identity, parsed once (the model's `mitmcert`). */
+  leaf(identity: QuicIdentity): X509Certificate | null {
+    let leaf = this.#leaves.get(identity.cert);
+    if (leaf === undefined) {
+      try {
+        leaf = new X509Certificate(identity.cert);
+      } catch {
+        leaf = null;
+      }
+      this.#leaves.set(identity.cert, leaf);
+      if (this.#leaves.size > this.max) this.#leaves.delete(this.#leaves.keys().next().value!);
+    }
+    return leaf;
+  }
 
   constructor(readonly max = 64) {}
 

@@ -84,6 +84,7 @@ export async function connectQuic(options: QuicConnectOptions): Promise<QuicSess
       transport: endpoint,
       isServer: false,
       local: endpoint.local,
+      peer: { host: ip, port },
       scid,
       observer: new InitialObserver(engine.destinationId()),
       keylog: options.keylog,

@@ -15,7 +15,9 @@ import type { QuicSession, SessionTransport } from './session.js';
 /** Datagrams one session sends per flush before others get a turn. */
 const MAX_BURST = 64;
 /** Outgoing datagrams are carved from slabs: a pending send keeps its slab alive. */
-const SLAB_SIZE = 128 * 1024;
+const SLAB_SIZE = 64 * 1024;
+/** Stream and datagram reads go through this buffer, one per endpoint. */
+const SCRATCH_SIZE = 64 * 1024;
 const SOCKET_BUFFER_SIZE = 4 * 1024 * 1024;
 
 /** What an endpoint counted instead of crashing (DESIGN.md principle 6). */
@@ -63,6 +65,7 @@ export class QuicEndpoint implements SessionTransport {
   readonly connected: boolean;
   readonly stats: EndpointStats = { received: 0, sent: 0, garbage: 0, unroutable: 0, sendErrors: 0 };
   readonly sessions = new Set<QuicSession>();
+  readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   readonly #routes = new CidTable<QuicSession>();
   #unroutable: UnroutableHandler | null = null;
   #dirty: QuicSession[] = [];

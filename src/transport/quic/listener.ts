@@ -6,7 +6,6 @@
  * (`onClientHello`). Limits bound sessions, half-open handshakes and connection IDs; past a
  * threshold of half-open handshakes, clients must prove their address with a Retry token.
  */
-import { X509Certificate } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
@@ -327,17 +326,14 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         { host: pending.rinfo.address, port: pending.rinfo.port },
         config,
       );
-      try {
-        client.mitmcert = new X509Certificate(identity.cert);
-      } catch {
-        client.mitmcert = null;
-      }
+      client.mitmcert = this.#configs.leaf(identity);
       session = new QuicSession<Client>({
         conn: client,
         engine,
         transport: this.endpoint,
         isServer: true,
         local: this.endpoint.local,
+        peer: { host: pending.rinfo.address, port: pending.rinfo.port },
         scid,
         observer: pending.observer,
         keylog: this.#options.keylog,

@@ -31,6 +31,8 @@ export interface SessionTransport {
   unregister(cid: Uint8Array): void;
   /** The engine is closed (draining done): forget the session. */
   retire(session: QuicSession): void;
+  /** A receive buffer shared by the endpoint's sessions (used synchronously only). */
+  readonly scratch: Buffer;
 }
 
 export interface QuicSessionInit<C extends Client | Server> {
@@ -40,6 +42,8 @@ export interface QuicSessionInit<C extends Client | Server> {
   isServer: boolean;
   /** Our address as quiche knows it (recvInfo.to). */
   local: HostPort;
+  /** The peer's address the connection starts on. */
+  peer: HostPort;
   /** Our first source connection ID (already in the routing table or to be added). */
   scid: Uint8Array;
   /** Follows the Initials for the cipher (and, server side, was fed the ClientHello). */
@@ -54,7 +58,8 @@ export interface QuicSessionInit<C extends Client | Server> {
 }
 
 const EMPTY = new Uint8Array(0);
-const SCRATCH_SIZE = 64 * 1024;
+/** How long flushes watch for path events after a datagram came from a new address. */
+const PATH_WATCH_MS = 3000;
 /** How long `close()` waits for blocked writes to reach quiche before closing anyway. */
 export const CLOSE_GRACE_MS = 2000;
 
@@ -64,7 +69,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
 {
   readonly engine: QuicheConnection;
   readonly isServer: boolean;
-  readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+  /** The endpoint's receive buffer: sessions are flushed one at a time, never concurrently. */
+  readonly scratch: Buffer;
   readonly datagrams: QuicDatagramChannel;
   /** Reused for every datagram: only `from` changes. */
   readonly recvInfo: RecvInfo;
@@ -91,6 +97,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
   #peerBidiSeen = -1;
   #peerUniSeen = -1;
   #closeRequested = false;
+  /** Until when flushes look at path events (performance.now() ms). */
+  #pathWatchUntil = 0;
   #retired = false;
   #failure: string | null = null;
 
@@ -99,13 +107,14 @@ export class QuicSession<C extends Client | Server = Client | Server>
     this.engine = init.engine;
     this.isServer = init.isServer;
     this.#transport = init.transport;
+    this.scratch = init.transport.scratch;
     this.#observer = init.observer;
     this.#maxCids = Math.max(1, init.maxCids);
     this.#verifyIp = init.verifyIp ?? null;
     this.#timeoutMessage = init.timeoutMessage ?? 'Handshake timed out';
     this.#nextBidi = init.isServer ? 1 : 0;
     this.#nextUni = init.isServer ? 3 : 2;
-    this.recvInfo = { from: { host: '', port: 0 }, to: init.local };
+    this.recvInfo = { from: { host: init.peer.host, port: init.peer.port }, to: init.local };
     this.datagrams = new QuicDatagramChannel((d) => this.#sendDatagram(d));
     this.conn.transportProtocol = 'udp';
     this.conn.tls = true;
@@ -144,8 +153,12 @@ export class QuicSession<C extends Client | Server = Client | Server>
   /** Hot path: one datagram from the endpoint. */
   receive(datagram: Buffer, address: string, port: number, observed = false): void {
     const from = this.recvInfo.from;
-    from.host = address;
-    from.port = port;
+    if (port !== from.port || address !== from.host) {
+      // a new path (NAT rebinding, migration): watch quiche's path events while it is validated
+      this.#pathWatchUntil = performance.now() + PATH_WATCH_MS;
+      from.host = address;
+      from.port = port;
+    }
     // before recv: quiche decrypts in place
     const observer = this.#observer;
     if (observer !== null && !observed && !observer.done)
@@ -184,7 +197,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
       if (this.#blocked.size > 0) {
         for (const stream of this.#blocked) if (stream.trySend()) this.#blocked.delete(stream);
       }
-      this.#pathEvents();
+      if (this.#pathWatchUntil !== 0 && performance.now() < this.#pathWatchUntil) this.#pathEvents();
     }
     this.#transport.transmit(this);
     this.#checkClosed();
@@ -195,6 +208,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
   onTimeout(): void {
     if (this.#retired) return;
     this.engine.onTimeout();
+    // retired IDs are rare: look for them (and path events) now and then
+    if (this.established) this.#pathEvents();
     this.flush();
   }
 
@@ -256,6 +271,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     const engine = this.engine;
     for (let event = engine.pathEventNext(); event !== null; event = engine.pathEventNext()) {
       if (event.type === 'PeerMigrated') {
+        this.#pathWatchUntil = 0;
         this.conn.peername = [event.new.host, event.new.port];
         this.emit('migrated', this.conn.peername);
       }
