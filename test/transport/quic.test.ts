@@ -218,7 +218,9 @@ describe('QUIC close and errors', () => {
       .connect({ host: HOST, port: listener.address[1], ca: RSA_CERT_PEM })
       .catch((e: unknown) => e as ConnectError);
     expect(wrongCa).toBeInstanceOf(ConnectError);
-    expect((wrongCa as ConnectError).conn.error).toMatch(/local_error: transport error 0x1\w\w CRYPTO_ERROR/);
+    expect((wrongCa as ConnectError).conn.error).toBe(
+      'Certificate verify failed: unknown_ca (local_error: transport error 0x130 CRYPTO_ERROR (TLS alert unknown_ca))',
+    );
     expect((wrongCa as ConnectError).conn.state).toBe(ConnectionState.CLOSED);
 
     const rsa = await listen({ cert: RSA_CERT_PEM, key: RSA_KEY_PEM, host: '::1' });
@@ -228,6 +230,17 @@ describe('QUIC close and errors', () => {
       .catch((e: unknown) => e as ConnectError);
     expect(mismatch).toBeInstanceOf(ConnectError);
     expect((mismatch as ConnectError).message).toMatch(/Certificate verify failed: IP address mismatch/);
+  });
+
+  it('fails with no_application_protocol when the listener accepts none of the offers', async () => {
+    const listener = await listen({ ALPNProtocols: ['h3'] });
+    const err = await quic
+      .connect({ host: HOST, port: listener.address[1], ca: EC_CERT_PEM, ALPNProtocols: ['x-other'] })
+      .catch((e: unknown) => e as ConnectError);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).conn.error).toBe(
+      'peer_error: transport error 0x178 CRYPTO_ERROR (TLS alert no_application_protocol)',
+    );
   });
 
   it('times out against a peer that never answers', async () => {
@@ -328,27 +341,32 @@ describe('QUIC NAT rebinding', () => {
 });
 
 describe('QUIC endpoint gate', () => {
-  it('answers an unknown version with Version Negotiation listing QUIC v1', async () => {
-    const listener = await listen();
-    const raw = await udpSocket();
-    const packet = Buffer.alloc(1200);
-    packet[0] = 0xc0;
-    packet.writeUInt32BE(0x1a2a3a4a, 1);
-    packet[5] = 8;
-    randomBytes(8).copy(packet, 6);
-    packet[14] = 8;
-    randomBytes(8).copy(packet, 15);
-    raw.send(packet, listener.address[1], HOST);
-    const [reply] = (await once(raw, 'message')) as [Buffer];
-    const parsed = parseDatagram(reply);
-    expect(parsed.status).toBe('done');
-    const vn = parsed.status === 'done' ? parsed.value.packets[0] : undefined;
-    expect(vn?.form).toBe('version-negotiation');
-    expect(vn?.form === 'version-negotiation' && vn.versions).toContain(1);
-    // the VN's DCID is the client's SCID
-    expect(Buffer.from(vn!.dcid).equals(packet.subarray(15, 23))).toBe(true);
-    expect(listener.stats.versionNegotiations).toBe(1);
-  });
+  for (const [name, version] of [
+    ['an unknown version', 0x1a2a3a4a],
+    ['QUIC v2 (quiche in this binding speaks v1 only)', 0x6b3343cf],
+  ] as const) {
+    it(`answers ${name} with Version Negotiation listing QUIC v1`, async () => {
+      const listener = await listen();
+      const raw = await udpSocket();
+      const packet = Buffer.alloc(1200);
+      packet[0] = 0xc0;
+      packet.writeUInt32BE(version, 1);
+      packet[5] = 8;
+      randomBytes(8).copy(packet, 6);
+      packet[14] = 8;
+      randomBytes(8).copy(packet, 15);
+      raw.send(packet, listener.address[1], HOST);
+      const [reply] = (await once(raw, 'message')) as [Buffer];
+      const parsed = parseDatagram(reply);
+      expect(parsed.status).toBe('done');
+      const vn = parsed.status === 'done' ? parsed.value.packets[0] : undefined;
+      expect(vn?.form).toBe('version-negotiation');
+      expect(vn?.form === 'version-negotiation' && vn.versions).toContain(1);
+      // the VN's DCID is the client's SCID
+      expect(Buffer.from(vn!.dcid).equals(packet.subarray(15, 23))).toBe(true);
+      expect(listener.stats.versionNegotiations).toBe(1);
+    });
+  }
 
   it('counts and drops garbage without disturbing a live session', async () => {
     const { listener, out, inbound } = await pair();

@@ -49,7 +49,8 @@ export async function connectQuic(options: QuicConnectOptions): Promise<QuicSess
   }
   const literal = isIP(host) !== 0;
   const sni = options.servername ?? (literal ? null : host);
-  const alpn = options.ALPNProtocols ?? [DEFAULT_ALPN];
+  // QUIC needs ALPN (BoringSSL refuses a QUIC handshake without it)
+  const alpn = options.ALPNProtocols?.length ? options.ALPNProtocols : [DEFAULT_ALPN];
   const verify = options.rejectUnauthorized !== false;
   conn.sni = sni;
   conn.alpnOffers = [...alpn];

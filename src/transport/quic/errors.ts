@@ -77,6 +77,22 @@ export function isCleanClose(err: ConnectionError): boolean {
   return err.errorCode === 0;
 }
 
+/** TLS alerts a client sends when the server's certificate does not verify. */
+const VERIFY_ALERTS = new Set([42, 43, 44, 45, 46, 48]);
+
+/**
+ * As `describeQuicError`, and when our own client refused the server's certificate, said the
+ * way mitmproxy says it: `Certificate verify failed: unknown_ca (local_error: ...)`.
+ */
+export function describeClose(err: ConnectionError, by: 'peer' | 'local', weAreClient: boolean): string {
+  const text = describeQuicError(err, by);
+  const alert = err.errorCode - 0x100;
+  if (by === 'local' && weAreClient && !err.isApp && VERIFY_ALERTS.has(alert)) {
+    return `Certificate verify failed: ${TLS_ALERTS[alert]} (${text})`;
+  }
+  return text;
+}
+
 /**
  * The model's text for a close with an error code: who closed (`peer_error` when the peer
  * sent the CONNECTION_CLOSE, `local_error` when we did), the code and its name, the reason:

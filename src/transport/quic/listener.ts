@@ -97,6 +97,16 @@ const MIN_INITIAL_DATAGRAM = 1200;
 /** RFC 9000, 7.2: a client's first DCID is at least 8 bytes. */
 const MIN_CLIENT_DCID = 8;
 
+/** The version-independent connection IDs of a long header (RFC 8999, 5.1), or null. */
+function invariantIds(msg: Buffer): { dcid: Buffer; scid: Buffer } | null {
+  if (msg.length < 7) return null;
+  const dcidEnd = 6 + msg[5]!;
+  if (dcidEnd >= msg.length) return null;
+  const scidEnd = dcidEnd + 1 + msg[dcidEnd]!;
+  if (scidEnd > msg.length) return null;
+  return { dcid: msg.subarray(6, dcidEnd), scid: msg.subarray(dcidEnd + 1, scidEnd) };
+}
+
 interface PendingHandshake {
   readonly dcid: Uint8Array;
   readonly odcid: Uint8Array | null;
@@ -184,24 +194,27 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#addToPending(pending, msg);
       return;
     }
+    const version = msg.length >= 5 ? msg.readUInt32BE(1) : 0;
+    if (version !== 0 && !quiche().versionIsSupported(version)) {
+      // a version quiche does not speak (QUIC v2 included): Version Negotiation (RFC 9000,
+      // 6.1), only for datagrams big enough to be a client's first
+      const ids = invariantIds(msg);
+      if (ids === null || msg.length < MIN_INITIAL_DATAGRAM || ids.dcid.length < MIN_CLIENT_DCID) {
+        this.#counts.badInitials++;
+        return;
+      }
+      const n = quiche().negotiateVersion(ids.scid, ids.dcid, this.#out);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.#counts.versionNegotiations++;
+      return;
+    }
     const parsed = parsePacketHeader(msg, 0, CID_LENGTH);
     if (parsed.status !== 'done') {
       this.endpoint.stats.garbage++;
       return;
     }
     const header = parsed.value;
-    if (header.form === 'unsupported-version') {
-      // RFC 9000, 6.1: answer only datagrams big enough to be a client's first
-      if (msg.length < MIN_INITIAL_DATAGRAM || header.dcid.length < MIN_CLIENT_DCID) {
-        this.#counts.badInitials++;
-        return;
-      }
-      const n = quiche().negotiateVersion(header.scid, header.dcid, this.#out);
-      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
-      this.#counts.versionNegotiations++;
-      return;
-    }
-    if (header.form !== 'long' || header.type !== 'initial' || !quiche().versionIsSupported(header.version)) {
+    if (header.form !== 'long' || header.type !== 'initial') {
       this.#counts.strayPackets++;
       return;
     }
@@ -314,7 +327,8 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const identity = choice || this.#identity;
     const offers = hello.alpnProtocols;
     // without a configured list, take the client's first offer (what a transparent proxy wants)
-    const alpn = this.#options.ALPNProtocols ?? (offers.length > 0 ? [offers[0]!] : [DEFAULT_ALPN]);
+    const configured = this.#options.ALPNProtocols;
+    const alpn = configured?.length ? configured : offers.length > 0 ? [offers[0]!] : [DEFAULT_ALPN];
     let session: QuicSession<Client>;
     try {
       const config = this.#configs.get(identity, this.#settings(alpn));

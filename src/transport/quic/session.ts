@@ -12,7 +12,7 @@ import type { DatagramSession, StreamSession } from '../types.js';
 import type { HostPort, QuicheConnection, RecvInfo } from './binding.js';
 import { newCid, newResetToken } from './cid.js';
 import { QuicDatagramChannel } from './datagrams.js';
-import { describeQuicError, isCleanClose, QuicErrorCode } from './errors.js';
+import { describeClose, isCleanClose, QuicErrorCode } from './errors.js';
 import type { KeylogTarget } from './keylog.js';
 import { SessionKeylog } from './keylog.js';
 import type { InitialObserver } from './observer.js';
@@ -332,8 +332,9 @@ export class QuicSession<C extends Client | Server = Client | Server>
     const peer = engine.peerError();
     const local = engine.localError();
     let error: string | null = this.#failure;
-    if (error === null && peer && !isCleanClose(peer)) error = describeQuicError(peer, 'peer');
-    else if (error === null && local && !isCleanClose(local)) error = describeQuicError(local, 'local');
+    if (error === null && peer && !isCleanClose(peer)) error = describeClose(peer, 'peer', !this.isServer);
+    else if (error === null && local && !isCleanClose(local))
+      error = describeClose(local, 'local', !this.isServer);
     else if (error === null && !this.established && engine.isTimedOut()) error = this.#timeoutMessage;
     for (const stream of this.#streams.values()) stream.abort(error ? new Error(error) : undefined);
     this.#streams.clear();
