@@ -5,6 +5,16 @@ import type { Driver, Scheme } from './types.js';
 export { ConnectError, describeSocketError } from './errors.js';
 export { BaseListener } from './listener.js';
 export { BoundedQueue } from './queue.js';
+export {
+  connectQuic,
+  type QuicClientHelloInfo,
+  QuicListener,
+  type QuicListenOptions,
+  QuicSession,
+  QuicStream,
+  QuicStreamError,
+  quic,
+} from './quic/index.js';
 export { BaseSession } from './session.js';
 export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';

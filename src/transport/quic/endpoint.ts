@@ -178,8 +178,24 @@ export class QuicEndpoint implements SessionTransport {
     this.#immediate = null;
     const dirty = this.#dirty;
     this.#dirty = [];
-    for (const session of dirty) session.flush();
+    for (const session of dirty) this.#guard(session, false);
   };
+
+  /**
+   * Flushes (or times out) one session. A throw from user code in an event handler must not
+   * leave the other sessions of the batch unflushed: it is rethrown once they are done.
+   */
+  #guard(session: QuicSession, timeout: boolean): void {
+    try {
+      if (timeout) session.onTimeout();
+      else session.flush();
+    } catch (e) {
+      session.dirty = false;
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  }
 
   transmit(session: QuicSession): void {
     if (this.#closed) return;
@@ -242,7 +258,7 @@ export class QuicEndpoint implements SessionTransport {
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const t = performance.now() + 0.5;
-    for (const session of this.sessions) if (session.deadline <= t) session.onTimeout();
+    for (const session of this.sessions) if (session.deadline <= t) this.#guard(session, true);
     let next = Number.POSITIVE_INFINITY;
     for (const session of this.sessions) if (session.deadline < next) next = session.deadline;
     if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#setTimer(next);
