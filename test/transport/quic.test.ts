@@ -432,6 +432,33 @@ describe('QUIC endpoint gate', () => {
     expect(out.established).toBe(true);
   });
 
+  it('serves many concurrent sessions on one socket, each getting back only its own bytes', async () => {
+    const listener = await listen();
+    listener.on('session', (s: QuicSession<Client>) => s.stream.pipe(s.stream));
+    const port = listener.address[1];
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const out = await quic.connect({ host: HOST, port, ca: EC_CERT_PEM });
+        const mine = randomBytes(20_000 + i * 997);
+        const back = new Promise<Buffer>((resolve) => {
+          const chunks: Buffer[] = [];
+          let n = 0;
+          out.stream.on('data', (d: Buffer) => {
+            chunks.push(d);
+            n += d.length;
+            if (n >= mine.length) resolve(Buffer.concat(chunks));
+          });
+        });
+        out.stream.write(mine);
+        const echoed = await back;
+        await out.close();
+        return echoed.equals(mine);
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    expect(listener.stats.unroutable).toBe(0);
+  });
+
   it('routes by connection ID and bounds the IDs issued per session', async () => {
     const { listener, out, inbound } = await pair({ limits: { maxCidsPerSession: 3 } });
     expect(listener.endpoint.route(out.engine.destinationId())).toBe(inbound);
