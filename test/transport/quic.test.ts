@@ -106,6 +106,7 @@ describe('QUIC streams', () => {
     const replies = new Promise<QuicStream>((resolve) => out.once('stream', resolve));
 
     const a = out.openStream();
+    expect(out.stream).toBe(a);
     const b = out.openStream();
     a.end('on a');
     b.end('on b');
@@ -459,10 +460,16 @@ describe('QUIC endpoint gate', () => {
     expect(listener.stats.unroutable).toBe(0);
   });
 
-  it('routes by connection ID and bounds the IDs issued per session', async () => {
+  it('routes by connection ID, bounds the IDs issued per session, and forgets them at the end', async () => {
     const { listener, out, inbound } = await pair({ limits: { maxCidsPerSession: 3 } });
     expect(listener.endpoint.route(out.engine.destinationId())).toBe(inbound);
-    // 3 IDs for the session (its first and the spares), nothing more
-    expect(listener.endpoint.routes).toBe(3);
+    // 3 IDs of ours for the session (its first and the spares), and the client's first DCID
+    expect(listener.endpoint.routes).toBe(4);
+    await out.close();
+    await once(inbound, 'close');
+    // once draining is done, nothing of the session is left in the table
+    for (let i = 0; i < 100 && listener.endpoint.routes > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(listener.endpoint.routes).toBe(0);
+    expect(listener.endpoint.sessions.size).toBe(0);
   });
 });

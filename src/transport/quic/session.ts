@@ -82,7 +82,10 @@ export class QuicSession<C extends Client | Server = Client | Server>
   readonly #streams = new Map<number, QuicStream>();
   readonly #blocked = new Set<QuicStream>();
   readonly #scids: Uint8Array[] = [];
-  /** The client's first DCID, routed to us until the handshake is done (server side). */
+  /**
+   * The client's first DCID (server side), routed to us for the session's life: a late copy
+   * of the client's first Initial must reach this session, not start another.
+   */
   #handshakeRoute: Uint8Array | null = null;
   readonly #maxCids: number;
   readonly #verifyIp: string | null;
@@ -142,6 +145,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
     else this.#nextUni += 4;
     const stream = new QuicStream(this, id);
     this.#streams.set(id, stream);
+    // the client's first bidirectional stream is `stream`, however it was opened
+    if (id === 0) this.#first ??= stream;
     return stream;
   }
 
@@ -237,7 +242,6 @@ export class QuicSession<C extends Client | Server = Client | Server>
     conn.cipher = this.#observer?.cipher ?? null;
     conn.state = ConnectionState.OPEN;
     this.#observer = null;
-    this.#dropHandshakeRoute();
     this.#keylog?.drain(conn);
     // spare connection IDs, so the peer can move to a new path (bounded per session)
     for (let i = this.#scids.length; i < this.#maxCids && engine.sourceCidsLeft() > 0; i++) {
@@ -251,7 +255,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     this.markUp();
   }
 
-  /** Server side: route the client's first DCID here too while the handshake runs. */
+  /** Server side: route the client's first DCID here too. */
   routeHandshake(dcid: Uint8Array): void {
     if (this.#handshakeRoute === null && this.#transport.register(dcid, this)) this.#handshakeRoute = dcid;
   }
