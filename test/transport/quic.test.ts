@@ -122,6 +122,26 @@ describe('QUIC streams', () => {
     expect(seen.sort()).toEqual([0, 2, 4]);
   });
 
+  it('forgets streams finished both ways', async () => {
+    const { out, inbound } = await pair();
+    inbound.on('stream', (s: QuicStream) => {
+      if (s.bidirectional) s.pipe(s);
+      else s.resume();
+    });
+    const echoes: Promise<Buffer>[] = [];
+    for (let i = 0; i < 20; i++) {
+      out.openStream({ bidirectional: false }).end(`uni ${i}`);
+      const bidi = out.openStream();
+      bidi.end(`bidi ${i}`);
+      echoes.push(readAll(bidi));
+    }
+    expect((await Promise.all(echoes)).map(String)).toContain('bidi 19');
+    for (let i = 0; i < 100 && (out.streams.size > 0 || inbound.streams.size > 0); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect([out.streams.size, inbound.streams.size]).toEqual([0, 0]);
+  });
+
   it('applies backpressure: a paused reader stops the writer, resuming delivers every byte', async () => {
     const { out, inbound } = await pair();
     const payload = randomBytes(12 * 1024 * 1024);

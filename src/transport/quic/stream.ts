@@ -69,7 +69,11 @@ export class QuicStream extends Duplex {
     this.local = isServerInitiated(id) === host.isServer;
     this.#recvDone = !this.bidirectional && this.local;
     this.#sendDone = !this.bidirectional && !this.local;
-    if (this.#recvDone) this.push(null);
+    if (this.#recvDone) {
+      // write-only: its readable side ends now (and flows, so 'end' fires without a reader)
+      this.push(null);
+      this.resume();
+    }
     if (this.#sendDone) this.end();
   }
 
