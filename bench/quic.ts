@@ -48,6 +48,13 @@ const SETTINGS = { alpn: ALPN, idleTimeoutMs: 30_000, activeCidLimit: 2, keylog:
 
 const payload = randomBytes(1024 * 1024);
 
+/** Waits for `done`, at most MEASURE_CAP_MS (and leaves no timer behind). */
+async function capped(done: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, MEASURE_CAP_MS)))]);
+  clearTimeout(timer);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The baseline: the binding driven directly, one engine per connected socket.
 
@@ -198,7 +205,7 @@ async function rawBulk(bytes: number): Promise<number> {
   };
   const t0 = performance.now();
   client.flush();
-  await Promise.race([done, new Promise((r) => setTimeout(r, MEASURE_CAP_MS))]);
+  await capped(done);
   const seconds = (performance.now() - t0) / 1000;
   client.close();
   server.close();
@@ -248,7 +255,7 @@ async function oursBulk(bytes: number): Promise<number> {
       if (performance.now() - t0 > MEASURE_CAP_MS) break;
     }
   })();
-  await Promise.race([done, new Promise((r) => setTimeout(r, MEASURE_CAP_MS))]);
+  await capped(done);
   const seconds = (performance.now() - t0) / 1000;
   await writing;
   out.destroy();
