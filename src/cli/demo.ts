@@ -13,6 +13,26 @@ export interface DemoCase {
 export const DEMOS: DemoCase[] = [
   { scheme: 'tcp', listen: { host: '127.0.0.1' }, connect: {}, payload: Buffer.from('hello over tcp') },
   {
+    scheme: 'tls',
+    listen: { host: '127.0.0.1', ALPNProtocols: ['h2'] },
+    connect: { servername: 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false },
+    payload: Buffer.from('hello over tls'),
+  },
+  // UDP has no close on the wire: the listener's flow ends by its idle timeout
+  {
+    scheme: 'udp',
+    listen: { host: '127.0.0.1', idleTimeout: 200 },
+    connect: {},
+    payload: Buffer.from('hello over udp'),
+  },
+  // the listener makes a self-signed certificate for itself: the demo client does not verify it
+  {
+    scheme: 'dtls',
+    listen: { host: '127.0.0.1', ALPNProtocols: ['wirelayer-demo'] },
+    connect: { rejectUnauthorized: false, servername: 'localhost', ALPNProtocols: ['wirelayer-demo'] },
+    payload: Buffer.from('hello over dtls'),
+  },
+  {
     scheme: 'quic',
     listen: { host: '127.0.0.1' },
     connect: { rejectUnauthorized: false },

@@ -4,7 +4,9 @@ import { UsageError } from './args.js';
 import * as bench from './commands/bench.js';
 import * as connect from './commands/connect.js';
 import * as demo from './commands/demo.js';
+import * as inspect from './commands/inspect.js';
 import * as listen from './commands/listen.js';
+import * as proxy from './commands/proxy.js';
 
 interface Command {
   usage: string;
@@ -12,7 +14,7 @@ interface Command {
 }
 
 /** Every subcommand, one module each in `commands/`. */
-const COMMANDS: Record<string, Command> = { demo, listen, connect, bench };
+const COMMANDS: Record<string, Command> = { demo, listen, connect, inspect, proxy, bench };
 
 const HELP = `wirelayer: one connection model (mitmproxy's) for TCP, TLS, UDP, DTLS and QUIC
 

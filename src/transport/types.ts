@@ -60,6 +60,12 @@ export interface ConnectOptions extends SecurityOptions {
   allowHalfOpen?: boolean;
   /** Idle timeout of the session in milliseconds (datagram drivers; 0 = none). */
   idleTimeout?: number;
+  /**
+   * UDP, which has no handshake: a datagram to send once connected; the connect then resolves
+   * only when the target answers, and fails on an ICMP error or after `timeout`. Without it a UDP
+   * connect succeeds as soon as the socket is connected.
+   */
+  probe?: Uint8Array;
 }
 
 /**

@@ -53,6 +53,17 @@ export interface ComplianceFixture {
   connectOptions?: (host: string, port: number) => Partial<ConnectOptions>;
   /** A port on `host` where a connect must fail (nothing listening). */
   refusedPort(host: string): Promise<number>;
+  /**
+   * Options for the connect to `refusedPort` (UDP: a `probe`, since a bare UDP connect has no
+   * handshake to be refused).
+   */
+  refusedConnectOptions?: (host: string, port: number) => Partial<ConnectOptions>;
+  /**
+   * Makes the listener learn of a fresh connection (UDP: a listener sees a flow only once its
+   * first datagram arrives, so send one). Called right after each connect the suite awaits an
+   * accepted session for.
+   */
+  announce?: (session: AnySession<Server>) => void;
   peerServers?: readonly PeerServer[];
   peerClients?: readonly PeerClient[];
 }
@@ -136,6 +147,7 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
           const started = once(listener, 'start') as Promise<[AnySession<Client>]>;
           const before = Date.now() / 1000;
           const out = await fx.driver.connect({ host, port, ...fx.connectOptions?.(host, port) });
+          fx.announce?.(out);
           const [inbound] = await accepted;
           expect((await started)[0]).toBe(inbound);
           const server = out.conn;
@@ -199,7 +211,13 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
         it('records error on a failed connect and rejects with a ConnectError', async () => {
           const port = await fx.refusedPort(host);
           const err = await fx.driver
-            .connect({ host, port, timeout: 5000, ...fx.connectOptions?.(host, port) })
+            .connect({
+              host,
+              port,
+              timeout: 5000,
+              ...fx.connectOptions?.(host, port),
+              ...fx.refusedConnectOptions?.(host, port),
+            })
             .then(
               () => null,
               (e: unknown) => e,
@@ -235,6 +253,7 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
             port: own.address[1],
             ...fx.connectOptions?.(host, own.address[1]),
           });
+          fx.announce?.(out);
           const { value: inbound } = await iterator.next();
           expect(inbound.conn.peername[1]).toBe(out.conn.sockname?.[1]);
           const closedOut = out.closed ? Promise.resolve() : once(out, 'close');

@@ -111,8 +111,23 @@ describe('openssl s_client against s_server (fixtures)', () => {
     for (let r = reader.read(); r.status === 'done'; r = reader.read()) {
       if (r.value.kind === 'handshake' && r.value.msgType === 1) hellos.push(r.value.body);
     }
-    // The second hello comes after the client's compatibility ChangeCipherSpec; still plaintext.
-    expect(hellos).toHaveLength(1);
+    // The second hello comes after the client's compatibility ChangeCipherSpec: still plaintext,
+    // and it carries the key share the HelloRetryRequest asked for.
+    expect(hellos).toHaveLength(2);
+    const second = parseClientHello(hellos[1]!);
+    expect(second.status === 'done' && second.value.keyShareGroups).toEqual([23]);
+
+    // likewise the real ServerHello after the server's HelloRetryRequest and its ChangeCipherSpec
+    const serverReader = new TlsRecordReader();
+    serverReader.push(tlsStream('openssl-tls13-hrr', 'server'));
+    const kinds: string[] = [];
+    for (let r = serverReader.read(); r.status === 'done'; r = serverReader.read()) {
+      kinds.push(
+        r.value.kind === 'handshake' ? `handshake:${r.value.msgType}` : `record:${r.value.contentType}`,
+      );
+    }
+    expect(kinds.slice(0, 3)).toEqual(['handshake:2', 'record:20', 'handshake:2']);
+    expect(kinds.slice(3).every((k) => k.startsWith('record:'))).toBe(true); // encrypted from here
   });
 });
 

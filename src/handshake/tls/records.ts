@@ -50,7 +50,9 @@ export interface TlsRecordReaderOptions {
 /**
  * Incremental TLS record reader. `push()` the stream's bytes in any split, then `read()` until
  * it says need-more. Errors are sticky. Plaintext records only: once a ChangeCipherSpec record
- * went by, later records are returned as opaque `record` items, since they are encrypted.
+ * went by, later records are returned as opaque `record` items, since they are encrypted, but
+ * for a whole ClientHello or ServerHello in one record: TLS 1.3's compatibility
+ * ChangeCipherSpec (RFC 8446 D.4) precedes the plaintext hellos that follow a HelloRetryRequest.
  */
 export class TlsRecordReader {
   private readonly maxMessageLength: number;
@@ -182,7 +184,7 @@ export class TlsRecordReader {
       this.start = h + TLS_RECORD_HEADER + length;
       this.consumedBytes += TLS_RECORD_HEADER + length;
       if (this.start === this.end) this.release();
-      if (type === CONTENT_HANDSHAKE && !this.encrypted) {
+      if (type === CONTENT_HANDSHAKE && (!this.encrypted || isWholeHello(fragment))) {
         this.frag = fragment;
         this.fragPos = 0;
         this.fragVersion = version;
@@ -244,4 +246,17 @@ function concatHeader(acc: Uint8Array, accLen: number, more: Uint8Array): Uint8A
   h.set(acc.subarray(0, Math.min(accLen, 4)));
   if (accLen < 4) h.set(more.subarray(0, 4 - accLen), accLen);
   return h;
+}
+
+/**
+ * A record that holds exactly one ClientHello or ServerHello. After a ChangeCipherSpec this
+ * tells TLS 1.3's plaintext hellos from a TLS 1.2 encrypted Finished, whose first bytes are a
+ * nonce or IV: a random one passes both checks with odds of about 2^-31.
+ */
+function isWholeHello(fragment: Uint8Array): boolean {
+  return (
+    (fragment[0] === 1 || fragment[0] === 2) &&
+    fragment.length >= 4 &&
+    u24(fragment, 1) + 4 === fragment.length
+  );
 }

@@ -1,0 +1,258 @@
+import { EventEmitter } from 'node:events';
+import { type Address, Server } from '../connection/index.js';
+import type { ReceiveQueueLimits } from '../transport/udp/channel.js';
+import { connectUdp, type UdpSocketSession } from '../transport/udp/connect.js';
+import type { UdpFlowSession } from '../transport/udp/flow.js';
+import { UdpListener, type UdpListenerStats } from '../transport/udp/listener.js';
+
+/** What the first datagram of a flow looks like (the handshake layer's `detectDatagram`). */
+export type DatagramClass = 'dtls' | 'quic' | 'raw';
+export type ClassifyDatagram = (datagram: Uint8Array) => DatagramClass;
+
+/** The default until the handshake layer plugs in: every flow is raw UDP. */
+export const classifyAsRaw: ClassifyDatagram = () => 'raw';
+
+/** Datagrams a flow holds while its upstream socket connects; beyond, they are dropped. */
+export const DEFAULT_PENDING_LIMIT = 64;
+
+export interface UdpRelayOptions {
+  /** Where every flow is relayed to. */
+  upstream: { host: string; port: number };
+  /** Address to listen on; default 127.0.0.1, port 0. */
+  host?: string;
+  port?: number;
+  /** Idle timeout of a flow, ms (default 60 s, see `UdpListener`). */
+  idleTimeout?: number;
+  /** Flows held at most (default 10,000; the least recently active is evicted). */
+  maxFlows?: number;
+  receiveQueue?: ReceiveQueueLimits;
+  /** Recorded as every Client's `proxyMode`; default `reverse:udp://HOST:PORT`. */
+  proxyMode?: string;
+  /**
+   * Looks at the first datagram of each flow to pick the layer for it (mitmproxy's next-layer
+   * detection). Only the raw layer exists yet, so DTLS and QUIC flows are relayed as raw UDP
+   * (passed through) and counted in `stats.classified`.
+   */
+  classify?: ClassifyDatagram;
+  /** Datagrams held per flow while its upstream connects (default 64). */
+  pendingLimit?: number;
+  /** Aborting closes the relay. */
+  signal?: AbortSignal;
+}
+
+export interface UdpRelayStats extends UdpListenerStats {
+  /** Flows by what their first datagram looked like. */
+  classified: Record<DatagramClass, number>;
+  /** Upstream connects that failed (or were vetoed by a `serverConnect` handler). */
+  upstreamFailures: number;
+  /** Datagrams dropped while a flow's upstream was connecting. */
+  pendingDrops: number;
+  /** Datagrams relayed to the upstream and back. */
+  upstreamDatagramsOut: number;
+  upstreamDatagramsIn: number;
+}
+
+/**
+ * Relays raw UDP: every client flow of a listener is paired with its own connected upstream
+ * socket, so replies find their client by the socket they arrive on. Per datagram: the listener's
+ * flow lookup, one event, one send.
+ *
+ * Events, named after mitmproxy's hooks, in this order for a flow: `clientConnected` (client),
+ * `serverConnect` (server, client; a handler may veto by setting `server.error`),
+ * `serverConnected` (server) or `serverConnectError` (server), then `serverDisconnected` (server)
+ * and `clientDisconnected` (client). Handlers run synchronously and must not throw.
+ */
+export class UdpRelay extends EventEmitter implements AsyncDisposable {
+  readonly #flows = new Set<RelayFlow>();
+  readonly #classify: ClassifyDatagram;
+  readonly classified: Record<DatagramClass, number> = { dtls: 0, quic: 0, raw: 0 };
+  upstreamFailures = 0;
+  pendingDrops = 0;
+  /** Counts of upstream sessions already closed (live ones are summed on demand). */
+  closedUpstreamOut = 0;
+  closedUpstreamIn = 0;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    readonly listener: UdpListener,
+    readonly options: UdpRelayOptions,
+  ) {
+    super();
+    this.#classify = options.classify ?? classifyAsRaw;
+    listener.on('session', (session: UdpFlowSession) => this.#pair(session));
+    listener.once('close', () => void this.close());
+  }
+
+  /** Listens and starts relaying. */
+  static async start(options: UdpRelayOptions): Promise<UdpRelay> {
+    const { host, port } = options.upstream;
+    const listener = await UdpListener.listen({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      idleTimeout: options.idleTimeout,
+      maxFlows: options.maxFlows,
+      receiveQueue: options.receiveQueue,
+      proxyMode: options.proxyMode ?? `reverse:udp://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      signal: options.signal,
+    });
+    return new UdpRelay(listener, options);
+  }
+
+  /** The address clients send to. */
+  get address(): Address {
+    return this.listener.address;
+  }
+
+  get stats(): UdpRelayStats {
+    let upstreamDatagramsOut = this.closedUpstreamOut;
+    let upstreamDatagramsIn = this.closedUpstreamIn;
+    for (const flow of this.#flows) {
+      if (flow.upstream?.closed) continue;
+      upstreamDatagramsOut += flow.upstream?.datagrams.sent ?? 0;
+      upstreamDatagramsIn += flow.upstream?.datagrams.received ?? 0;
+    }
+    return {
+      ...this.listener.stats,
+      classified: { ...this.classified },
+      upstreamFailures: this.upstreamFailures,
+      pendingDrops: this.pendingDrops,
+      upstreamDatagramsOut,
+      upstreamDatagramsIn,
+    };
+  }
+
+  /** Live flows (client flows with their upstream). */
+  get flows(): number {
+    return this.#flows.size;
+  }
+
+  /** The handler's answer for a flow's first datagram. */
+  classify(datagram: Uint8Array): DatagramClass {
+    const kind = this.#classify(datagram);
+    this.classified[kind]++;
+    return kind;
+  }
+
+  /** Stops listening, closes every flow and its upstream, and resolves once all are closed. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.listener.close();
+      await Promise.all([...this.#flows].map((flow) => flow.ended));
+      this.emit('close');
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #pair(client: UdpFlowSession): void {
+    const flow = new RelayFlow(this, client);
+    this.#flows.add(flow);
+    void flow.ended.then(() => this.#flows.delete(flow));
+    flow.start();
+  }
+}
+
+/** One client flow and its upstream socket. */
+class RelayFlow {
+  upstream: UdpSocketSession | null = null;
+  #kind: DatagramClass | null = null;
+  #pending: Uint8Array[] | null = [];
+  readonly #pendingLimit: number;
+  readonly #server: Server;
+  #connecting: Promise<void> = Promise.resolve();
+  readonly ended: Promise<void>;
+  #resolveEnded!: () => void;
+
+  constructor(
+    private readonly relay: UdpRelay,
+    private readonly client: UdpFlowSession,
+  ) {
+    this.#pendingLimit = relay.options.pendingLimit ?? DEFAULT_PENDING_LIMIT;
+    const { host, port } = relay.options.upstream;
+    this.#server = new Server({ address: [host, port], transportProtocol: 'udp' });
+    this.ended = new Promise((resolve) => {
+      this.#resolveEnded = resolve;
+    });
+  }
+
+  /** Client to upstream: the hot path once the upstream is connected. */
+  readonly fromClient = (datagram: Uint8Array): void => {
+    const upstream = this.upstream;
+    if (upstream !== null) {
+      upstream.transmit(datagram);
+      return;
+    }
+    if (this.#kind === null) this.#kind = this.relay.classify(datagram);
+    const pending = this.#pending;
+    if (pending !== null && pending.length < this.#pendingLimit) pending.push(datagram);
+    else this.relay.pendingDrops++;
+  };
+
+  /** Upstream to client. */
+  readonly fromServer = (datagram: Uint8Array): void => {
+    this.client.transmit(datagram);
+  };
+
+  start(): void {
+    const { relay, client } = this;
+    client.datagrams.on('datagram', this.fromClient);
+    client.once('close', () => void this.#clientClosed());
+    relay.emit('clientConnected', client.conn);
+    relay.emit('serverConnect', this.#server, client.conn);
+    if (this.#server.error !== null) {
+      // vetoed by a handler, as mitmproxy's server_connect hook may
+      relay.upstreamFailures++;
+      relay.emit('serverConnectError', this.#server);
+      void client.close();
+      return;
+    }
+    const { host, port } = relay.options.upstream;
+    this.#connecting = connectUdp({
+      host,
+      port,
+      conn: this.#server,
+      receiveQueue: relay.options.receiveQueue,
+    }).then(
+      (upstream) => this.#connected(upstream),
+      () => {
+        relay.upstreamFailures++;
+        this.#pending = null;
+        relay.emit('serverConnectError', this.#server);
+        void client.close();
+      },
+    );
+  }
+
+  #connected(upstream: UdpSocketSession): void {
+    const { relay, client } = this;
+    relay.emit('serverConnected', this.#server);
+    upstream.once('close', () => {
+      relay.closedUpstreamOut += upstream.datagrams.sent;
+      relay.closedUpstreamIn += upstream.datagrams.received;
+      relay.emit('serverDisconnected', this.#server);
+      // the upstream is gone (an ICMP error, or we closed it): so is the flow
+      void client.close();
+    });
+    const pending = this.#pending ?? [];
+    this.#pending = null;
+    this.upstream = upstream;
+    if (client.closed) {
+      void upstream.close();
+      return;
+    }
+    upstream.datagrams.on('datagram', this.fromServer);
+    for (const datagram of pending) upstream.transmit(datagram);
+  }
+
+  async #clientClosed(): Promise<void> {
+    this.#pending = null;
+    await this.#connecting;
+    const upstream = this.upstream;
+    if (upstream !== null) await upstream.close();
+    this.relay.emit('clientDisconnected', this.client.conn);
+    this.#resolveEnded();
+  }
+}

@@ -1,0 +1,84 @@
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { ConnectionState, Server } from '../../connection/index.js';
+import { ConnectError, errorCode } from '../errors.js';
+import { connectTcp } from '../tcp/connect.js';
+import { describeServerTlsError } from './errors.js';
+import { keylogSink } from './keylog.js';
+import { fillFromHandshake } from './model.js';
+import { nodeSecurityOptions, type TlsConnectOptions } from './options.js';
+import { TlsSession } from './session.js';
+
+/**
+ * Dials TLS: a TCP connect (the Server model gets its TCP fields), then the TLS handshake over
+ * it, verifying the server unless `rejectUnauthorized: false`. Resolves once the handshake is
+ * done and the model filled from it; rejects with a ConnectError whose `conn.error` is
+ * mitmproxy's normalised message.
+ */
+export async function connectTls(options: TlsConnectOptions): Promise<TlsSession<Server>> {
+  const { host, port, signal } = options;
+  const conn = options.conn ?? new Server({ address: [host, port] });
+  conn.tls = true;
+  // no SNI for an IP literal unless asked for (RFC 6066 3)
+  const sni = options.servername ?? (isIP(host) ? null : host);
+  conn.sni = sni;
+  conn.alpnOffers = [...(options.ALPNProtocols ?? [])];
+  let security: ReturnType<typeof nodeSecurityOptions>;
+  try {
+    security = nodeSecurityOptions(options);
+  } catch (err) {
+    conn.timestampStart ??= Date.now() / 1000;
+    conn.error = (err as Error).message;
+    conn.state = ConnectionState.CLOSED;
+    throw new ConnectError('ERR_TLS_INVALID_PROTOCOL_VERSION', conn.error, conn, { cause: err });
+  }
+  const started = Date.now();
+  const tcp = await connectTcp({ ...options, conn });
+  const session = new TlsSession('tls', conn, tcp);
+  const keylog = keylogSink(options.keylog);
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      ...security,
+      socket: tcp.stream,
+      host,
+      servername: sni ?? undefined,
+      ALPNProtocols: options.ALPNProtocols ? [...options.ALPNProtocols] : undefined,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+    });
+    if (keylog) socket.on('keylog', (line) => keylog(line, conn));
+    session.attachTls(socket);
+    let settled = false;
+    const fail = (code: string, message: string, cause?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      session.fail(message);
+      void session.whenClosed().then(() => reject(new ConnectError(code, message, conn, { cause })));
+    };
+    const onError = (err: Error): void => fail(errorCode(err, 'ERR_TLS'), describeServerTlsError(err), err);
+    const onAbort = (): void => fail('ABORT_ERR', 'Connect aborted', signal?.reason);
+    const remaining = options.timeout === undefined ? undefined : options.timeout - (Date.now() - started);
+    const timer =
+      remaining === undefined
+        ? undefined
+        : setTimeout(
+            () => fail('ETIMEDOUT', `TLS handshake timed out (${host}:${port} after ${options.timeout} ms)`),
+            Math.max(0, remaining),
+          );
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    socket.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('secureConnect', () => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      fillFromHandshake(conn, socket);
+      session.secured();
+      resolve(session);
+    });
+  });
+}

@@ -1,0 +1,38 @@
+import type { Client, Server } from '../../connection/index.js';
+import type { Driver } from '../types.js';
+import { connectTls } from './connect.js';
+import { TlsListener } from './listener.js';
+import type { TlsConnectOptions, TlsListenOptions } from './options.js';
+import type { TlsSession } from './session.js';
+
+export { connectTls } from './connect.js';
+export { describeBadClientHello, describeClientTlsError, describeServerTlsError } from './errors.js';
+export { type KeylogSink, keylogSink } from './keylog.js';
+export { TlsListener } from './listener.js';
+export { fillFromHandshake, peerCertificateChain } from './model.js';
+export { type ObserveResult, ServerHelloObserver } from './observe.js';
+export type {
+  ClientHelloAnswer,
+  ClientHelloHook,
+  PassthroughTarget,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from './options.js';
+export { ClientHelloPeek, type PeekResult } from './peek.js';
+export { type TlsLayer, TlsSession } from './session.js';
+
+/**
+ * The TLS driver: a TLS layer (node:tls) over the TCP driver's sessions, the model filled from
+ * the real handshake. `listen` takes TlsListenOptions (ClientHello hook, detection,
+ * passthrough); `connect` verifies the server unless `rejectUnauthorized: false`.
+ */
+export interface TlsDriver extends Driver<TlsSession<Client>, TlsSession<Server>> {
+  listen(options?: TlsListenOptions): Promise<TlsListener>;
+  connect(options: TlsConnectOptions): Promise<TlsSession<Server>>;
+}
+
+export const tls: TlsDriver = {
+  scheme: 'tls',
+  listen: (options) => TlsListener.listen(options),
+  connect: (options) => connectTls(options),
+};

@@ -1,0 +1,354 @@
+import type { X509Certificate } from 'node:crypto';
+import { X509Certificate as X509 } from 'node:crypto';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { CertificateAuthority, CertStore } from '../../certs/index.js';
+import { type Address, Client, ConnectionState, Server } from '../../connection/index.js';
+import { cipherSuiteName } from '../../handshake/ciphers.js';
+import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { ServerHello } from '../../handshake/tls/server-hello.js';
+import { TLS1_3_VERSION, tlsVersionFromWire } from '../../handshake/versions.js';
+import { ConnectError } from '../errors.js';
+import { BaseListener } from '../listener.js';
+import { connectTcp } from '../tcp/connect.js';
+import { TcpSession } from '../tcp/session.js';
+import { describeBadClientHello, describeClientTlsError } from './errors.js';
+import { type KeylogSink, keylogSink } from './keylog.js';
+import { fillFromHandshake } from './model.js';
+import { ServerHelloObserver } from './observe.js';
+import {
+  type ClientHelloAnswer,
+  nodeSecurityOptions,
+  type PassthroughTarget,
+  type TlsListenOptions,
+} from './options.js';
+import { ClientHelloPeek } from './peek.js';
+import { TlsSession } from './session.js';
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_DETECT_TIMEOUT_MS = 2_000;
+/** Secure contexts kept for generated leaves and hook-supplied certificates. */
+const CONTEXT_CACHE = 256;
+
+interface Presented {
+  context: SecureContext;
+  cert: X509Certificate;
+}
+
+/**
+ * Accepts TCP connections and runs TLS over them. Per connection: `start` at TCP accept (a
+ * Client model, OPEN), the ClientHello read (however it is split) and parsed into `sni` and
+ * `alpnOffers`, the optional ClientHello hook asked, then the handshake (or a passthrough, or
+ * with `detect` plain TCP); `session` once up, `sessionError` if it failed, with `conn.error`
+ * set. Passed-through connections are announced with `passthrough` (session, Server model).
+ */
+export class TlsListener extends BaseListener<TlsSession<Client>> {
+  readonly #address: Address;
+  readonly #keylog: KeylogSink | null;
+  readonly #configured: Presented | null;
+  readonly #contexts = new Map<unknown, Presented>();
+  readonly #security: ReturnType<typeof nodeSecurityOptions>;
+  #certs: CertStore | null;
+  readonly #passthroughs = new Set<TcpSession<Server>>();
+
+  private constructor(
+    private readonly server: NetServer,
+    private readonly options: TlsListenOptions,
+  ) {
+    super('tls', options.signal);
+    const bound = server.address();
+    if (bound === null || typeof bound === 'string') throw new Error('TLS listener has no address');
+    this.#address = [bound.address, bound.port];
+    this.#keylog = keylogSink(options.keylog);
+    this.#security = nodeSecurityOptions(options);
+    this.#certs = options.certs ?? null;
+    this.#configured =
+      options.cert !== undefined && options.key !== undefined
+        ? this.#present(options.cert, options.key)
+        : null;
+    server.on('connection', (socket) => this.#accept(socket));
+    server.on('error', (err) => this.emit('listenerError', err));
+  }
+
+  /** Binds (default 127.0.0.1, port 0) and resolves once listening. */
+  static async listen(options: TlsListenOptions = {}): Promise<TlsListener> {
+    options.signal?.throwIfAborted();
+    // bad versions and unreadable certificates fail here, not per connection
+    nodeSecurityOptions(options);
+    if (options.cert !== undefined && options.key !== undefined) {
+      createSecureContext({ cert: options.cert, key: options.key });
+    }
+    const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false, pauseOnConnect: false });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return new TlsListener(server, options);
+  }
+
+  get address(): Address {
+    return this.#address;
+  }
+
+  /** Leaves for clients when the listener has no `cert`/`key` of its own (the CA of `confdir`). */
+  get certs(): CertStore {
+    this.#certs ??= new CertStore(CertificateAuthority.load(this.options.confdir));
+    return this.#certs;
+  }
+
+  #present(cert: string | Buffer, key: string | Buffer): Presented {
+    return {
+      context: createSecureContext({ ...this.#security, cert, key }),
+      cert: new X509(cert),
+    };
+  }
+
+  #cached(key: unknown, make: () => Presented): Presented {
+    const hit = this.#contexts.get(key);
+    if (hit) return hit;
+    const made = make();
+    this.#contexts.set(key, made);
+    if (this.#contexts.size > CONTEXT_CACHE) this.#contexts.delete(this.#contexts.keys().next().value);
+    return made;
+  }
+
+  /** The certificate for a client: the hook's, the listener's own, or a leaf for the SNI (else the address reached). */
+  #choose(answer: ClientHelloAnswer, client: Client): Presented {
+    if (answer && 'cert' in answer) {
+      const { cert, key } = answer;
+      return this.#cached(cert, () => this.#present(cert, key));
+    }
+    if (this.#configured) return this.#configured;
+    const name = client.sni ?? client.sockname[0].replace(/^::ffff:/, '');
+    return this.#cached(`leaf:${name.toLowerCase()}`, () => {
+      const leaf = this.certs.get(name);
+      return {
+        context: createSecureContext({ ...this.#security, cert: leaf.certPem, key: leaf.keyPem }),
+        cert: leaf.cert,
+      };
+    });
+  }
+
+  #accept(socket: Socket): void {
+    const { remoteAddress, remotePort, localAddress, localPort } = socket;
+    if (
+      remoteAddress === undefined ||
+      remotePort === undefined ||
+      localAddress === undefined ||
+      localPort === undefined ||
+      this.closing
+    ) {
+      socket.destroy();
+      return;
+    }
+    const client = new Client({
+      peername: [remoteAddress, remotePort],
+      sockname: [localAddress, localPort],
+      state: ConnectionState.OPEN,
+      transportProtocol: 'tcp',
+      tls: !this.options.detect,
+      proxyMode: this.options.proxyMode ?? 'regular',
+    });
+    const session = new TlsSession('tls', client, new TcpSession('tls', client, socket));
+    this.sessionStarted(session);
+    this.#peek(session, socket);
+  }
+
+  #peek(session: TlsSession<Client>, socket: Socket): void {
+    const detect = this.options.detect ?? false;
+    const peek = new ClientHelloPeek(detect);
+    const handshakeTimeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const stop = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+    };
+    const onData = (chunk: Buffer): void => {
+      const r = peek.push(chunk);
+      if (r.kind === 'need-more') return;
+      stop();
+      if (r.kind === 'plain') {
+        socket.unshift(r.bytes);
+        session.plain();
+        this.sessionUp(session);
+      } else if (r.kind === 'error') {
+        this.#fail(session, describeBadClientHello(r.bytes, r.reason));
+      } else {
+        void this.#hello(session, socket, r.hello, r.bytes);
+      }
+    };
+    const onEnd = (): void => {
+      stop();
+      this.#fail(
+        session,
+        peek.length === 0
+          ? 'The client closed the connection before sending a ClientHello.'
+          : describeBadClientHello(peek.bytes(), 'connection closed inside the ClientHello'),
+      );
+    };
+    const onTimeout = (): void => {
+      if (detect && peek.length === 0) {
+        // a client that waits for us to speak first: a server-first plain protocol
+        stop();
+        session.plain();
+        this.sessionUp(session);
+        return;
+      }
+      stop();
+      this.#fail(session, `TLS handshake timed out after ${handshakeTimeout} ms (no complete ClientHello)`);
+    };
+    timer = setTimeout(
+      onTimeout,
+      detect ? (this.options.detectTimeout ?? DEFAULT_DETECT_TIMEOUT_MS) : handshakeTimeout,
+    );
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    session.once('close', () => clearTimeout(timer));
+  }
+
+  async #hello(
+    session: TlsSession<Client>,
+    socket: Socket,
+    hello: ClientHello,
+    bytes: Buffer,
+  ): Promise<void> {
+    const client = session.conn;
+    client.tls = true;
+    client.sni = hello.sni;
+    client.alpnOffers = [...hello.alpnProtocols];
+    let answer: ClientHelloAnswer;
+    const hook = this.options.clientHello;
+    if (hook) {
+      try {
+        answer = await hook(hello, client);
+      } catch (err) {
+        this.#fail(session, `ClientHello hook failed: ${(err as Error).message}`, err as Error);
+        return;
+      }
+      if (session.closed) return;
+    }
+    if (answer && 'passthrough' in answer) {
+      await this.#passthrough(session, socket, bytes, answer.passthrough);
+      return;
+    }
+    let presented: Presented;
+    try {
+      presented = this.#choose(answer, client);
+    } catch (err) {
+      this.#fail(
+        session,
+        `No certificate for ${client.sni ?? 'the client'}: ${(err as Error).message}`,
+        err as Error,
+      );
+      return;
+    }
+    this.#handshake(session, socket, bytes, presented);
+  }
+
+  #handshake(session: TlsSession<Client>, socket: Socket, bytes: Buffer, presented: Presented): void {
+    const client = session.conn;
+    // the engine reads the ClientHello we peeked first (TLSSocket takes what the socket holds)
+    socket.unshift(bytes);
+    const tls = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: presented.context,
+      ALPNProtocols: this.options.ALPNProtocols ? [...this.options.ALPNProtocols] : undefined,
+      requestCert: false,
+      rejectUnauthorized: false,
+    });
+    const keylog = this.#keylog;
+    if (keylog) tls.on('keylog', (line: Buffer) => keylog(line, client));
+    session.attachTls(tls);
+    const handshakeTimeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(
+      () => this.#fail(session, `TLS handshake timed out after ${handshakeTimeout} ms`),
+      Math.max(0, client.timestampStart + handshakeTimeout / 1000 - Date.now() / 1000) * 1000,
+    );
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      this.#fail(session, describeClientTlsError(err, client.sni), err);
+    };
+    tls.once('error', onError);
+    session.once('close', () => clearTimeout(timer));
+    tls.once('secure', () => {
+      clearTimeout(timer);
+      tls.off('error', onError);
+      fillFromHandshake(client, tls);
+      client.mitmcert = presented.cert;
+      session.secured();
+      this.sessionUp(session);
+    });
+  }
+
+  async #passthrough(
+    session: TlsSession<Client>,
+    socket: Socket,
+    bytes: Buffer,
+    target: PassthroughTarget,
+  ): Promise<void> {
+    const client = session.conn;
+    const conn = new Server({ address: [target.host, target.port] });
+    conn.tls = true;
+    conn.sni = client.sni;
+    conn.alpnOffers = client.alpnOffers;
+    let upstream: TcpSession<Server>;
+    try {
+      upstream = await connectTcp({
+        host: target.host,
+        port: target.port,
+        conn,
+        timeout: this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      });
+    } catch (err) {
+      const message = err instanceof ConnectError ? err.message : (err as Error).message;
+      this.#fail(session, `Passthrough to ${target.host}:${target.port} failed: ${message}`, err as Error);
+      return;
+    }
+    if (session.closed) {
+      upstream.destroy();
+      return;
+    }
+    this.#passthroughs.add(upstream);
+    upstream.once('close', () => this.#passthroughs.delete(upstream));
+    session.passthrough(upstream);
+    const observer = new ServerHelloObserver();
+    const onUpstreamData = (chunk: Buffer): void => {
+      const r = observer.push(chunk);
+      if (r.kind === 'need-more') return;
+      upstream.stream.off('data', onUpstreamData);
+      if (r.kind === 'server-hello') fillFromServerHello([client, conn], r.hello);
+      this.emit('passthrough', session, conn);
+    };
+    upstream.stream.on('data', onUpstreamData);
+    upstream.stream.write(bytes);
+    socket.pipe(upstream.stream);
+    upstream.stream.pipe(socket);
+    socket.resume();
+  }
+
+  #fail(session: TlsSession<Client>, message: string, cause?: Error): void {
+    if (session.closed || session.established) return;
+    session.fail(message);
+    this.sessionFailed(session, cause ?? new Error(message));
+  }
+
+  protected stopAccepting(): Promise<void> {
+    for (const upstream of this.#passthroughs) upstream.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** The models of a passed-through connection, from the ServerHello seen go by. */
+function fillFromServerHello(conns: readonly (Client | Server)[], hello: ServerHello): void {
+  for (const conn of conns) {
+    conn.tlsVersion = tlsVersionFromWire(hello.version);
+    conn.cipher = cipherSuiteName(hello.cipherSuite);
+    // TLS 1.3 sends the chosen ALPN encrypted: unknown (null) to an observer
+    conn.alpn = hello.version === TLS1_3_VERSION ? null : (hello.alpn ?? '');
+  }
+}

@@ -1,0 +1,176 @@
+import type { RemoteInfo } from 'node:dgram';
+import type { Address, Client } from '../../connection/index.js';
+import { detectDatagram } from '../../handshake/detect.js';
+import { BaseListener } from '../listener.js';
+import type { DatagramSession } from '../types.js';
+import { selfSignedCertificate } from './dtls-cert.js';
+import { DtlsContext } from './dtls-engine.js';
+import { type DtlsGateStats, DtlsHelloGate, GateVerdict } from './dtls-gate.js';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type DtlsListenOptions,
+  engineContextOptions,
+  type KeylogSink,
+  keylogSink,
+} from './dtls-options.js';
+import { DtlsLayerSession } from './dtls-session.js';
+import type { UdpFlowSession } from './flow.js';
+import { UdpListener, type UdpListenerStats } from './listener.js';
+
+/** A DTLS listener's counters: its UDP flows, and its door (cookie exchange, reassembly). */
+export interface DtlsListenerStats extends UdpListenerStats, DtlsGateStats {
+  /** Handshakes completed. */
+  handshakes: number;
+  /** Sessions that failed before they were up. */
+  handshakeFailures: number;
+  /** Raw UDP sessions (with `detect`). */
+  rawFlows: number;
+}
+
+/** What the door decided for the flow about to open (the UDP listener opens it synchronously). */
+type Admission = { kind: 'dtls'; rebuilt: Uint8Array | null } | { kind: 'raw' };
+
+/**
+ * Accepts DTLS sessions on one UDP socket: the DTLS layer over a UDP listener's flows.
+ *
+ * A datagram from a peer without a flow is judged before any state is made for it: a ClientHello
+ * without a valid cookie gets a HelloVerifyRequest from the listener's socket and nothing else
+ * (a spoofed source costs no flow); with one, the flow opens (`start`), its Client model is
+ * filled from the ClientHello while the handshake is paused (and the `clientHello` hook may
+ * choose the certificate), and the session is yielded once established (`session`). With
+ * `detect`, a flow whose first datagram is not a DTLS ClientHello is a raw UDP session instead.
+ *
+ * Flows keep the UDP listener's bounds (maxFlows, idle timeout, receive queues); a session
+ * ends on close_notify, on its idle timeout, on eviction or on failure (`sessionError` before up).
+ */
+export class DtlsListener extends BaseListener<DatagramSession<Client>> {
+  readonly #udp: UdpListener;
+  readonly #context: DtlsContext;
+  readonly #gate: DtlsHelloGate;
+  readonly #options: DtlsListenOptions;
+  readonly #keylog: KeylogSink | null;
+  #admission: Admission | null = null;
+  #handshakes = 0;
+  #handshakeFailures = 0;
+  #rawFlows = 0;
+
+  private constructor(udp: UdpListener, context: DtlsContext, options: DtlsListenOptions) {
+    super('dtls', options.signal);
+    this.#udp = udp;
+    this.#context = context;
+    this.#gate = new DtlsHelloGate(context);
+    this.#options = options;
+    this.#keylog = keylogSink(options.keylog);
+    udp.on('session', (flow: UdpFlowSession) => this.#onFlow(flow));
+    udp.on('listenerError', (err: Error) => this.emit('listenerError', err));
+  }
+
+  /**
+   * Binds (default 127.0.0.1, port 0) and resolves once bound. Without `cert` and `key` the
+   * listener presents a self-signed certificate made at the first such listener of the process.
+   */
+  static async listen(options: DtlsListenOptions = {}): Promise<DtlsListener> {
+    options.signal?.throwIfAborted();
+    const own = options.cert === undefined || options.key === undefined ? selfSignedCertificate() : undefined;
+    const context = new DtlsContext(engineContextOptions('server', options, own));
+    let listener: DtlsListener | null = null;
+    let udp: UdpListener;
+    try {
+      udp = await UdpListener.listen({
+        ...options,
+        signal: undefined,
+        admit: (datagram, rinfo, reply) =>
+          listener === null ? false : listener.#admit(datagram, rinfo, reply),
+      });
+    } catch (err) {
+      context.destroy();
+      throw err;
+    }
+    listener = new DtlsListener(udp, context, options);
+    return listener;
+  }
+
+  get address(): Address {
+    return this.#udp.address;
+  }
+
+  get stats(): DtlsListenerStats {
+    return {
+      ...this.#udp.stats,
+      ...this.#gate.stats,
+      handshakes: this.#handshakes,
+      handshakeFailures: this.#handshakeFailures,
+      rawFlows: this.#rawFlows,
+    };
+  }
+
+  /** The door: runs before any flow state exists for the sender. */
+  #admit(
+    datagram: Buffer,
+    rinfo: RemoteInfo,
+    reply: (datagram: Uint8Array, to: RemoteInfo) => void,
+  ): boolean {
+    if (detectDatagram(datagram) !== 'dtls') {
+      if (this.#options.detect !== true) {
+        this.#gate.stats.dropped++;
+        return false;
+      }
+      this.#admission = { kind: 'raw' };
+      return true;
+    }
+    const gate = this.#gate;
+    const verdict = gate.check(datagram, `${rinfo.address}:${rinfo.port}`, Date.now());
+    if (verdict === GateVerdict.REPLY) {
+      if (gate.reply !== null) reply(gate.reply, rinfo);
+      return false;
+    }
+    if (verdict === GateVerdict.DROP) return false;
+    this.#admission = { kind: 'dtls', rebuilt: verdict === GateVerdict.ADMIT_REBUILT ? gate.rebuilt : null };
+    return true;
+  }
+
+  /** A flow opened (its first datagram follows at once). */
+  #onFlow(flow: UdpFlowSession): void {
+    const admission = this.#admission ?? { kind: 'dtls', rebuilt: null };
+    this.#admission = null;
+    if (admission.kind === 'raw') {
+      this.#rawFlows++;
+      this.sessionStarted(flow);
+      this.sessionUp(flow);
+      return;
+    }
+    const options = this.#options;
+    let engine: ReturnType<DtlsContext['createSession']>;
+    try {
+      engine = this.#context.createSession({ peer: `${flow.address}:${flow.port}` });
+    } catch (err) {
+      flow.destroy(err as Error);
+      return;
+    }
+    const session = new DtlsLayerSession<Client>(flow.conn, flow, engine, {
+      handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      keylog: this.#keylog,
+      clientHello: options.clientHello,
+      receiveQueue: options.receiveQueue,
+    });
+    session.once('up', () => {
+      this.#handshakes++;
+      this.sessionUp(session);
+    });
+    session.once('close', () => {
+      if (session.established) return;
+      this.#handshakeFailures++;
+      this.sessionFailed(session, new Error(session.conn.error ?? 'DTLS handshake failed'));
+    });
+    this.sessionStarted(session);
+    if (admission.rebuilt !== null) session.begin(admission.rebuilt);
+  }
+
+  /** Sends close_notify on every session while the socket is still open, then closes the socket. */
+  protected async stopAccepting(): Promise<void> {
+    const closing = [...this.sessions].map((s) => s.close());
+    await Promise.all(closing);
+    await this.#udp.close();
+    this.#context.destroy();
+  }
+}

@@ -1,0 +1,127 @@
+import { appendFileSync } from 'node:fs';
+import type { Client, Connection, TlsVersion } from '../../connection/index.js';
+import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { SecurityOptions } from '../types.js';
+import type { UdpConnectOptions } from './connect.js';
+import type { DtlsContextOptions, DtlsRole, DtlsVersion } from './dtls-engine.js';
+import type { UdpListenOptions } from './listener.js';
+
+/** A handshake not complete after this long fails (listener default; a connect's `timeout` default). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * What a ClientHello hook answers: the certificate chain (leaf first) and key to present, PEM,
+ * or nothing (the listener's own).
+ */
+export type DtlsClientHelloAnswer =
+  | { cert: string | Buffer; key: string | Buffer }
+  | undefined
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that decides nothing may just return
+  | void;
+
+/**
+ * Called once per session with the ClientHello as the handshake layer parsed it (reassembled if
+ * it came in fragments), after `client.sni` and `client.alpnOffers` were filled from it and while
+ * the handshake is paused. Byte fields of `hello` are views valid during the call.
+ */
+export type DtlsClientHelloHook = (
+  hello: ClientHello,
+  client: Client,
+) => DtlsClientHelloAnswer | Promise<DtlsClientHelloAnswer>;
+
+/** Engine settings both roles may tune (tests and lossy links). */
+export interface DtlsTuning {
+  /** Largest datagram sent during the handshake (flights are fragmented to fit); default 1200. */
+  mtu?: number;
+  /** First retransmission timeout in ms (doubles on each retransmission); default 1000 (RFC 6347). */
+  initialRetransmitMs?: number;
+  /** Cap of the retransmission backoff in ms; default 60000. */
+  maxRetransmitMs?: number;
+}
+
+export interface DtlsListenOptions
+  extends Omit<UdpListenOptions, 'admit' | 'minVersion' | 'maxVersion'>,
+    DtlsTuning {
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  /** See DtlsClientHelloHook. */
+  clientHello?: DtlsClientHelloHook;
+  /** Serve DTLS and raw UDP on one port: a flow whose first datagram is not a DTLS ClientHello is a raw UDP session. */
+  detect?: boolean;
+  /** A session not through its handshake after this many ms fails; default 10000. */
+  handshakeTimeout?: number;
+}
+
+export interface DtlsConnectOptions extends Omit<UdpConnectOptions, 'probe'>, DtlsTuning {}
+
+/** The DTLS versions the engine negotiates, by TlsVersion name. */
+const DTLS_VERSIONS: ReadonlySet<string> = new Set<DtlsVersion>(['DTLSv1', 'DTLSv1.2']);
+
+/** A TlsVersion for the engine, or a RangeError naming what cannot be asked for. */
+export function dtlsVersion(version: TlsVersion | undefined, what: string): DtlsVersion | undefined {
+  if (version === undefined) return undefined;
+  if (!DTLS_VERSIONS.has(version))
+    throw new RangeError(
+      `${what}: ${version} is not a DTLS version the engine negotiates (DTLSv1, DTLSv1.2)`,
+    );
+  return version as DtlsVersion;
+}
+
+const pem = (value: string | Buffer): string => (typeof value === 'string' ? value : value.toString('utf8'));
+
+/** The engine context options of a role from the driver options (named as in node:tls). */
+export function engineContextOptions(
+  role: DtlsRole,
+  o: SecurityOptions & DtlsTuning & { minVersion?: TlsVersion; maxVersion?: TlsVersion },
+  ownCertificate?: { cert: string; key: string },
+): DtlsContextOptions {
+  const ca =
+    o.ca === undefined ? undefined : Array.isArray(o.ca) ? o.ca.map(pem) : pem(o.ca as string | Buffer);
+  const cert = o.cert !== undefined ? pem(o.cert) : ownCertificate?.cert;
+  const key = o.key !== undefined ? pem(o.key) : ownCertificate?.key;
+  const minVersion = dtlsVersion(o.minVersion, 'minVersion');
+  const maxVersion = dtlsVersion(o.maxVersion, 'maxVersion');
+  return {
+    role,
+    ...(cert !== undefined && role === 'server' ? { cert } : {}),
+    ...(key !== undefined && role === 'server' ? { key } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+    rejectUnauthorized: role === 'client' ? (o.rejectUnauthorized ?? true) : false,
+    ...(minVersion ? { minVersion } : {}),
+    ...(maxVersion ? { maxVersion } : {}),
+    ...(o.ciphers !== undefined ? { ciphers: o.ciphers } : {}),
+    ...(o.ALPNProtocols !== undefined ? { ALPNProtocols: o.ALPNProtocols } : {}),
+    cookieExchange: true,
+    pauseOnClientHello: role === 'server',
+    keylog: o.keylog !== undefined,
+    ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+    ...(o.initialRetransmitMs !== undefined ? { initialRetransmitMs: o.initialRetransmitMs } : {}),
+    ...(o.maxRetransmitMs !== undefined ? { maxRetransmitMs: o.maxRetransmitMs } : {}),
+  };
+}
+
+/** Receives each NSS key log line (with its newline) of a connection. */
+export type KeylogSink = (line: Buffer, conn: Connection) => void;
+
+const warned = new Set<string>();
+
+/**
+ * The `keylog` option as a sink: a callback as is, or a file that lines are appended to
+ * (SSLKEYLOGFILE format). Appends are synchronous, so a handshake's lines are in the file before
+ * its first application record leaves.
+ */
+export function keylogSink(option: SecurityOptions['keylog']): KeylogSink | null {
+  if (option === undefined) return null;
+  if (typeof option === 'function') return option;
+  const path = option;
+  return (line) => {
+    try {
+      appendFileSync(path, line);
+    } catch (err) {
+      if (!warned.has(path)) {
+        warned.add(path);
+        process.emitWarning(`wirelayer: cannot write key log ${path}: ${(err as Error).message}`);
+      }
+    }
+  };
+}

@@ -1,0 +1,235 @@
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { type Address, Client, ConnectionState } from '../../connection/index.js';
+import { BaseListener } from '../listener.js';
+import type { ListenOptions } from '../types.js';
+import type { ReceiveQueueLimits } from './channel.js';
+import { type FlowOwner, UdpFlowSession } from './flow.js';
+import { FlowTable } from './flow-table.js';
+import { createUdpSocket, resolveHost, type SocketBufferOptions } from './socket.js';
+
+/**
+ * Idle timeout of a flow by default: 60 s, mitmproxy's (mitmproxy_rs `UDP_TIMEOUT`, an LRU expiry
+ * of the flow table).
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** Flows held at most by default; beyond, the least recently active one is evicted. */
+export const DEFAULT_MAX_FLOWS = 10_000;
+
+export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
+  /**
+   * Flows held at most (default 10,000). A datagram from a new peer at the cap evicts the least
+   * recently active flow (its session is destroyed with `error` "Flow evicted ...") and is counted
+   * in `stats.evictions`.
+   */
+  maxFlows?: number;
+  /** Bounds of each flow's receive queue (see `UdpChannel`). */
+  receiveQueue?: ReceiveQueueLimits;
+  /**
+   * Vets the datagram of a peer that has no flow, before any state is made for it (a layer's
+   * stateless check, e.g. DTLS's cookie exchange). False drops it (counted in `stats.refused`);
+   * `reply` answers the sender from the listener's socket without a flow. True opens the flow at
+   * once: its `start` and `session` events fire before `admit`'s caller goes on to hand it the
+   * datagram.
+   */
+  admit?: (
+    datagram: Buffer,
+    rinfo: RemoteInfo,
+    reply: (datagram: Uint8Array, to: RemoteInfo) => void,
+  ) => boolean;
+}
+
+/** Counters of a listener since it started. */
+export interface UdpListenerStats {
+  /** Live flows now. */
+  flows: number;
+  /** Flows opened (first datagram of a new peer). */
+  flowsOpened: number;
+  datagramsIn: number;
+  bytesIn: number;
+  datagramsOut: number;
+  bytesOut: number;
+  /** Datagrams dropped: a flow's receive queue was full, or a send found the socket closed. */
+  drops: number;
+  /** Flows evicted at the cap. */
+  evictions: number;
+  /** Flows closed by the idle timeout. */
+  idleTimeouts: number;
+  /** Errors the socket reported on sends. */
+  sendErrors: number;
+  /** Datagrams of peers without a flow that `admit` refused (no flow was made). */
+  refused: number;
+}
+
+/** The sweep period: an eighth of the idle timeout, within 5 ms .. 1 s. */
+export function tickPeriod(idleTimeout: number): number {
+  return idleTimeout > 0 ? Math.min(1000, Math.max(5, Math.round(idleTimeout / 8))) : 1000;
+}
+
+/**
+ * A UDP listener: one `dgram` socket, its datagrams demultiplexed into flows by the peer's
+ * address and port. Each new peer yields a `UdpFlowSession` whose Client model is OPEN from its
+ * first datagram (which the session then receives).
+ *
+ * Bounded state: at most `maxFlows` flows (the least recently active is evicted), an idle
+ * timeout per flow (checked by one periodic sweep over a last-seen stamp, never a timer per
+ * datagram), and a bounded receive queue per flow.
+ */
+export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwner {
+  readonly #socket: Socket;
+  readonly #address: Address;
+  readonly #options: UdpListenOptions;
+  readonly #table = new FlowTable<UdpFlowSession>();
+  readonly #maxFlows: number;
+  readonly #idleTicks: number;
+  readonly #timer: NodeJS.Timeout;
+  #socketOpen = true;
+  #flowsOpened = 0;
+  #datagramsIn = 0;
+  #bytesIn = 0;
+  #datagramsOut = 0;
+  #bytesOut = 0;
+  #drops = 0;
+  #evictions = 0;
+  #idleTimeouts = 0;
+  #sendErrors = 0;
+  #refused = 0;
+  readonly #admit: UdpListenOptions['admit'];
+  readonly #reply = (datagram: Uint8Array, to: RemoteInfo): void => {
+    if (!this.#socketOpen) return;
+    this.#datagramsOut++;
+    this.#bytesOut += datagram.byteLength;
+    this.#socket.send(datagram, to.port, to.address);
+  };
+
+  private constructor(socket: Socket, options: UdpListenOptions) {
+    super('udp', options.signal);
+    this.#socket = socket;
+    this.#options = options;
+    this.#admit = options.admit;
+    const bound = socket.address();
+    this.#address = [bound.address, bound.port];
+    this.#maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
+    const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const period = tickPeriod(idleTimeout);
+    // expire after more than idleTimeout: a flow is idle once its stamp is idleTicks + 1 behind
+    this.#idleTicks = idleTimeout > 0 ? Math.ceil(idleTimeout / period) : 0;
+    this.#timer = setInterval(() => this.#sweep(), period);
+    this.#timer.unref();
+    socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.#receive(datagram, rinfo));
+    socket.on('error', (err: Error) => {
+      this.#sendErrors++;
+      this.emit('listenerError', err);
+    });
+  }
+
+  /** Binds (default 127.0.0.1, port 0; udp6 for an IPv6 host) and resolves once bound. */
+  static async listen(options: UdpListenOptions = {}): Promise<UdpListener> {
+    options.signal?.throwIfAborted();
+    const { address, family } = await resolveHost(options.host ?? '127.0.0.1');
+    const socket = createUdpSocket(family, options);
+    await new Promise<void>((resolve, reject) => {
+      // with the literal lookup, bind reports synchronously: listen first
+      socket.once('error', reject);
+      socket.once('listening', () => {
+        socket.off('error', reject);
+        resolve();
+      });
+      socket.bind({ address, port: options.port ?? 0 });
+    });
+    return new UdpListener(socket, options);
+  }
+
+  get address(): Address {
+    return this.#address;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): UdpListenerStats {
+    return {
+      flows: this.#table.size,
+      flowsOpened: this.#flowsOpened,
+      datagramsIn: this.#datagramsIn,
+      bytesIn: this.#bytesIn,
+      datagramsOut: this.#datagramsOut,
+      bytesOut: this.#bytesOut,
+      drops: this.#drops,
+      evictions: this.#evictions,
+      idleTimeouts: this.#idleTimeouts,
+      sendErrors: this.#sendErrors,
+      refused: this.#refused,
+    };
+  }
+
+  /** The hot path: one lookup, a stamp, counters, and the hand-over to the flow. */
+  #receive(datagram: Buffer, rinfo: RemoteInfo): void {
+    const flow = this.#table.find(rinfo.address, rinfo.port) ?? this.#vetAndOpen(datagram, rinfo);
+    if (flow === null) return;
+    this.#table.touch(flow);
+    this.#datagramsIn++;
+    this.#bytesIn += datagram.length;
+    if (!flow.datagrams.deliver(datagram)) this.#drops++;
+  }
+
+  #vetAndOpen(datagram: Buffer, rinfo: RemoteInfo): UdpFlowSession | null {
+    if (this.#admit !== undefined && !this.closing && !this.#admit(datagram, rinfo, this.#reply)) {
+      this.#refused++;
+      return null;
+    }
+    return this.#open(rinfo);
+  }
+
+  /** A new peer: make room, make its Client model and session, announce it. */
+  #open(rinfo: RemoteInfo): UdpFlowSession | null {
+    if (this.closing) return null;
+    if (this.#table.size >= this.#maxFlows) {
+      const idlest = this.#table.idlest();
+      if (idlest !== null) {
+        this.#evictions++;
+        idlest.destroy(new Error(`Flow evicted: the flow table is full (maxFlows ${this.#maxFlows})`));
+      }
+    }
+    const client = new Client({
+      peername: [rinfo.address, rinfo.port],
+      sockname: this.#address,
+      state: ConnectionState.OPEN,
+      transportProtocol: 'udp',
+      proxyMode: this.#options.proxyMode ?? 'regular',
+    });
+    const flow = new UdpFlowSession(this, client, rinfo.address, rinfo.port, this.#options.receiveQueue);
+    this.#table.insert(flow);
+    this.#flowsOpened++;
+    this.sessionStarted(flow);
+    this.sessionUp(flow);
+    // a `session` handler may have closed it already
+    return flow.closed ? null : flow;
+  }
+
+  sendTo(datagram: Uint8Array, flow: UdpFlowSession): void {
+    if (!this.#socketOpen) {
+      this.#drops++;
+      return;
+    }
+    this.#table.touch(flow);
+    this.#datagramsOut++;
+    this.#bytesOut += datagram.byteLength;
+    this.#socket.send(datagram, flow.port, flow.address);
+  }
+
+  release(flow: UdpFlowSession): void {
+    this.#table.remove(flow);
+  }
+
+  #sweep(): void {
+    for (const flow of this.#table.advance(this.#idleTicks)) {
+      this.#idleTimeouts++;
+      void flow.close();
+    }
+  }
+
+  protected stopAccepting(): Promise<void> {
+    clearInterval(this.#timer);
+    if (!this.#socketOpen) return Promise.resolve();
+    this.#socketOpen = false;
+    return new Promise((resolve) => this.#socket.close(() => resolve()));
+  }
+}

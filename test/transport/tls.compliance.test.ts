@@ -1,0 +1,52 @@
+import { tls } from '../../src/transport/tls/index.js';
+import { runCompliance } from '../compliance/suite.js';
+import { EC_CERT_PEM, EC_KEY_PEM, fixturePath, RSA_CERT_PEM, RSA_KEY_PEM } from '../helpers/certs.js';
+import { freeTcpPort } from '../helpers/ports.js';
+import { runOpensslClient, startOpensslServer } from './tls-peers.js';
+
+runCompliance('tls', {
+  driver: tls,
+  hosts: ['127.0.0.1', '::1'],
+  transportProtocol: 'tcp',
+  tcpSetup: true,
+  handshake: { tls: true, tlsVersion: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', alpn: '' },
+  listenOptions: () => ({ cert: EC_CERT_PEM, key: EC_KEY_PEM }),
+  connectOptions: () => ({ ca: EC_CERT_PEM }),
+  refusedPort: freeTcpPort,
+  peerServers: [
+    {
+      name: 'openssl s_server (TLSv1.2, ECDSA, ChaCha20)',
+      async start(host) {
+        const server = await startOpensslServer(host, [
+          '-cert',
+          fixturePath('ec-cert.pem'),
+          '-key',
+          fixturePath('ec-key.pem'),
+          '-tls1_2',
+          '-cipher',
+          'ECDHE-ECDSA-CHACHA20-POLY1305',
+        ]);
+        return {
+          port: server.port,
+          stop: () => server.stop(),
+          expected: {
+            tlsVersion: 'TLSv1.2',
+            cipher: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
+            alpn: '',
+          },
+        };
+      },
+      connectOptions: () => ({ ca: EC_CERT_PEM }),
+    },
+  ],
+  peerClients: [
+    {
+      name: 'openssl s_client (TLSv1.3)',
+      async run(host, port) {
+        const r = await runOpensslClient(host, port, ['-tls1_3', '-CAfile', fixturePath('rsa-cert.pem')]);
+        return { tlsVersion: r.tlsVersion as 'TLSv1.3', cipher: r.cipher, alpn: '' };
+      },
+      listenOptions: () => ({ cert: RSA_CERT_PEM, key: RSA_KEY_PEM }),
+    },
+  ],
+});
