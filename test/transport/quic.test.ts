@@ -8,6 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CertificateAuthority, CertStore } from '../../src/certs/index.js';
 import { type Client, ConnectionState, type Server } from '../../src/connection/index.js';
 import { parseDatagram } from '../../src/handshake/quic/index.js';
 import { ConnectError } from '../../src/transport/errors.js';
@@ -313,6 +314,28 @@ describe('QUIC ClientHello hook', () => {
     );
     expect(listener.stats.refused).toBe(1);
     await Promise.all([rsa.close(), ec.close()]);
+  });
+});
+
+describe('QUIC listener without a certificate', () => {
+  it('presents a leaf for the SNI (or the address reached) signed by the wirelayer CA', async () => {
+    const certs = new CertStore(CertificateAuthority.create());
+    const listener = await QuicListener.listen({ host: HOST, certs });
+    cleanups.push(() => listener.close());
+    const port = listener.address[1];
+    const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+    const named = await quic.connect({ host: HOST, port, servername: 'leaf.test', ca: certs.ca.certPem });
+    cleanups.push(() => named.close());
+    const leaf = named.conn.certificateList[0]!;
+    expect(leaf.subjectAltName).toBe('DNS:leaf.test');
+    expect(leaf.checkIssued(certs.ca.cert)).toBe(true);
+    const [inbound] = await accepted;
+    expect(inbound.conn.mitmcert?.fingerprint256).toBe(leaf.fingerprint256);
+    // no SNI: a leaf for the IP literal, which our client checks against the address it dialed
+    const bare = await quic.connect({ host: HOST, port, ca: certs.ca.certPem });
+    cleanups.push(() => bare.close());
+    expect(bare.conn.sni).toBeNull();
+    expect(bare.conn.certificateList[0]?.subjectAltName).toBe(`IP Address:${HOST}`);
   });
 });
 

@@ -7,6 +7,7 @@
  * threshold of half-open handshakes, clients must prove their address with a Retry token.
  */
 import type { RemoteInfo } from 'node:dgram';
+import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
@@ -26,7 +27,6 @@ import { QuicErrorCode } from './errors.js';
 import { InitialObserver } from './observer.js';
 import { connectionCloseInitial } from './refuse.js';
 import { RetryTokens } from './retry.js';
-import { selfSignedIdentity as selfSigned } from './self-signed.js';
 import { QuicSession } from './session.js';
 
 /** Bounds that keep a listener's memory and work finite whatever its peers send. */
@@ -72,6 +72,10 @@ export interface QuicListenOptions extends ListenOptions {
   /** Sees each ClientHello before the handshake goes on; may pick the certificate per SNI. */
   onClientHello?: (info: QuicClientHelloInfo) => QuicClientHelloResult | Promise<QuicClientHelloResult>;
   limits?: Partial<QuicLimits>;
+  /** Leaves for a listener without `cert`/`key`, per SNI; default: the CA of `confdir` (as the TLS listener). */
+  certs?: CertStore;
+  /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
+  confdir?: string;
 }
 
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
@@ -127,7 +131,9 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly #handshaking = new Set<QuicSession<Client>>();
   readonly #configs = new ServerConfigCache();
   readonly #tokens = new RetryTokens();
-  readonly #identity: QuicIdentity;
+  /** The listener's own `cert`/`key`, if it was given them. */
+  readonly #identity: QuicIdentity | null;
+  #certs: CertStore | null;
   readonly #counts = {
     versionNegotiations: 0,
     retries: 0,
@@ -148,7 +154,8 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     this.#identity =
       options.cert !== undefined && options.key !== undefined
         ? { cert: options.cert, key: options.key }
-        : selfSigned();
+        : null;
+    this.#certs = options.certs ?? null;
     endpoint.onUnroutable((msg, rinfo) => this.#onUnroutable(msg, rinfo));
     endpoint.onError((err) => this.emit('listenerError', err));
   }
@@ -163,6 +170,20 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
 
   get address(): Address {
     return [this.endpoint.local.host, this.endpoint.local.port];
+  }
+
+  /** Leaves for clients when the listener has no `cert`/`key` of its own (the CA of `confdir`). */
+  get certs(): CertStore {
+    this.#certs ??= new CertStore(CertificateAuthority.load(this.#options.confdir));
+    return this.#certs;
+  }
+
+  /** The hook's identity, the listener's own, or a leaf for the SNI (else the address reached). */
+  #choose(choice: QuicClientHelloResult, client: Client): QuicIdentity {
+    if (choice) return choice;
+    if (this.#identity) return this.#identity;
+    const leaf = this.certs.get(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
+    return { cert: leaf.certPem, key: leaf.keyPem };
   }
 
   get stats(): QuicListenerStats {
@@ -324,7 +345,14 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       }
       return;
     }
-    const identity = choice || this.#identity;
+    let identity: QuicIdentity;
+    try {
+      identity = this.#choose(choice, client);
+    } catch (e) {
+      this.#counts.helloFailures++;
+      this.emit('listenerError', e);
+      return;
+    }
     const offers = hello.alpnProtocols;
     // without a configured list, take the client's first offer (what a transparent proxy wants)
     const configured = this.#options.ALPNProtocols;
