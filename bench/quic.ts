@@ -27,6 +27,8 @@ import { formatTable, median, progress, type Row } from './report.js';
 const HOST = '127.0.0.1';
 const ALPN = ['bench'];
 const CHUNK = 64 * 1024;
+/** Datagrams sent per flush before yielding, as the driver's endpoint does. */
+const MAX_BURST = 64;
 /** No single measurement runs longer than this. */
 const MEASURE_CAP_MS = 20_000;
 
@@ -91,7 +93,13 @@ class RawPeer {
     this.#immediate = null;
     this.onFlush?.();
     const engine = this.engine;
-    for (;;) {
+    // the driver's burst: past it, yield so ACKs get in (unbounded bursts overflow the socket
+    // buffers on a busy machine and collapse into retransmissions)
+    for (let burst = 0; ; burst++) {
+      if (burst === MAX_BURST) {
+        this.schedule();
+        break;
+      }
       if (this.#used + MAX_SEND_UDP_PAYLOAD > this.#slab.length) {
         this.#slab = Buffer.allocUnsafe(128 * 1024);
         this.#used = 0;
