@@ -10,7 +10,7 @@ export { BaseListener } from './listener.js';
 export { BoundedQueue } from './queue.js';
 export {
   connectQuic,
-  type QuicClientHelloInfo,
+  type QuicClientHelloHook,
   QuicListener,
   type QuicListenOptions,
   QuicSession,

@@ -285,7 +285,7 @@ describe('QUIC ClientHello hook', () => {
   it('sees SNI and ALPN offers before accept and picks the certificate per SNI', async () => {
     const seen: { sni: string | null; offers: readonly string[]; model: string | null }[] = [];
     const listener = await listen({
-      async onClientHello({ client, hello }) {
+      async clientHello(hello, client) {
         seen.push({ sni: hello.sni, offers: hello.alpnProtocols, model: client.sni });
         await new Promise((r) => setTimeout(r, 5));
         if (hello.sni === 'refuse.test') return false;

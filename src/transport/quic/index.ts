@@ -13,8 +13,9 @@ export { type EndpointStats, QuicEndpoint } from './endpoint.js';
 export { describeQuicError, QuicErrorCode, transportErrorName } from './errors.js';
 export {
   DEFAULT_LIMITS,
-  type QuicClientHelloInfo,
-  type QuicClientHelloResult,
+  type QuicClientHelloAnswer,
+  type QuicClientHelloHook,
+  type QuicHelloInfo,
   type QuicLimits,
   QuicListener,
   type QuicListenerStats,

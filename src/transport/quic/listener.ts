@@ -3,7 +3,7 @@
  * looked at before any state is made: a version quiche does not speak gets a Version
  * Negotiation, a new Initial is decrypted (handshake layer) until its ClientHello is whole,
  * so SNI and ALPN offers are known before `accept` and the certificate can be chosen per SNI
- * (`onClientHello`). Limits bound sessions, half-open handshakes and connection IDs; past a
+ * (the `clientHello` hook). Limits bound sessions, half-open handshakes and connection IDs; past a
  * threshold of half-open handshakes, clients must prove their address with a Retry token.
  */
 import type { RemoteInfo } from 'node:dgram';
@@ -54,23 +54,39 @@ export const DEFAULT_LIMITS: QuicLimits = {
   maxPendingDatagrams: 8,
 };
 
-/** What `onClientHello` sees: the Client model (sni, alpnOffers filled) and the parsed hello. */
-export interface QuicClientHelloInfo {
-  readonly client: Client;
-  readonly hello: ClientHello;
+/** What the QUIC hook learns beside the ClientHello and the Client model. */
+export interface QuicHelloInfo {
   /** The QUIC version of the client's Initial. */
   readonly version: number;
 }
 
 /**
- * The answer of `onClientHello`: the identity to present, nothing (the listener's own), or
- * `false` to refuse the connection (CONNECTION_CLOSE with CONNECTION_REFUSED).
+ * The answer of `clientHello` (as the TLS listener's): the certificate to present (`cert`,
+ * `key` as PEM), nothing (the listener's default), or `false` to refuse the connection
+ * (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly).
  */
-export type QuicClientHelloResult = QuicIdentity | null | undefined | false;
+export type QuicClientHelloAnswer =
+  | QuicIdentity
+  | false
+  | null
+  | undefined
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that decides nothing may just return
+  | void;
+
+/**
+ * Called once per connection with the parsed ClientHello (whole, however many Initials it
+ * took), after `client.sni` and `client.alpnOffers` were filled from it and before `accept`:
+ * the certificate can be chosen per SNI. Byte fields of `hello` are views valid during the call.
+ */
+export type QuicClientHelloHook = (
+  hello: ClientHello,
+  client: Client,
+  info: QuicHelloInfo,
+) => QuicClientHelloAnswer | Promise<QuicClientHelloAnswer>;
 
 export interface QuicListenOptions extends ListenOptions {
-  /** Sees each ClientHello before the handshake goes on; may pick the certificate per SNI. */
-  onClientHello?: (info: QuicClientHelloInfo) => QuicClientHelloResult | Promise<QuicClientHelloResult>;
+  /** See QuicClientHelloHook (named and answered as the TLS listener's hook). */
+  clientHello?: QuicClientHelloHook;
   limits?: Partial<QuicLimits>;
   /** Leaves for a listener without `cert`/`key`, per SNI; default: the CA of `confdir` (as the TLS listener). */
   certs?: CertStore;
@@ -92,7 +108,7 @@ export interface QuicListenerStats extends EndpointStats {
   overLimit: number;
   /** Half-open handshakes whose ClientHello did not arrive whole in time, or did not parse. */
   helloFailures: number;
-  /** Connections refused by onClientHello. */
+  /** Connections refused by the clientHello hook. */
   refused: number;
 }
 
@@ -179,7 +195,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   }
 
   /** The hook's identity, the listener's own, or a leaf for the SNI (else the address reached). */
-  #choose(choice: QuicClientHelloResult, client: Client): QuicIdentity {
+  #choose(choice: QuicClientHelloAnswer, client: Client): QuicIdentity {
     if (choice) return choice;
     if (this.#identity) return this.#identity;
     const leaf = this.certs.get(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
@@ -318,10 +334,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       alpnOffers: hello.alpnProtocols,
       proxyMode: this.#options.proxyMode ?? 'regular',
     });
-    let choice: QuicClientHelloResult;
+    let choice: QuicClientHelloAnswer;
     try {
-      choice = this.#options.onClientHello
-        ? await this.#options.onClientHello({ client, hello, version: pending.version })
+      choice = this.#options.clientHello
+        ? await this.#options.clientHello(hello, client, { version: pending.version })
         : undefined;
     } catch (e) {
       this.emit('listenerError', e);
