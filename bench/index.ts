@@ -2,6 +2,7 @@ import { runCertsBench } from './certs.js';
 import { runDtlsBench } from './dtls.js';
 import { runDtlsEngineBench } from './dtls-engine.js';
 import { runHandshakeBench } from './handshake-parse.js';
+import { runQuicBench } from './quic.js';
 import { runQuicInitialBench } from './quic-initial.js';
 import type { Row } from './report.js';
 import { runTcpBench } from './tcp.js';
@@ -28,6 +29,7 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
   },
   dtls: { title: 'DTLS driver (loopback) vs the bare engine and werift-dtls', run: () => runDtlsBench() },
   handshake: { title: 'Handshake parsing (ClientHello, JA3/JA4, detect)', run: () => runHandshakeBench() },
+  quic: { title: 'QUIC driver vs the raw quiche loop', run: () => runQuicBench() },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: () => runQuicInitialBench(),

@@ -32,4 +32,10 @@ export const DEMOS: DemoCase[] = [
     connect: { rejectUnauthorized: false, servername: 'localhost', ALPNProtocols: ['wirelayer-demo'] },
     payload: Buffer.from('hello over dtls'),
   },
+  {
+    scheme: 'quic',
+    listen: { host: '127.0.0.1' },
+    connect: { rejectUnauthorized: false },
+    payload: Buffer.from('hello over quic'),
+  },
 ];

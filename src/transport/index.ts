@@ -1,3 +1,4 @@
+import { quic } from './quic/index.js';
 import { tcp } from './tcp/index.js';
 import { tls } from './tls/index.js';
 import type { Driver, Scheme } from './types.js';
@@ -7,6 +8,16 @@ import { udp } from './udp/index.js';
 export { ConnectError, describeSocketError } from './errors.js';
 export { BaseListener } from './listener.js';
 export { BoundedQueue } from './queue.js';
+export {
+  connectQuic,
+  type QuicClientHelloHook,
+  QuicListener,
+  type QuicListenOptions,
+  QuicSession,
+  QuicStream,
+  QuicStreamError,
+  quic,
+} from './quic/index.js';
 export { BaseSession } from './session.js';
 export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
@@ -14,4 +25,4 @@ export * from './udp/dtls.js';
 export { connectUdp, UdpFlowSession, UdpListener, UdpSocketSession, udp } from './udp/index.js';
 
 /** The drivers that exist, by scheme. */
-export const drivers: Partial<Record<Scheme, Driver>> = { tcp, tls, udp, dtls };
+export const drivers: Partial<Record<Scheme, Driver>> = { tcp, tls, udp, dtls, quic };

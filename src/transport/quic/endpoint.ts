@@ -1,0 +1,288 @@
+/**
+ * A QUIC endpoint: one `dgram` socket, the sessions on it, and the routing between them.
+ * Every datagram is routed by its destination connection ID (ours have a fixed length, so
+ * short headers route too), never by the sender's address: a session survives the peer's
+ * address or port changing. Per datagram the work is a table lookup and `recv`; sessions are
+ * flushed once per batch of datagrams, and one timer serves every session's deadline.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import type { HostPort } from './binding.js';
+import { CidTable, dcidLength, dcidOffset } from './cid.js';
+import { MAX_SEND_UDP_PAYLOAD } from './config.js';
+import type { QuicSession, SessionTransport } from './session.js';
+
+/** Datagrams one session sends per flush before others get a turn. */
+const MAX_BURST = 64;
+/** Outgoing datagrams are carved from slabs: a pending send keeps its slab alive. */
+const SLAB_SIZE = 64 * 1024;
+/** Stream and datagram reads go through this buffer, one per endpoint. */
+const SCRATCH_SIZE = 64 * 1024;
+const SOCKET_BUFFER_SIZE = 4 * 1024 * 1024;
+
+/** What an endpoint counted instead of crashing (DESIGN.md principle 6). */
+export interface EndpointStats {
+  /** Datagrams received. */
+  received: number;
+  /** Datagrams sent. */
+  sent: number;
+  /** Too short to hold a connection ID. */
+  garbage: number;
+  /** No session has their DCID and nobody took them (short headers, stray long headers). */
+  unroutable: number;
+  /** Socket errors while sending. */
+  sendErrors: number;
+}
+
+/** Takes datagrams no session claims (a listener: new Initials). */
+export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo) => void;
+
+export interface EndpointOptions {
+  host: string;
+  port: number;
+  /** Client endpoints connect their socket: ICMP errors surface, sends skip the lookup. */
+  connectTo?: HostPort;
+}
+
+// IP literals need no lookup: answer at once (dgram otherwise defers every send to dns.lookup)
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+function literalLookup(hostname: string, options: unknown, callback: LookupCallback): void {
+  const family = isIP(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  import('node:dns').then(
+    (dns) => dns.lookup(hostname, options as object, callback as never),
+    (e: NodeJS.ErrnoException) => callback(e, '', 0),
+  );
+}
+
+export class QuicEndpoint implements SessionTransport {
+  readonly socket: Socket;
+  /** Our bound address as quiche knows it. */
+  readonly local: HostPort;
+  readonly connected: boolean;
+  readonly stats: EndpointStats = { received: 0, sent: 0, garbage: 0, unroutable: 0, sendErrors: 0 };
+  readonly sessions = new Set<QuicSession>();
+  readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+  readonly #routes = new CidTable<QuicSession>();
+  #unroutable: UnroutableHandler | null = null;
+  #dirty: QuicSession[] = [];
+  #immediate: NodeJS.Immediate | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #slab = Buffer.allocUnsafe(SLAB_SIZE);
+  #slabUsed = 0;
+  #closed = false;
+  /** Close the socket once the last session is retired (client endpoints). */
+  closeWhenIdle = false;
+
+  private constructor(socket: Socket, local: HostPort, connected: boolean) {
+    this.socket = socket;
+    this.local = local;
+    this.connected = connected;
+    socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(msg, rinfo));
+  }
+
+  /** Binds (and for a client, connects) a socket. */
+  static async open(options: EndpointOptions): Promise<QuicEndpoint> {
+    const family = isIP(options.connectTo?.host ?? options.host) === 6 ? 'udp6' : 'udp4';
+    const socket = createSocket({ type: family, lookup: literalLookup });
+    const failed = new Promise<never>((_, reject) => socket.once('error', reject));
+    try {
+      await Promise.race([new Promise<void>((r) => socket.bind(options.port, options.host, r)), failed]);
+      if (options.connectTo) {
+        const to = options.connectTo;
+        await Promise.race([new Promise<void>((r) => socket.connect(to.port, to.host, r)), failed]);
+      }
+    } catch (e) {
+      socket.close();
+      throw e;
+    }
+    failed.catch(() => undefined);
+    for (const set of [socket.setRecvBufferSize, socket.setSendBufferSize]) {
+      try {
+        set.call(socket, SOCKET_BUFFER_SIZE);
+      } catch {
+        // the kernel caps it; fine
+      }
+    }
+    const bound = socket.address();
+    return new QuicEndpoint(
+      socket,
+      { host: bound.address, port: bound.port },
+      options.connectTo !== undefined,
+    );
+  }
+
+  /** Datagrams no session claims go here. */
+  onUnroutable(handler: UnroutableHandler): void {
+    this.#unroutable = handler;
+  }
+
+  /** Socket errors (after open) go here. */
+  onError(handler: (error: Error) => void): void {
+    this.socket.on('error', handler);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    this.stats.received++;
+    const length = dcidLength(msg);
+    if (length < 0) {
+      this.stats.garbage++;
+      return;
+    }
+    const session = this.#routes.get(msg, dcidOffset(msg), length);
+    if (session !== undefined) session.receive(msg, rinfo.address, rinfo.port);
+    else if (this.#unroutable !== null) this.#unroutable(msg, rinfo);
+    else this.stats.unroutable++;
+  }
+
+  /** Adds a session (its connection IDs are registered by the session). */
+  add(session: QuicSession): void {
+    this.sessions.add(session);
+  }
+
+  // SessionTransport
+
+  register(cid: Uint8Array, session: QuicSession): boolean {
+    return this.#routes.add(cid, session);
+  }
+
+  unregister(cid: Uint8Array): void {
+    this.#routes.delete(cid);
+  }
+
+  /** The session a DCID routes to (tests, diagnostics). */
+  route(cid: Uint8Array): QuicSession | undefined {
+    return this.#routes.get(cid);
+  }
+
+  get routes(): number {
+    return this.#routes.size;
+  }
+
+  markDirty(session: QuicSession): void {
+    if (session.dirty) return;
+    session.dirty = true;
+    this.#dirty.push(session);
+    this.#immediate ??= setImmediate(this.#flushAll);
+  }
+
+  readonly #flushAll = (): void => {
+    this.#immediate = null;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const session of dirty) this.#guard(session, false);
+  };
+
+  /**
+   * Flushes (or times out) one session. A throw from user code in an event handler must not
+   * leave the other sessions of the batch unflushed: it is rethrown once they are done.
+   */
+  #guard(session: QuicSession, timeout: boolean): void {
+    try {
+      if (timeout) session.onTimeout();
+      else session.flush();
+    } catch (e) {
+      session.dirty = false;
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  }
+
+  transmit(session: QuicSession): void {
+    if (this.#closed) return;
+    const engine = session.engine;
+    for (let i = 0; i < MAX_BURST; i++) {
+      if (this.#slabUsed + MAX_SEND_UDP_PAYLOAD > SLAB_SIZE) {
+        this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
+        this.#slabUsed = 0;
+      }
+      const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + MAX_SEND_UDP_PAYLOAD);
+      let result: ReturnType<typeof engine.send>;
+      try {
+        result = engine.send(out);
+      } catch {
+        return;
+      }
+      if (result === null) return;
+      const n = result[0];
+      if (n === 0) continue;
+      const packet = out.subarray(0, n);
+      // keep slices 8-byte aligned
+      this.#slabUsed += (n + 7) & ~7;
+      session.observeOutgoing(packet);
+      this.stats.sent++;
+      if (this.connected) this.socket.send(packet);
+      else {
+        const to = result[1].to;
+        this.socket.send(packet, to.port, to.host);
+      }
+    }
+    // more to send: let other sessions and incoming datagrams have a turn first
+    this.markDirty(session);
+  }
+
+  /** Sends a datagram made outside any session (Version Negotiation, Retry). */
+  sendRaw(datagram: Uint8Array, port: number, host: string): void {
+    if (this.#closed) return;
+    this.stats.sent++;
+    this.socket.send(datagram, port, host);
+  }
+
+  arm(session: QuicSession, timeoutMs: number | null): void {
+    if (timeoutMs === null) {
+      session.deadline = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const at = performance.now() + timeoutMs;
+    session.deadline = at;
+    // a later timer than needed is moved; an earlier one just fires and re-arms
+    if (at < this.#timerAt - 1) this.#setTimer(at);
+  }
+
+  #setTimer(at: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const t = performance.now() + 0.5;
+    for (const session of this.sessions) if (session.deadline <= t) this.#guard(session, true);
+    let next = Number.POSITIVE_INFINITY;
+    for (const session of this.sessions) if (session.deadline < next) next = session.deadline;
+    if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#setTimer(next);
+  };
+
+  retire(session: QuicSession): void {
+    this.sessions.delete(session);
+    if (this.closeWhenIdle && this.sessions.size === 0) void this.close();
+  }
+
+  /** Stops everything: timers, pending flushes, the socket. Sessions should be closed first. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#immediate !== null) clearImmediate(this.#immediate);
+    this.#timer = null;
+    this.#immediate = null;
+    await new Promise<void>((resolve) => {
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * The server side of QUIC: a listener over one endpoint. A datagram no session claims is
+ * looked at before any state is made: a version quiche does not speak gets a Version
+ * Negotiation, a new Initial is decrypted (handshake layer) until its ClientHello is whole,
+ * so SNI and ALPN offers are known before `accept` and the certificate can be chosen per SNI
+ * (the `clientHello` hook). Limits bound sessions, half-open handshakes and connection IDs; past a
+ * threshold of half-open handshakes, clients must prove their address with a Retry token.
+ */
+import type { RemoteInfo } from 'node:dgram';
+import { CertificateAuthority, CertStore } from '../../certs/index.js';
+import { type Address, Client, ConnectionState } from '../../connection/index.js';
+import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
+import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import { BaseListener } from '../listener.js';
+import type { ListenOptions } from '../types.js';
+import { quiche } from './binding.js';
+import { CID_LENGTH, CidTable, newCid } from './cid.js';
+import {
+  DEFAULT_ALPN,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  type EngineSettings,
+  type QuicIdentity,
+  ServerConfigCache,
+} from './config.js';
+import { type EndpointStats, QuicEndpoint } from './endpoint.js';
+import { QuicErrorCode } from './errors.js';
+import { InitialObserver } from './observer.js';
+import { connectionCloseInitial } from './refuse.js';
+import { RetryTokens } from './retry.js';
+import { QuicSession } from './session.js';
+
+/** Bounds that keep a listener's memory and work finite whatever its peers send. */
+export interface QuicLimits {
+  /** Live sessions at most; further Initials are dropped. */
+  maxSessions: number;
+  /** Half-open handshakes (ClientHello pending or handshake running) at most. */
+  maxHandshakes: number;
+  /** From this many half-open handshakes on, a new client must answer a Retry (0: always; Infinity: never). */
+  retryThreshold: number;
+  /** Connection IDs we issue (and route) per session. */
+  maxCidsPerSession: number;
+  /** A ClientHello must be whole, and the handshake done, within this many milliseconds. */
+  handshakeTimeoutMs: number;
+  /** Initial datagrams kept per half-open handshake while its ClientHello arrives. */
+  maxPendingDatagrams: number;
+}
+
+export const DEFAULT_LIMITS: QuicLimits = {
+  maxSessions: 4096,
+  maxHandshakes: 512,
+  retryThreshold: 64,
+  maxCidsPerSession: 4,
+  handshakeTimeoutMs: 10_000,
+  maxPendingDatagrams: 8,
+};
+
+/** What the QUIC hook learns beside the ClientHello and the Client model. */
+export interface QuicHelloInfo {
+  /** The QUIC version of the client's Initial. */
+  readonly version: number;
+}
+
+/**
+ * The answer of `clientHello` (as the TLS listener's): the certificate to present (`cert`,
+ * `key` as PEM), nothing (the listener's default), or `false` to refuse the connection
+ * (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly).
+ */
+export type QuicClientHelloAnswer =
+  | QuicIdentity
+  | false
+  | null
+  | undefined
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that decides nothing may just return
+  | void;
+
+/**
+ * Called once per connection with the parsed ClientHello (whole, however many Initials it
+ * took), after `client.sni` and `client.alpnOffers` were filled from it and before `accept`:
+ * the certificate can be chosen per SNI. Byte fields of `hello` are views valid during the call.
+ */
+export type QuicClientHelloHook = (
+  hello: ClientHello,
+  client: Client,
+  info: QuicHelloInfo,
+) => QuicClientHelloAnswer | Promise<QuicClientHelloAnswer>;
+
+export interface QuicListenOptions extends ListenOptions {
+  /** See QuicClientHelloHook (named and answered as the TLS listener's hook). */
+  clientHello?: QuicClientHelloHook;
+  limits?: Partial<QuicLimits>;
+  /** Leaves for a listener without `cert`/`key`, per SNI; default: the CA of `confdir` (as the TLS listener). */
+  certs?: CertStore;
+  /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
+  confdir?: string;
+}
+
+/** What the listener counted: the endpoint's numbers and the handshake gate's. */
+export interface QuicListenerStats extends EndpointStats {
+  versionNegotiations: number;
+  retries: number;
+  /** Initials with a token that did not verify. */
+  badTokens: number;
+  /** Initials in datagrams under 1200 bytes, or with a DCID under 8 bytes. */
+  badInitials: number;
+  /** Long-header packets for no known connection that are not Initials. */
+  strayPackets: number;
+  /** Initials dropped because a limit was reached. */
+  overLimit: number;
+  /** Half-open handshakes whose ClientHello did not arrive whole in time, or did not parse. */
+  helloFailures: number;
+  /** Connections refused by the clientHello hook. */
+  refused: number;
+}
+
+/** RFC 9000, 14.1: a client's Initial datagram is at least this long. */
+const MIN_INITIAL_DATAGRAM = 1200;
+/** RFC 9000, 7.2: a client's first DCID is at least 8 bytes. */
+const MIN_CLIENT_DCID = 8;
+
+/** The version-independent connection IDs of a long header (RFC 8999, 5.1), or null. */
+function invariantIds(msg: Buffer): { dcid: Buffer; scid: Buffer } | null {
+  if (msg.length < 7) return null;
+  const dcidEnd = 6 + msg[5]!;
+  if (dcidEnd >= msg.length) return null;
+  const scidEnd = dcidEnd + 1 + msg[dcidEnd]!;
+  if (scidEnd > msg.length) return null;
+  return { dcid: msg.subarray(6, dcidEnd), scid: msg.subarray(dcidEnd + 1, scidEnd) };
+}
+
+interface PendingHandshake {
+  readonly dcid: Uint8Array;
+  readonly odcid: Uint8Array | null;
+  readonly rinfo: RemoteInfo;
+  readonly version: number;
+  readonly observer: InitialObserver;
+  readonly datagrams: Buffer[];
+  readonly timer: NodeJS.Timeout;
+  deciding: boolean;
+}
+
+export class QuicListener extends BaseListener<QuicSession<Client>> {
+  readonly endpoint: QuicEndpoint;
+  readonly limits: QuicLimits;
+  readonly #options: QuicListenOptions;
+  readonly #pending = new CidTable<PendingHandshake>();
+  readonly #pendingSet = new Set<PendingHandshake>();
+  readonly #handshaking = new Set<QuicSession<Client>>();
+  readonly #configs = new ServerConfigCache();
+  readonly #tokens = new RetryTokens();
+  /** The listener's own `cert`/`key`, if it was given them. */
+  readonly #identity: QuicIdentity | null;
+  #certs: CertStore | null;
+  readonly #counts = {
+    versionNegotiations: 0,
+    retries: 0,
+    badTokens: 0,
+    badInitials: 0,
+    strayPackets: 0,
+    overLimit: 0,
+    helloFailures: 0,
+    refused: 0,
+  };
+  readonly #out = Buffer.allocUnsafe(MIN_INITIAL_DATAGRAM);
+
+  private constructor(endpoint: QuicEndpoint, options: QuicListenOptions) {
+    super('quic', options.signal);
+    this.endpoint = endpoint;
+    this.#options = options;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#identity =
+      options.cert !== undefined && options.key !== undefined
+        ? { cert: options.cert, key: options.key }
+        : null;
+    this.#certs = options.certs ?? null;
+    endpoint.onUnroutable((msg, rinfo) => this.#onUnroutable(msg, rinfo));
+    endpoint.onError((err) => this.emit('listenerError', err));
+  }
+
+  /** Binds (default 127.0.0.1, port 0) and resolves once listening. */
+  static async listen(options: QuicListenOptions = {}): Promise<QuicListener> {
+    options.signal?.throwIfAborted();
+    quiche();
+    const endpoint = await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    return new QuicListener(endpoint, options);
+  }
+
+  get address(): Address {
+    return [this.endpoint.local.host, this.endpoint.local.port];
+  }
+
+  /** Leaves for clients when the listener has no `cert`/`key` of its own (the CA of `confdir`). */
+  get certs(): CertStore {
+    this.#certs ??= new CertStore(CertificateAuthority.load(this.#options.confdir));
+    return this.#certs;
+  }
+
+  /** The hook's identity, the listener's own, or a leaf for the SNI (else the address reached). */
+  #choose(choice: QuicClientHelloAnswer, client: Client): QuicIdentity {
+    if (choice) return choice;
+    if (this.#identity) return this.#identity;
+    const leaf = this.certs.get(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
+    return { cert: leaf.certPem, key: leaf.keyPem };
+  }
+
+  get stats(): QuicListenerStats {
+    return { ...this.endpoint.stats, ...this.#counts };
+  }
+
+  /** Half-open handshakes: ClientHello pending, or handshake running. */
+  get halfOpen(): number {
+    return this.#pendingSet.size + this.#handshaking.size;
+  }
+
+  #settings(alpn: readonly string[]): EngineSettings {
+    return {
+      alpn,
+      idleTimeoutMs: this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
+      activeCidLimit: Math.max(2, this.limits.maxCidsPerSession),
+      keylog: this.#options.keylog !== undefined,
+    };
+  }
+
+  #onUnroutable(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    if ((msg[0]! & 0x80) === 0) {
+      this.endpoint.stats.unroutable++;
+      return;
+    }
+    const pending = this.#pending.get(msg, 6, msg[5]!);
+    if (pending !== undefined) {
+      this.#addToPending(pending, msg);
+      return;
+    }
+    const version = msg.length >= 5 ? msg.readUInt32BE(1) : 0;
+    if (version !== 0 && !quiche().versionIsSupported(version)) {
+      // a version quiche does not speak (QUIC v2 included): Version Negotiation (RFC 9000,
+      // 6.1), only for datagrams big enough to be a client's first
+      const ids = invariantIds(msg);
+      if (ids === null || msg.length < MIN_INITIAL_DATAGRAM || ids.dcid.length < MIN_CLIENT_DCID) {
+        this.#counts.badInitials++;
+        return;
+      }
+      const n = quiche().negotiateVersion(ids.scid, ids.dcid, this.#out);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.#counts.versionNegotiations++;
+      return;
+    }
+    const parsed = parsePacketHeader(msg, 0, CID_LENGTH);
+    if (parsed.status !== 'done') {
+      this.endpoint.stats.garbage++;
+      return;
+    }
+    const header = parsed.value;
+    if (header.form !== 'long' || header.type !== 'initial') {
+      this.#counts.strayPackets++;
+      return;
+    }
+    if (msg.length < MIN_INITIAL_DATAGRAM || header.dcid.length < MIN_CLIENT_DCID) {
+      this.#counts.badInitials++;
+      return;
+    }
+    if (
+      this.sessions.size + this.#pendingSet.size >= this.limits.maxSessions ||
+      this.halfOpen >= this.limits.maxHandshakes
+    ) {
+      this.#counts.overLimit++;
+      return;
+    }
+    let odcid: Uint8Array | null = null;
+    if (header.token.length > 0) {
+      odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port);
+      if (odcid === null) {
+        this.#counts.badTokens++;
+        // a token from elsewhere (NEW_TOKEN of another server): only Retry-gated handshakes need one
+        if (this.halfOpen >= this.limits.retryThreshold) return;
+      }
+    }
+    if (odcid === null && this.halfOpen >= this.limits.retryThreshold) {
+      const scid = newCid();
+      const token = this.#tokens.mint(header.dcid, scid, rinfo.address, rinfo.port);
+      const n = quiche().retry(header.scid, header.dcid, scid, token, header.version, this.#out);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.#counts.retries++;
+      return;
+    }
+    const dcid = Uint8Array.from(header.dcid);
+    const fresh: PendingHandshake = {
+      dcid,
+      odcid,
+      rinfo,
+      version: header.version,
+      observer: new InitialObserver(),
+      datagrams: [],
+      deciding: false,
+      timer: setTimeout(() => this.#dropPending(fresh, true), this.limits.handshakeTimeoutMs),
+    };
+    this.#pending.add(dcid, fresh);
+    this.#pendingSet.add(fresh);
+    this.#addToPending(fresh, msg);
+  }
+
+  #addToPending(pending: PendingHandshake, msg: Buffer): void {
+    if (pending.datagrams.length >= this.limits.maxPendingDatagrams) {
+      this.endpoint.stats.unroutable++;
+      return;
+    }
+    pending.datagrams.push(msg);
+    if (pending.deciding) return;
+    pending.observer.observe(msg, 'client');
+    if (pending.observer.clientHello !== null) void this.#decide(pending);
+    else if (pending.observer.problem !== null && pending.datagrams.length === 1) {
+      // the first Initial does not even decrypt: nothing to wait for
+      this.#dropPending(pending, true);
+    }
+  }
+
+  #dropPending(pending: PendingHandshake, failed: boolean): void {
+    clearTimeout(pending.timer);
+    if (!this.#pendingSet.delete(pending)) return;
+    this.#pending.delete(pending.dcid);
+    if (failed) this.#counts.helloFailures++;
+  }
+
+  async #decide(pending: PendingHandshake): Promise<void> {
+    pending.deciding = true;
+    const hello = pending.observer.clientHello!;
+    const client = new Client({
+      peername: [pending.rinfo.address, pending.rinfo.port],
+      sockname: [this.endpoint.local.host, this.endpoint.local.port],
+      state: ConnectionState.OPEN,
+      transportProtocol: 'udp',
+      tls: true,
+      sni: hello.sni,
+      alpnOffers: hello.alpnProtocols,
+      proxyMode: this.#options.proxyMode ?? 'regular',
+    });
+    let choice: QuicClientHelloAnswer;
+    try {
+      choice = this.#options.clientHello
+        ? await this.#options.clientHello(hello, client, { version: pending.version })
+        : undefined;
+    } catch (e) {
+      this.emit('listenerError', e);
+      choice = false;
+    }
+    this.#dropPending(pending, false);
+    if (this.closing) return;
+    if (choice === false) {
+      // refused before any state: a CONNECTION_CLOSE in an Initial of our own
+      this.#counts.refused++;
+      const scid = parsePacketHeader(pending.datagrams[0]!, 0, CID_LENGTH);
+      if (scid.status === 'done' && scid.value.form === 'long' && isSupportedVersion(pending.version)) {
+        const refusal = connectionCloseInitial(
+          pending.version,
+          pending.dcid,
+          scid.value.scid,
+          QuicErrorCode.CONNECTION_REFUSED,
+          'refused',
+        );
+        this.endpoint.sendRaw(refusal, pending.rinfo.port, pending.rinfo.address);
+      }
+      return;
+    }
+    let identity: QuicIdentity;
+    try {
+      identity = this.#choose(choice, client);
+    } catch (e) {
+      this.#counts.helloFailures++;
+      this.emit('listenerError', e);
+      return;
+    }
+    const offers = hello.alpnProtocols;
+    // without a configured list, take the client's first offer (what a transparent proxy wants)
+    const configured = this.#options.ALPNProtocols;
+    const alpn = configured?.length ? configured : offers.length > 0 ? [offers[0]!] : [DEFAULT_ALPN];
+    let session: QuicSession<Client>;
+    try {
+      const config = this.#configs.get(identity, this.#settings(alpn));
+      const scid = pending.odcid !== null ? pending.dcid : newCid();
+      const engine = quiche().Connection.accept(
+        scid,
+        pending.odcid,
+        this.endpoint.local,
+        { host: pending.rinfo.address, port: pending.rinfo.port },
+        config,
+      );
+      client.mitmcert = this.#configs.leaf(identity);
+      session = new QuicSession<Client>({
+        conn: client,
+        engine,
+        transport: this.endpoint,
+        isServer: true,
+        local: this.endpoint.local,
+        peer: { host: pending.rinfo.address, port: pending.rinfo.port },
+        scid,
+        observer: pending.observer,
+        keylog: this.#options.keylog,
+        maxCids: this.limits.maxCidsPerSession,
+        timeoutMessage: 'Handshake timed out',
+      });
+      if (pending.odcid === null) session.routeHandshake(pending.dcid);
+    } catch (e) {
+      this.#counts.helloFailures++;
+      this.emit('listenerError', e);
+      return;
+    }
+    this.endpoint.add(session);
+    this.#handshaking.add(session);
+    const timer = setTimeout(() => {
+      if (!session.established) session.destroy(new Error('Handshake timed out'));
+    }, this.limits.handshakeTimeoutMs);
+    session.once('up', () => {
+      clearTimeout(timer);
+      this.#handshaking.delete(session);
+      this.sessionUp(session);
+    });
+    session.once('close', () => {
+      clearTimeout(timer);
+      if (this.#handshaking.delete(session))
+        this.sessionFailed(session, new Error(session.conn.error ?? 'Closed during the handshake'));
+    });
+    this.sessionStarted(session);
+    for (const d of pending.datagrams) session.receive(d, pending.rinfo.address, pending.rinfo.port, true);
+    session.wake();
+  }
+
+  protected async stopAccepting(): Promise<void> {
+    for (const pending of [...this.#pendingSet]) this.#dropPending(pending, false);
+    await Promise.all([...this.sessions].map((s) => s.close()));
+    await this.endpoint.close();
+  }
+}

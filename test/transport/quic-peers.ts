@@ -1,0 +1,99 @@
+/**
+ * ngtcp2's GnuTLS examples (`gtlsclient`, `gtlsserver`, ngtcp2 0.12) as real QUIC peers on
+ * loopback. They speak HTTP/3 (ALPN h3) and print what they negotiated.
+ */
+import { execFileSync } from 'node:child_process';
+import { fixturePath } from '../helpers/certs.js';
+import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
+import { freeUdpPort } from '../helpers/ports.js';
+
+/** GnuTLS priority strings that force one TLS 1.3 cipher suite, and the IANA name of each. */
+export const FORCED_CIPHERS = [
+  { gnutls: 'AES-128-GCM', iana: 'TLS_AES_128_GCM_SHA256' },
+  { gnutls: 'AES-256-GCM', iana: 'TLS_AES_256_GCM_SHA384' },
+  { gnutls: 'CHACHA20-POLY1305', iana: 'TLS_CHACHA20_POLY1305_SHA256' },
+] as const;
+
+export const cipherPriority = (gnutls: string): string =>
+  `NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+${gnutls}`;
+
+/** Only P-256: a client that shares an x25519 key (quiche does) gets a HelloRetryRequest. */
+export const HRR_GROUPS = '-GROUP-ALL:+GROUP-SECP256R1';
+
+/** GnuTLS's names for the TLS 1.3 suites, as ngtcp2 prints them, to IANA. */
+const GNUTLS_TO_IANA: Readonly<Record<string, string>> = Object.fromEntries(
+  FORCED_CIPHERS.map((c) => [c.gnutls, c.iana]),
+);
+
+/** What ngtcp2 printed about its handshake. */
+export interface Ngtcp2Report {
+  cipher: string;
+  alpn: string | null;
+  version: number;
+}
+
+export async function ngtcp2Report(peer: PeerProcess): Promise<Ngtcp2Report> {
+  const [, gnutls] = await peer.waitFor(/Negotiated cipher suite is (\S+)/);
+  const alpn = peer.output().match(/Negotiated ALPN is (\S+)/)?.[1] ?? null;
+  const version = peer.output().match(/negotiated version is 0x([0-9a-f]+)/)?.[1];
+  return {
+    cipher: GNUTLS_TO_IANA[gnutls!] ?? `unknown GnuTLS suite ${gnutls}`,
+    alpn,
+    version: version ? Number.parseInt(version, 16) : 0,
+  };
+}
+
+/**
+ * Resolves once something is bound to UDP port `port`, asked of the kernel with `ss` (a
+ * netlink dump; reading /proc/net/udp in pieces can miss sockets while others come and go).
+ */
+export async function waitForUdpPort(port: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const listing = execFileSync('ss', ['-Hunl', `sport = :${port}`], { encoding: 'utf8' });
+    if (listing.trim().length > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nothing bound to UDP port ${port} after ${timeoutMs} ms`);
+}
+
+export interface GtlsServer {
+  port: number;
+  peer: PeerProcess;
+}
+
+/** `gtlsserver` with the EC fixture certificate, on a free port. */
+export async function startGtlsServer(host: string, extra: readonly string[] = []): Promise<GtlsServer> {
+  const port = await freeUdpPort(host);
+  const peer = spawnPeer('gtlsserver', [
+    '--no-http-dump',
+    '--no-quic-dump',
+    '--timeout=5s',
+    ...extra,
+    host,
+    String(port),
+    fixturePath('ec-key.pem'),
+    fixturePath('ec-cert.pem'),
+  ]);
+  try {
+    await waitForUdpPort(port);
+  } catch (e) {
+    await peer.stop();
+    throw new Error(`${(e as Error).message}; gtlsserver said: ${peer.output().slice(-500)}`);
+  }
+  return { port, peer };
+}
+
+/** `gtlsclient` against host:port (an IP literal: it sends the SNI `localhost`). */
+export function runGtlsClient(host: string, port: number, extra: readonly string[] = []): PeerProcess {
+  const authority = host.includes(':') ? `[${host}]` : host;
+  return spawnPeer('gtlsclient', [
+    '--no-http-dump',
+    '--no-quic-dump',
+    '--timeout=5s',
+    ...extra,
+    host,
+    String(port),
+    `https://${authority}:${port}/`,
+  ]);
+}
