@@ -2,6 +2,7 @@ export { ModeError, type ProxyMode, parseMode, type ReverseMode } from './mode.j
 export {
   type ClassifyDatagram,
   classifyAsRaw,
+  classifyByHandshake,
   type DatagramClass,
   DEFAULT_PENDING_LIMIT,
   UdpRelay,

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type Address, Server } from '../connection/index.js';
+import { detectDatagram } from '../handshake/detect.js';
 import type { ReceiveQueueLimits } from '../transport/udp/channel.js';
 import { connectUdp, type UdpSocketSession } from '../transport/udp/connect.js';
 import type { UdpFlowSession } from '../transport/udp/flow.js';
@@ -9,8 +10,11 @@ import { UdpListener, type UdpListenerStats } from '../transport/udp/listener.js
 export type DatagramClass = 'dtls' | 'quic' | 'raw';
 export type ClassifyDatagram = (datagram: Uint8Array) => DatagramClass;
 
-/** The default until the handshake layer plugs in: every flow is raw UDP. */
+/** Every flow is raw UDP (no detection). */
 export const classifyAsRaw: ClassifyDatagram = () => 'raw';
+
+/** The default: the handshake layer's detection (DTLS incl. 0xfeff/0x0100 records, QUIC long headers). */
+export const classifyByHandshake: ClassifyDatagram = detectDatagram;
 
 /** Datagrams a flow holds while its upstream socket connects; beyond, they are dropped. */
 export const DEFAULT_PENDING_LIMIT = 64;
@@ -30,8 +34,8 @@ export interface UdpRelayOptions {
   proxyMode?: string;
   /**
    * Looks at the first datagram of each flow to pick the layer for it (mitmproxy's next-layer
-   * detection). Only the raw layer exists yet, so DTLS and QUIC flows are relayed as raw UDP
-   * (passed through) and counted in `stats.classified`.
+   * detection); default `classifyByHandshake`. The relay does not terminate DTLS or QUIC yet:
+   * such flows are passed through as UDP and counted in `stats.classified`.
    */
   classify?: ClassifyDatagram;
   /** Datagrams held per flow while its upstream connects (default 64). */
@@ -78,7 +82,7 @@ export class UdpRelay extends EventEmitter implements AsyncDisposable {
     readonly options: UdpRelayOptions,
   ) {
     super();
-    this.#classify = options.classify ?? classifyAsRaw;
+    this.#classify = options.classify ?? classifyByHandshake;
     listener.on('session', (session: UdpFlowSession) => this.#pair(session));
     listener.once('close', () => void this.close());
   }

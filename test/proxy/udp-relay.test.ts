@@ -1,9 +1,11 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Client, ConnectionState, type Server } from '../../src/connection/index.js';
 import { ModeError, parseMode } from '../../src/proxy/mode.js';
 import { type DatagramClass, UdpRelay } from '../../src/proxy/udp-relay.js';
+import { dtlsDatagrams } from '../handshake/fixtures.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
 const closeSocket = (s: Socket): Promise<void> => new Promise((r) => s.close(() => r()));
@@ -185,7 +187,29 @@ describe('UdpRelay', () => {
     }
   });
 
-  it('asks classify about the first datagram of each flow only, and relays every class raw for now', async () => {
+  it('detects DTLS and QUIC flows by default from real first datagrams, and passes them through', async () => {
+    const echo = await echoServer();
+    await using relay = await UdpRelay.start({ upstream: { host: '127.0.0.1', port: echo.address().port } });
+    const dtlsHello = dtlsDatagrams('openssl-dtls12').find((d) => d.dir === 'c')!.bytes; // first record 0xfeff
+    const capture = JSON.parse(
+      readFileSync(new URL('../fixtures/quic/captures/aes-128-gcm.json', import.meta.url), 'utf8'),
+    );
+    const quicInitial = Buffer.from(capture.datagrams[0].hex as string, 'hex');
+    const firsts = [Buffer.from(dtlsHello), quicInitial, Buffer.from('plain')];
+    const sockets = await Promise.all(firsts.map(() => bound()));
+    try {
+      for (const [i, s] of sockets.entries()) {
+        const reply = once(s!, 'message');
+        s!.send(firsts[i]!, relay.address[1], '127.0.0.1');
+        expect(((await reply)[0] as Buffer).equals(firsts[i]!)).toBe(true);
+      }
+      expect(relay.stats.classified).toEqual({ dtls: 1, quic: 1, raw: 1 });
+    } finally {
+      await Promise.all([...sockets, echo].map((s) => closeSocket(s!)));
+    }
+  });
+
+  it('asks a given classify about the first datagram of each flow only, and relays every class', async () => {
     const echo = await echoServer();
     const asked: number[] = [];
     const classify = (d: Uint8Array): DatagramClass => {

@@ -5,10 +5,11 @@
  * is done, and at close, and the temporary file is removed.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from '../../connection/index.js';
+import { type KeylogSink, keylogSink } from '../keylog.js';
 import type { SecurityOptions } from '../types.js';
 import type { QuicheConnection } from './binding.js';
 
@@ -19,10 +20,13 @@ export class SessionKeylog {
   #delivered = 0;
   #closed = false;
 
+  readonly #sink: KeylogSink;
+
   constructor(
     readonly target: KeylogTarget,
     engine: QuicheConnection,
   ) {
+    this.#sink = keylogSink(target)!;
     engine.setKeylog(this.#path);
   }
 
@@ -40,17 +44,14 @@ export class SessionKeylog {
     if (end <= this.#delivered) return;
     const fresh = text.subarray(this.#delivered, end);
     this.#delivered = end;
-    try {
-      if (typeof this.target === 'string') appendFileSync(this.target, fresh);
-      else {
-        for (let start = 0; start < fresh.length; ) {
-          const nl = fresh.indexOf(0x0a, start);
-          this.target(Buffer.from(fresh.subarray(start, nl + 1)), conn);
-          start = nl + 1;
-        }
-      }
-    } catch {
-      // a key log that cannot be written must not break the session
+    if (typeof this.target === 'string') {
+      this.#sink(fresh, conn); // one append for the batch
+      return;
+    }
+    for (let start = 0; start < fresh.length; ) {
+      const nl = fresh.indexOf(0x0a, start);
+      this.#sink(Buffer.from(fresh.subarray(start, nl + 1)), conn);
+      start = nl + 1;
     }
   }
 

@@ -69,10 +69,19 @@ function engineText(err: EngineError): string {
   return err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
 }
 
+/**
+ * OpenSSL's verify reason without the advice Node 24 appends ("; if the root CA is installed
+ * locally, try running Node.js with --use-system-ca"), so the model reads the same on every Node.
+ */
+function verifyReason(message: string): string {
+  const advice = message.indexOf('; if the root CA is installed locally');
+  return advice === -1 ? message : message.slice(0, advice);
+}
+
 /** A handshake failure of our client (dialing a server), as recorded in `Server.error`. */
 export function describeServerTlsError(err: EngineError): string {
   const code = err.code ?? '';
-  if (VERIFY_CODES.has(code)) return `Certificate verify failed: ${err.message}`;
+  if (VERIFY_CODES.has(code)) return `Certificate verify failed: ${verifyReason(err.message)}`;
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return `Certificate verify failed: hostname mismatch (${err.message})`;
   if (NOT_TLS_CODES.has(code)) return `The remote server does not speak TLS. (${engineText(err)})`;

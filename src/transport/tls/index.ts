@@ -5,9 +5,9 @@ import { TlsListener } from './listener.js';
 import type { TlsConnectOptions, TlsListenOptions } from './options.js';
 import type { TlsSession } from './session.js';
 
+export { type KeylogSink, keylogSink } from '../keylog.js';
 export { connectTls } from './connect.js';
 export { describeBadClientHello, describeClientTlsError, describeServerTlsError } from './errors.js';
-export { type KeylogSink, keylogSink } from './keylog.js';
 export { TlsListener } from './listener.js';
 export { fillFromHandshake, peerCertificateChain } from './model.js';
 export { type ObserveResult, ServerHelloObserver } from './observe.js';

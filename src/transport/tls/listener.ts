@@ -9,11 +9,11 @@ import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { ServerHello } from '../../handshake/tls/server-hello.js';
 import { TLS1_3_VERSION, tlsVersionFromWire } from '../../handshake/versions.js';
 import { ConnectError } from '../errors.js';
+import { type KeylogSink, keylogSink } from '../keylog.js';
 import { BaseListener } from '../listener.js';
 import { connectTcp } from '../tcp/connect.js';
 import { TcpSession } from '../tcp/session.js';
 import { describeBadClientHello, describeClientTlsError } from './errors.js';
-import { type KeylogSink, keylogSink } from './keylog.js';
 import { fillFromHandshake } from './model.js';
 import { ServerHelloObserver } from './observe.js';
 import {

@@ -39,8 +39,5 @@ export function describeClientDtlsError(err: DtlsError, sni: string | null): str
   return `DTLS handshake failed: ${err.message}`;
 }
 
-/** Bytes that are not a ClientHello: mitmproxy's message, the bytes as hex (at most 256), the parser's reason. */
-export function describeBadClientHello(bytes: Uint8Array, reason: string): string {
-  const shown = Buffer.from(bytes.subarray(0, 256)).toString('hex');
-  return `Cannot parse ClientHello: ${shown}${bytes.length > 256 ? '...' : ''} (${reason})`;
-}
+// the same words for TLS and DTLS
+export { describeBadClientHello } from '../tls/errors.js';

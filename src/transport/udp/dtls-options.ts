@@ -1,6 +1,5 @@
-import { appendFileSync } from 'node:fs';
 import type { CertStore } from '../../certs/index.js';
-import type { Client, Connection, TlsVersion } from '../../connection/index.js';
+import type { Client, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { SecurityOptions } from '../types.js';
 import type { UdpConnectOptions } from './connect.js';
@@ -105,28 +104,4 @@ export function engineContextOptions(
   };
 }
 
-/** Receives each NSS key log line (with its newline) of a connection. */
-export type KeylogSink = (line: Buffer, conn: Connection) => void;
-
-const warned = new Set<string>();
-
-/**
- * The `keylog` option as a sink: a callback as is, or a file that lines are appended to
- * (SSLKEYLOGFILE format). Appends are synchronous, so a handshake's lines are in the file before
- * its first application record leaves.
- */
-export function keylogSink(option: SecurityOptions['keylog']): KeylogSink | null {
-  if (option === undefined) return null;
-  if (typeof option === 'function') return option;
-  const path = option;
-  return (line) => {
-    try {
-      appendFileSync(path, line);
-    } catch (err) {
-      if (!warned.has(path)) {
-        warned.add(path);
-        process.emitWarning(`wirelayer: cannot write key log ${path}: ${(err as Error).message}`);
-      }
-    }
-  };
-}
+export { type KeylogSink, keylogSink } from '../keylog.js';

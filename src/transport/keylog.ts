@@ -1,6 +1,6 @@
 import { appendFileSync } from 'node:fs';
-import type { Connection } from '../../connection/index.js';
-import type { SecurityOptions } from '../types.js';
+import type { Connection } from '../connection/index.js';
+import type { SecurityOptions } from './types.js';
 
 /** Receives each NSS key log line (with its newline) of a connection. */
 export type KeylogSink = (line: Buffer, conn: Connection) => void;
@@ -9,7 +9,7 @@ const warned = new Set<string>();
 
 /**
  * The `keylog` option as a sink: a callback as is, or a file that lines are appended to
- * (SSLKEYLOGFILE format, as Wireshark reads it). Appends are synchronous, so the lines of one
+ * (SSLKEYLOGFILE format, as Wireshark reads it), for TLS, DTLS and QUIC alike. Appends are synchronous, so the lines of one
  * handshake are in the file before the handshake's first application data leaves.
  */
 export function keylogSink(option: SecurityOptions['keylog']): KeylogSink | null {
