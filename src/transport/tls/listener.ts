@@ -1,9 +1,9 @@
 import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
-import { type Address, Client, ConnectionState, Server } from '../../connection/index.js';
+import { type Address, type Client, Server } from '../../connection/index.js';
 import { cipherSuiteName } from '../../handshake/ciphers.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { ServerHello } from '../../handshake/tls/server-hello.js';
@@ -11,6 +11,7 @@ import { TLS1_3_VERSION, tlsVersionFromWire } from '../../handshake/versions.js'
 import { ConnectError } from '../errors.js';
 import { type KeylogSink, keylogSink } from '../keylog.js';
 import { BaseListener } from '../listener.js';
+import { acceptedClient, bindTcpServer } from '../tcp/accept.js';
 import { connectTcp } from '../tcp/connect.js';
 import { TcpSession } from '../tcp/session.js';
 import { describeBadClientHello, describeClientTlsError } from './errors.js';
@@ -53,12 +54,11 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
 
   private constructor(
     private readonly server: NetServer,
+    address: Address,
     private readonly options: TlsListenOptions,
   ) {
     super('tls', options.signal);
-    const bound = server.address();
-    if (bound === null || typeof bound === 'string') throw new Error('TLS listener has no address');
-    this.#address = [bound.address, bound.port];
+    this.#address = address;
     this.#keylog = keylogSink(options.keylog);
     this.#security = nodeSecurityOptions(options);
     this.#certs = options.certs ?? null;
@@ -78,15 +78,8 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     if (options.cert !== undefined && options.key !== undefined) {
       createSecureContext({ cert: options.cert, key: options.key });
     }
-    const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false, pauseOnConnect: false });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return new TlsListener(server, options);
+    const { server, address } = await bindTcpServer(options);
+    return new TlsListener(server, address, options);
   }
 
   get address(): Address {
@@ -133,25 +126,12 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
   }
 
   #accept(socket: Socket): void {
-    const { remoteAddress, remotePort, localAddress, localPort } = socket;
-    if (
-      remoteAddress === undefined ||
-      remotePort === undefined ||
-      localAddress === undefined ||
-      localPort === undefined ||
-      this.closing
-    ) {
+    if (this.closing) {
       socket.destroy();
       return;
     }
-    const client = new Client({
-      peername: [remoteAddress, remotePort],
-      sockname: [localAddress, localPort],
-      state: ConnectionState.OPEN,
-      transportProtocol: 'tcp',
-      tls: !this.options.detect,
-      proxyMode: this.options.proxyMode ?? 'regular',
-    });
+    const client = acceptedClient(socket, this.options.proxyMode, !this.options.detect);
+    if (client === null) return;
     const session = new TlsSession('tls', client, new TcpSession('tls', client, socket));
     this.sessionStarted(session);
     this.#peek(session, socket);
