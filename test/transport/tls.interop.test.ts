@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import { createServer as createNodeTlsServer, connect as nodeTlsConnect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Client, Server } from '../../src/connection/index.js';
 import { ConnectError } from '../../src/transport/errors.js';
 import { type TlsListener, type TlsSession, tls } from '../../src/transport/tls/index.js';
@@ -527,5 +527,21 @@ describe('failures: a clear error, and the listener survives', () => {
   it('a version node:tls cannot negotiate is refused before dialing', async () => {
     const err = await connectError({ host: HOST, port: listener.address[1], minVersion: 'SSLv3' });
     expect(err.code).toBe('ERR_TLS_INVALID_PROTOCOL_VERSION');
+  });
+
+  it("an unreadable client key is refused before dialing, with OpenSSL's reason", async () => {
+    const accepted = vi.fn();
+    listener.on('start', accepted);
+    const err = await connectError({
+      host: HOST,
+      port: listener.address[1],
+      cert: EC_CERT_PEM,
+      key: 'not a key',
+    });
+    listener.off('start', accepted);
+    expect(err.code).toMatch(/^ERR_OSSL_/);
+    expect(err.conn.error!.length).toBeGreaterThan(0);
+    expect(err.conn.timestampTcpSetup).toBeNull();
+    expect(accepted).not.toHaveBeenCalled();
   });
 });

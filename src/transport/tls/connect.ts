@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { ConnectionState, Server } from '../../connection/index.js';
 import { ConnectError, errorCode } from '../errors.js';
 import { keylogSink } from '../keylog.js';
@@ -8,6 +8,37 @@ import { describeServerTlsError } from './errors.js';
 import { fillFromHandshake } from './model.js';
 import { nodeSecurityOptions, type TlsConnectOptions } from './options.js';
 import { TlsSession } from './session.js';
+
+/** Client contexts kept, most recent last: building one parses the CA list, a sixth of a handshake. */
+const CONTEXT_CACHE = 16;
+const contexts = new Map<string, SecureContext>();
+
+/** The client SecureContext for these options, made once per distinct set and reused. */
+function clientContext(security: ReturnType<typeof nodeSecurityOptions>): SecureContext {
+  const text = (v: string | Buffer | (string | Buffer)[] | undefined): string =>
+    v === undefined
+      ? ''
+      : Array.isArray(v)
+        ? v.map(text).join('\0')
+        : typeof v === 'string'
+          ? v
+          : v.toString('latin1');
+  const key = [
+    security.minVersion,
+    security.maxVersion,
+    security.ciphers,
+    text(security.ca),
+    text(security.cert),
+    text(security.key),
+  ].join('\u0001');
+  let context = contexts.get(key);
+  if (context === undefined) {
+    context = createSecureContext(security);
+    contexts.set(key, context);
+    if (contexts.size > CONTEXT_CACHE) contexts.delete(contexts.keys().next().value as string);
+  }
+  return context;
+}
 
 /**
  * Dials TLS: a TCP connect (the Server model gets its TCP fields), then the TLS handshake over
@@ -23,14 +54,17 @@ export async function connectTls(options: TlsConnectOptions): Promise<TlsSession
   const sni = options.servername ?? (isIP(host) ? null : host);
   conn.sni = sni;
   conn.alpnOffers = [...(options.ALPNProtocols ?? [])];
-  let security: ReturnType<typeof nodeSecurityOptions>;
+  let secureContext: SecureContext;
   try {
-    security = nodeSecurityOptions(options);
+    secureContext = clientContext(nodeSecurityOptions(options));
   } catch (err) {
     conn.timestampStart ??= Date.now() / 1000;
     conn.error = (err as Error).message;
     conn.state = ConnectionState.CLOSED;
-    throw new ConnectError('ERR_TLS_INVALID_PROTOCOL_VERSION', conn.error, conn, { cause: err });
+    // a version outside TLS is our RangeError; unreadable certificates or keys carry OpenSSL's code
+    const code =
+      err instanceof RangeError ? 'ERR_TLS_INVALID_PROTOCOL_VERSION' : errorCode(err, 'ERR_TLS_OPTIONS');
+    throw new ConnectError(code, conn.error, conn, { cause: err });
   }
   const started = Date.now();
   const tcp = await connectTcp({ ...options, conn });
@@ -38,7 +72,7 @@ export async function connectTls(options: TlsConnectOptions): Promise<TlsSession
   const keylog = keylogSink(options.keylog);
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
-      ...security,
+      secureContext,
       socket: tcp.stream,
       host,
       servername: sni ?? undefined,
