@@ -9,42 +9,24 @@
  * Run: `npm run build && node dist/bench/dtls-engine.js` (prints a Markdown table), or import
  * `runDtlsEngineBench()` from the bench runner.
  */
-import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import forge from 'node-forge';
+import { CertificateAuthority } from '../src/certs/index.js';
 import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/udp/dtls-engine.js';
-import { formatTable, type Row } from './report.js';
-
-/** One measurement beside its baseline (the shape of bench/report.ts's Row). */
+import { formatTable, median, type Row } from './report.js';
 
 const RECORD = 1200;
 const BATCH = 64;
 
-const median = (values: readonly number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-/** A self-signed RSA-2048 certificate: key from node:crypto, X.509 from node-forge. */
+/** An RSA-2048 leaf for localhost from a throwaway wirelayer CA. */
 function selfSigned(): { cert: string; key: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = '01';
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  const attrs = [{ name: 'commonName', value: 'localhost' }];
-  cert.setSubject(attrs);
-  cert.setIssuer(attrs);
-  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key };
+  const leaf = CertificateAuthority.create({ type: 'rsa' }).issue('localhost', { keyType: 'rsa' });
+  return { cert: leaf.certPem, key: leaf.keyPem };
 }
 
 /** Drives a handshake to completion in memory (no loss, so no timers). */
-function handshake(client: DtlsSession, server: DtlsSession): void {
+export function handshakeInMemory(client: DtlsSession, server: DtlsSession): void {
   client.start();
   for (let i = 0; i < 32 && !(client.isEstablished && server.isEstablished); i++) {
     for (const d of client.takeOutgoing() ?? []) server.receive(d);
@@ -106,7 +88,7 @@ function handshakesPerSecond(serverCtx: DtlsContext, clientCtx: DtlsContext, ms:
   while (performance.now() < end) {
     const c = clientCtx.createSession({ servername: 'localhost' });
     const s = serverCtx.createSession({ peer: `10.0.0.1:${n & 0xffff}` });
-    handshake(c, s);
+    handshakeInMemory(c, s);
     c.destroy();
     s.destroy();
     n++;
@@ -125,7 +107,7 @@ export async function runDtlsEngineBench(
   const clientCtx = new DtlsContext({ role: 'client', rejectUnauthorized: false });
   const client = clientCtx.createSession({ servername: 'localhost' });
   const server = serverCtx.createSession({ peer: '10.0.0.1:1' });
-  handshake(client, server);
+  handshakeInMemory(client, server);
   const cipher = client.handshake().cipher;
 
   engineRecords(client, server, 100); // warm-up

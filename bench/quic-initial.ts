@@ -14,7 +14,7 @@ import {
   parseDatagram,
   QUIC_V1,
 } from '../src/handshake/quic/index.js';
-import type { Row } from './report.js';
+import { median, type Row } from './report.js';
 
 /** RFC 9001 appendix A.2: a client Initial of 1200 bytes carrying a ClientHello (packet number 2). */
 const CLIENT_INITIAL = Buffer.from(
@@ -77,12 +77,6 @@ function rate(op: () => unknown, ms: number): number {
     now = performance.now();
   }
   return (count * 1000) / (now - start);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Runs the benchmark (a few seconds) and returns its rows. */

@@ -11,7 +11,7 @@ import { type Server as RawServer, connect as rawConnect, createServer as rawCre
 import { pathToFileURL } from 'node:url';
 import { CertificateAuthority } from '../src/certs/index.js';
 import { type TlsListener, type TlsListenOptions, tls } from '../src/transport/tls/index.js';
-import { formatTable, type Row } from './report.js';
+import { formatTable, median, type Row } from './report.js';
 
 const HOST = '127.0.0.1';
 /** One ECDSA P-256 leaf for 127.0.0.1 from a throwaway CA, the same on both sides; made on first use. */
@@ -33,11 +33,6 @@ export interface TlsBenchOptions {
   /** Paired rounds per measure (default 9); medians are reported. */
   rounds?: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 /** A bulk sink: counts bytes until `total`, then resolves the round. */
 interface Sink {

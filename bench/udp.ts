@@ -17,6 +17,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { median } from './report.js';
 import { buildCPeer } from './udp-cpeer.js';
 import type { LoadCommand, LoadReply } from './udp-peer.js';
 
@@ -327,12 +328,6 @@ async function startPeers(
   const load = await NodeLoadGenerator.start(cpu);
   return { echoPort, load, stop: async () => void (await Promise.all([load.stop(), stopChild(echo)])) };
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 /** Runs the bench; bounded by its options (about 60 s with the defaults). */
 export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBenchResult> {
