@@ -60,7 +60,12 @@ export abstract class BaseListener<S extends Session<Client>> extends EventEmitt
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all([this.stopAccepting(), ...[...this.#sessions].map((s) => s.close())]);
+      // sessions first, while the transport can still carry their goodbyes (FIN, close_notify,
+      // CONNECTION_CLOSE); new peers are refused meanwhile (`closing`); then any that slipped in
+      const closeAll = () => Promise.all([...this.#sessions].map((s) => s.close()));
+      await closeAll();
+      await this.stopAccepting();
+      await closeAll();
       this.#queue?.end();
       this.emit('close');
     })();

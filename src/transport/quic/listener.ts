@@ -426,7 +426,6 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
 
   protected async stopAccepting(): Promise<void> {
     for (const pending of [...this.#pendingSet]) this.#dropPending(pending, false);
-    await Promise.all([...this.sessions].map((s) => s.close()));
     await this.endpoint.close();
   }
 }

@@ -182,10 +182,8 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
     if (admission.rebuilt !== null) session.begin(admission.rebuilt);
   }
 
-  /** Sends close_notify on every session while the socket is still open, then closes the socket. */
+  /** Closes the socket (the sessions have sent their close_notify by now: BaseListener.close). */
   protected async stopAccepting(): Promise<void> {
-    const closing = [...this.sessions].map((s) => s.close());
-    await Promise.all(closing);
     await this.#udp.close();
     this.#context.destroy();
   }

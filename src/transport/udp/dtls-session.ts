@@ -121,7 +121,8 @@ export class DtlsLayerSession<C extends Client | Server>
       void this.close();
       return;
     }
-    if (status & DtlsStatus.TIMER || !this.established) this.#arm();
+    // re-arm when the engine's timer changed; during the handshake the deadline also needs one running
+    if (status & DtlsStatus.TIMER || (!this.established && this.#timer === undefined)) this.#arm();
   }
 
   #flush(): void {
@@ -251,7 +252,7 @@ export class DtlsLayerSession<C extends Client | Server>
       return;
     }
     this.#after(this.#engine.onTimeout());
-    this.#arm();
+    if (this.#timer === undefined) this.#arm(); // unless #after armed it already
   };
 
   #failed(error: DtlsError | null): void {

@@ -37,6 +37,8 @@ export function flowKey(address: string, port: number): number {
  * exact to the tick: `touch()` moves an entry only when its stamp changes. So expiry pops from the
  * head and the flow to evict at the cap is the head, both O(1) per flow.
  */
+const NONE: readonly never[] = Object.freeze([]);
+
 export class FlowTable<F extends FlowEntry> {
   readonly #buckets = new Map<number, F>();
   #size = 0;
@@ -108,15 +110,17 @@ export class FlowTable<F extends FlowEntry> {
    * Advances the clock one tick and returns the flows idle for more than `idleTicks` ticks,
    * least recently active first (the caller closes and removes them).
    */
-  advance(idleTicks: number): F[] {
+  advance(idleTicks: number): readonly F[] {
     this.tick++;
-    const expired: F[] = [];
-    if (idleTicks <= 0) return expired;
-    for (let entry = this.#oldest; entry !== null; entry = entry.newer as F | null) {
-      if (this.tick - entry.lastSeen <= idleTicks) break;
-      expired.push(entry);
+    let expired: F[] | null = null;
+    if (idleTicks > 0) {
+      for (let entry = this.#oldest; entry !== null; entry = entry.newer as F | null) {
+        if (this.tick - entry.lastSeen <= idleTicks) break;
+        (expired ??= []).push(entry);
+      }
     }
-    return expired;
+    // most ticks expire nothing: no array for them
+    return expired ?? NONE;
   }
 
   /** Every flow, least recently active first (a snapshot). */
