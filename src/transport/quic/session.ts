@@ -202,7 +202,10 @@ export class QuicSession<C extends Client | Server = Client | Server>
       if (this.#blocked.size > 0) {
         for (const stream of this.#blocked) if (stream.trySend()) this.#blocked.delete(stream);
       }
-      if (this.#pathWatchUntil !== 0 && performance.now() < this.#pathWatchUntil) this.#pathEvents();
+      if (this.#pathWatchUntil !== 0) {
+        if (performance.now() < this.#pathWatchUntil) this.#pathEvents();
+        else this.#pathWatchUntil = 0; // the window is over: no clock read per flush from now on
+      }
     }
     this.#transport.transmit(this);
     this.#checkClosed();

@@ -73,11 +73,8 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
   /** Binds (default 127.0.0.1, port 0) and resolves once listening. */
   static async listen(options: TlsListenOptions = {}): Promise<TlsListener> {
     options.signal?.throwIfAborted();
-    // bad versions and unreadable certificates fail here, not per connection
-    nodeSecurityOptions(options);
-    if (options.cert !== undefined && options.key !== undefined) {
-      createSecureContext({ cert: options.cert, key: options.key });
-    }
+    // bad versions, ciphers, CAs and unreadable certificates fail here, before anything is bound
+    createSecureContext({ ...nodeSecurityOptions(options), cert: options.cert, key: options.key });
     const { server, address } = await bindTcpServer(options);
     return new TlsListener(server, address, options);
   }
@@ -112,7 +109,9 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
   #choose(answer: ClientHelloAnswer, client: Client): Presented {
     if (answer && 'cert' in answer) {
       const { cert, key } = answer;
-      return this.#cached(cert, () => this.#present(cert, key));
+      // by content, certificate and key both: a hook may read its files anew for every client
+      const text = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('latin1'));
+      return this.#cached(`hook:${text(cert)}\0${text(key)}`, () => this.#present(cert, key));
     }
     if (this.#configured) return this.#configured;
     const name = client.sni ?? client.sockname[0].replace(/^::ffff:/, '');

@@ -3,7 +3,7 @@
  * (past a HelloRetryRequest), to fill the models without terminating anything.
  */
 import type { ParseResult } from '../../handshake/errors.js';
-import { CONTENT_HANDSHAKE, HANDSHAKE_SERVER_HELLO, TlsRecordReader } from '../../handshake/tls/records.js';
+import { HANDSHAKE_SERVER_HELLO, TlsRecordReader } from '../../handshake/tls/records.js';
 import { parseServerHello, type ServerHello } from '../../handshake/tls/server-hello.js';
 
 export type ObserveResult =
@@ -41,20 +41,9 @@ export class ServerHelloObserver {
         return this.#result;
       }
       const item = r.value;
-      let body: Uint8Array | null = null;
-      if (item.kind === 'handshake') {
-        if (item.msgType === HANDSHAKE_SERVER_HELLO) body = item.body;
-      } else if (
-        // TLS 1.3 after a HelloRetryRequest: the middlebox-compatibility ChangeCipherSpec made
-        // the reader call later records opaque, but the second ServerHello is still plaintext
-        item.contentType === CONTENT_HANDSHAKE &&
-        item.fragment.length >= 4 &&
-        item.fragment[0] === HANDSHAKE_SERVER_HELLO
-      ) {
-        const len = (item.fragment[1]! << 16) | (item.fragment[2]! << 8) | item.fragment[3]!;
-        if (4 + len <= item.fragment.length) body = item.fragment.subarray(4, 4 + len);
-      }
-      if (body === null) continue;
+      // the record reader also reads the plaintext ServerHello after TLS 1.3's compatibility CCS
+      if (item.kind !== 'handshake' || item.msgType !== HANDSHAKE_SERVER_HELLO) continue;
+      const body = item.body;
       const parsed: ParseResult<ServerHello> = parseServerHello(body, 'tls');
       if (parsed.status !== 'done') {
         this.#result = {
