@@ -116,7 +116,8 @@ export class FlowTable<F extends FlowEntry> {
     if (idleTicks > 0) {
       for (let entry = this.#oldest; entry !== null; entry = entry.newer as F | null) {
         if (this.tick - entry.lastSeen <= idleTicks) break;
-        (expired ??= []).push(entry);
+        if (expired === null) expired = [];
+        expired.push(entry);
       }
     }
     // most ticks expire nothing: no array for them
