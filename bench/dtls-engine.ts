@@ -13,7 +13,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CertificateAuthority } from '../src/certs/index.js';
-import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/udp/dtls-engine.js';
+import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/dtls/engine.js';
 import { formatTable, median, type Row } from './report.js';
 
 const RECORD = 1200;

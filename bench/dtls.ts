@@ -20,8 +20,8 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CertificateAuthority } from '../src/certs/index.js';
-import { DtlsListener, dtls } from '../src/transport/udp/dtls.js';
-import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/udp/dtls-engine.js';
+import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/dtls/engine.js';
+import { DtlsListener, dtls } from '../src/transport/dtls/index.js';
 import { handshakeInMemory } from './dtls-engine.js';
 import { formatTable, median, progress, type Row } from './report.js';
 

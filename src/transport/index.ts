@@ -1,10 +1,11 @@
+import { dtls } from './dtls/index.js';
 import { quic } from './quic/index.js';
 import { tcp } from './tcp/index.js';
 import { tls } from './tls/index.js';
 import type { Driver, Scheme } from './types.js';
-import { dtls } from './udp/dtls.js';
 import { udp } from './udp/index.js';
 
+export * from './dtls/index.js';
 export { ConnectError, describeSocketError } from './errors.js';
 export { BaseListener } from './listener.js';
 export { BoundedQueue } from './queue.js';
@@ -21,7 +22,6 @@ export {
 export { BaseSession } from './session.js';
 export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
-export * from './udp/dtls.js';
 export { connectUdp, UdpFlowSession, UdpListener, UdpSocketSession, udp } from './udp/index.js';
 
 /** The drivers that exist, by scheme. */

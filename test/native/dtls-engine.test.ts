@@ -13,7 +13,7 @@ import {
   type DtlsSession,
   type DtlsSessionOptions,
   DtlsStatus,
-} from '../../src/transport/udp/dtls-engine.js';
+} from '../../src/transport/dtls/engine.js';
 import { makeTestPki, type TestPki } from './helpers/certs.js';
 import { Link, type LinkOptions } from './helpers/link.js';
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DtlsContext, type DtlsSession } from '../../src/transport/udp/dtls-engine.js';
+import { DtlsContext, type DtlsSession } from '../../src/transport/dtls/engine.js';
 import { makeTestPki, type TestPki } from './helpers/certs.js';
 import { Link } from './helpers/link.js';
 

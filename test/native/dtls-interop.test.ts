@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DtlsContext, type DtlsContextOptions } from '../../src/transport/udp/dtls-engine.js';
+import { DtlsContext, type DtlsContextOptions } from '../../src/transport/dtls/engine.js';
 import { makeTestPki, type TestPki } from './helpers/certs.js';
 import {
   type DgramPump,

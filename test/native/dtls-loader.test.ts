@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-type Engine = typeof import('../../src/transport/udp/dtls-engine.js');
+type Engine = typeof import('../../src/transport/dtls/engine.js');
 
 async function loadWith(addon: string): Promise<Engine> {
   vi.resetModules();
   process.env.WIRELAYER_DTLS_ADDON = addon;
-  return import('../../src/transport/udp/dtls-engine.js');
+  return import('../../src/transport/dtls/engine.js');
 }
 
 afterEach(() => {
@@ -58,7 +58,7 @@ describe('DTLS addon loading', () => {
 
   it('reports the OpenSSL it runs on', async () => {
     vi.resetModules();
-    const engine: Engine = await import('../../src/transport/udp/dtls-engine.js');
+    const engine: Engine = await import('../../src/transport/dtls/engine.js');
     expect(engine.dtlsEngineAvailable()).toBe(true);
     const versions = engine.dtlsEngineVersions();
     expect(versions.openssl).toContain(process.versions.openssl!.replace(/\+.*$/, ''));

@@ -3,7 +3,7 @@
  * then our client against openssl s_server and gnutls-serv, and openssl s_client and gnutls-cli
  * against our listener; the model must equal what the real peer reports.
  */
-import { dtls } from '../../src/transport/udp/dtls.js';
+import { dtls } from '../../src/transport/dtls/index.js';
 import { runCompliance } from '../compliance/suite.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
 import { spawnPeer } from '../helpers/peer.js';

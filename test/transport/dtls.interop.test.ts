@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/certs/index.js';
 import type { Client } from '../../src/connection/index.js';
-import { ConnectError } from '../../src/transport/errors.js';
-import type { DatagramSession } from '../../src/transport/types.js';
 import {
   type DtlsConnectOptions,
   DtlsListener,
   type DtlsListenOptions,
   dtls,
-} from '../../src/transport/udp/dtls.js';
+} from '../../src/transport/dtls/index.js';
+import { ConnectError } from '../../src/transport/errors.js';
+import type { DatagramSession } from '../../src/transport/types.js';
 import { EC_CERT_PEM, EC_KEY_PEM, RSA_CERT_PEM, RSA_KEY_PEM } from '../helpers/certs.js';
 import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
 import {

@@ -10,14 +10,14 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/connection/index.js';
 import { ConnectionState } from '../../src/connection/index.js';
-import { ConnectError } from '../../src/transport/errors.js';
-import type { DatagramSession } from '../../src/transport/types.js';
 import {
   type DtlsConnectOptions,
   DtlsListener,
   type DtlsListenOptions,
   dtls,
-} from '../../src/transport/udp/dtls.js';
+} from '../../src/transport/dtls/index.js';
+import { ConnectError } from '../../src/transport/errors.js';
+import type { DatagramSession } from '../../src/transport/types.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
 import { DatagramRelay } from './dtls-relay.js';
 

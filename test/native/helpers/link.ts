@@ -5,7 +5,7 @@
  * `timeout()`; tests make that short with `initialRetransmitMs`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DtlsSession } from '../../../src/transport/udp/dtls-engine.js';
+import type { DtlsSession } from '../../../src/transport/dtls/engine.js';
 
 export type Direction = 'c2s' | 's2c';
 

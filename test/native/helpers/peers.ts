@@ -11,7 +11,7 @@ import {
   type DtlsSession,
   type DtlsSessionOptions,
   DtlsStatus,
-} from '../../../src/transport/udp/dtls-engine.js';
+} from '../../../src/transport/dtls/engine.js';
 
 export const HOST = '127.0.0.1';
 

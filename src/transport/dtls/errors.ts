@@ -3,7 +3,7 @@
  * "Certificate verify failed: unable to get local issuer certificate (certificate verify failed
  * ... (sent alert: unknown CA))", "The remote server does not speak DTLS. (unexpected message)".
  */
-import type { DtlsError } from './dtls-engine.js';
+import type { DtlsError } from './engine.js';
 
 /** What a failure says, in the engine's words: its message and OpenSSL's reasons. */
 const text = (err: DtlsError): string => `${err.message} ${err.reasons.join(' ')}`.toLowerCase();

@@ -4,18 +4,18 @@ import type { Address, Client } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
 import { BaseListener } from '../listener.js';
 import type { DatagramSession } from '../types.js';
-import { DtlsContext } from './dtls-engine.js';
-import { type DtlsGateStats, DtlsHelloGate, GateVerdict } from './dtls-gate.js';
+import type { UdpFlowSession } from '../udp/flow.js';
+import { UdpListener, type UdpListenerStats } from '../udp/listener.js';
+import { DtlsContext } from './engine.js';
+import { type DtlsGateStats, DtlsHelloGate, GateVerdict } from './gate.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   type DtlsListenOptions,
   engineContextOptions,
   type KeylogSink,
   keylogSink,
-} from './dtls-options.js';
-import { DtlsLayerSession } from './dtls-session.js';
-import type { UdpFlowSession } from './flow.js';
-import { UdpListener, type UdpListenerStats } from './listener.js';
+} from './options.js';
+import { DtlsLayerSession } from './session.js';
 
 /** A DTLS listener's counters: its UDP flows, and its door (cookie exchange, reassembly). */
 export interface DtlsListenerStats extends UdpListenerStats, DtlsGateStats {

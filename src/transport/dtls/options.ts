@@ -2,9 +2,9 @@ import type { CertStore } from '../../certs/index.js';
 import type { Client, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { SecurityOptions } from '../types.js';
-import type { UdpConnectOptions } from './connect.js';
-import type { DtlsContextOptions, DtlsRole, DtlsVersion } from './dtls-engine.js';
-import type { UdpListenOptions } from './listener.js';
+import type { UdpConnectOptions } from '../udp/connect.js';
+import type { UdpListenOptions } from '../udp/listener.js';
+import type { DtlsContextOptions, DtlsRole, DtlsVersion } from './engine.js';
 
 /** A handshake not complete after this long fails (listener default; a connect's `timeout` default). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -3,11 +3,11 @@ import { Client, now, type Server } from '../../connection/index.js';
 import { parseDtlsClientHello } from '../../handshake/dtls/hello.js';
 import { BaseSession } from '../session.js';
 import type { DatagramSession } from '../types.js';
-import { type DatagramSink, type ReceiveQueueLimits, UdpChannel } from './channel.js';
-import { type DtlsError, type DtlsSession, DtlsStatus } from './dtls-engine.js';
-import { describeBadClientHello, describeClientDtlsError, describeServerDtlsError } from './dtls-errors.js';
-import type { DtlsClientHelloAnswer, DtlsClientHelloHook, KeylogSink } from './dtls-options.js';
-import type { UdpSession } from './session.js';
+import { type DatagramSink, type ReceiveQueueLimits, UdpChannel } from '../udp/channel.js';
+import type { UdpSession } from '../udp/session.js';
+import { type DtlsError, type DtlsSession, DtlsStatus } from './engine.js';
+import { describeBadClientHello, describeClientDtlsError, describeServerDtlsError } from './errors.js';
+import type { DtlsClientHelloAnswer, DtlsClientHelloHook, KeylogSink } from './options.js';
 
 /** Datagrams kept (server) until the ClientHello is parsed; a hello needs one, fragments a few. */
 const MAX_HELLO_DATAGRAMS = 32;

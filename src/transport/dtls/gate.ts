@@ -11,7 +11,7 @@
  * the cookie check, and for the session when the cookie is good.
  */
 import { DtlsHandshakeReassembler } from '../../handshake/dtls/reassembler.js';
-import type { DtlsContext } from './dtls-engine.js';
+import type { DtlsContext } from './engine.js';
 
 /** What to do with a first datagram. */
 export const GateVerdict = {

@@ -1,15 +1,15 @@
 import { isIP } from 'node:net';
 import { ConnectionState, now, Server } from '../../connection/index.js';
 import { ConnectError, errorCode } from '../errors.js';
-import { connectUdp, type UdpSocketSession } from './connect.js';
-import { DtlsContext, type DtlsContextOptions } from './dtls-engine.js';
+import { connectUdp, type UdpSocketSession } from '../udp/connect.js';
+import { DtlsContext, type DtlsContextOptions } from './engine.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   type DtlsConnectOptions,
   engineContextOptions,
   keylogSink,
-} from './dtls-options.js';
-import { DtlsLayerSession } from './dtls-session.js';
+} from './options.js';
+import { DtlsLayerSession } from './session.js';
 
 /** Client contexts by configuration: making one parses the CA bundle (Node's roots by default). */
 const contexts = new Map<string, DtlsContext>();

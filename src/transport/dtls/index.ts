@@ -1,14 +1,14 @@
 import type { Client, Server } from '../../connection/index.js';
 import type { DatagramSession, Driver } from '../types.js';
-import { connectDtls } from './dtls-connect.js';
-import { DtlsListener } from './dtls-listener.js';
-import type { DtlsConnectOptions, DtlsListenOptions } from './dtls-options.js';
-import type { DtlsLayerSession } from './dtls-session.js';
+import { connectDtls } from './connect.js';
+import { DtlsListener } from './listener.js';
+import type { DtlsConnectOptions, DtlsListenOptions } from './options.js';
+import type { DtlsLayerSession } from './session.js';
 
-export { connectDtls } from './dtls-connect.js';
-export { describeBadClientHello, describeClientDtlsError, describeServerDtlsError } from './dtls-errors.js';
-export { type DtlsGateOptions, type DtlsGateStats, DtlsHelloGate, GateVerdict } from './dtls-gate.js';
-export { DtlsListener, type DtlsListenerStats } from './dtls-listener.js';
+export { connectDtls } from './connect.js';
+export { describeBadClientHello, describeClientDtlsError, describeServerDtlsError } from './errors.js';
+export { type DtlsGateOptions, type DtlsGateStats, DtlsHelloGate, GateVerdict } from './gate.js';
+export { DtlsListener, type DtlsListenerStats } from './listener.js';
 export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   type DtlsClientHelloAnswer,
@@ -16,8 +16,8 @@ export {
   type DtlsConnectOptions,
   type DtlsListenOptions,
   type DtlsTuning,
-} from './dtls-options.js';
-export { DtlsLayerSession } from './dtls-session.js';
+} from './options.js';
+export { DtlsLayerSession } from './session.js';
 
 /** The DTLS driver, typed: `listen` takes DtlsListenOptions and resolves a DtlsListener. */
 export interface DtlsDriver extends Driver<DatagramSession<Client>, DtlsLayerSession<Server>> {
