@@ -1,3 +1,4 @@
+import { LruMap } from '../collections/lru-map.js';
 import { type IpDatagram, walkIpv6Extensions } from './ip.js';
 import { type Skipped, skipped } from './skip.js';
 
@@ -32,11 +33,11 @@ const MAX_PIECES = 128;
  * the snapshot length, or beyond 64 KiB, are dropped, and so is the whole datagram they belong to.
  */
 export class IpFragmentReassembler {
-  readonly #pending = new Map<string, Pending>();
-  readonly #maxDatagrams: number;
+  /** Datagrams in reassembly; past the limit the least recently fed one is given up. */
+  readonly #pending: LruMap<string, Pending>;
 
   constructor(limits: FragmentLimits = {}) {
-    this.#maxDatagrams = limits.maxDatagrams ?? 256;
+    this.#pending = new LruMap(limits.maxDatagrams ?? 256);
   }
 
   /** Datagrams still waiting for fragments. */
@@ -56,10 +57,6 @@ export class IpFragmentReassembler {
       return skipped('fragment');
     }
     if (pending === undefined) {
-      if (this.#pending.size >= this.#maxDatagrams) {
-        const oldest = this.#pending.keys().next().value;
-        if (oldest !== undefined) this.#pending.delete(oldest);
-      }
       pending = { pieces: [], total: null, protocol: fragment.protocol, first: null };
       this.#pending.set(key, pending);
     }

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { LruMap } from '../collections/lru-map.js';
 import type { CertificateAuthority, IssuedCertificate } from './ca.js';
 import { generateKey, type KeyType } from './keys.js';
 
@@ -17,13 +18,12 @@ export interface CertStoreOptions {
  */
 export class CertStore {
   readonly #ca: CertificateAuthority;
-  readonly #capacity: number;
   readonly #key: KeyObject;
-  readonly #leaves = new Map<string, IssuedCertificate>();
+  readonly #leaves: LruMap<string, IssuedCertificate>;
 
   constructor(ca: CertificateAuthority, options: CertStoreOptions = {}) {
     this.#ca = ca;
-    this.#capacity = Math.max(1, options.capacity ?? 256);
+    this.#leaves = new LruMap(Math.max(1, options.capacity ?? 256));
     this.#key = options.key ?? generateKey({ type: options.keyType ?? 'ec' });
   }
 
@@ -38,17 +38,7 @@ export class CertStore {
   /** The leaf for `name` (DNS name or IP literal; DNS names compare case-insensitively). */
   get(name: string): IssuedCertificate {
     const key = name.toLowerCase();
-    const hit = this.#leaves.get(key);
-    if (hit) {
-      // refresh: a Map iterates in insertion order, so the first key is the least recent
-      this.#leaves.delete(key);
-      this.#leaves.set(key, hit);
-      return hit;
-    }
-    const leaf = this.#ca.issue(key, { key: this.#key });
-    this.#leaves.set(key, leaf);
-    if (this.#leaves.size > this.#capacity) this.#leaves.delete(this.#leaves.keys().next().value!);
-    return leaf;
+    return this.#leaves.getOrSet(key, () => this.#ca.issue(key, { key: this.#key }));
   }
 
   has(name: string): boolean {

@@ -1,3 +1,4 @@
+import { LruMap } from '../../collections/lru-map.js';
 import { hkdfExpandLabel, hkdfExtract } from './hkdf.js';
 import { derivePacketKeys, PacketProtector } from './packet-protection.js';
 import { type QuicVersion, versionParameters } from './version.js';
@@ -41,13 +42,15 @@ export function deriveInitialKeys(version: QuicVersion, dcid: Uint8Array): Initi
 
 /**
  * Initial keys by (version, DCID), so a caller that sees many datagrams of the same
- * connections derives each set once. Bounded: past `maxEntries` the oldest entry goes.
+ * connections derives each set once. Bounded: past `maxEntries` the least recently used goes.
  * Owned by the caller (a listener, a tracker); there is no global cache.
  */
 export class InitialKeyCache {
-  private readonly entries = new Map<string, InitialKeys>();
+  private readonly entries: LruMap<string, InitialKeys>;
 
-  constructor(readonly maxEntries = 1024) {}
+  constructor(readonly maxEntries = 1024) {
+    this.entries = new LruMap(maxEntries);
+  }
 
   get size(): number {
     return this.entries.size;
@@ -56,16 +59,7 @@ export class InitialKeyCache {
   get(version: QuicVersion, dcid: Uint8Array): InitialKeys {
     let id = `${version}:`;
     for (let i = 0; i < dcid.length; i++) id += String.fromCharCode(dcid[i]!);
-    let keys = this.entries.get(id);
-    if (keys === undefined) {
-      keys = deriveInitialKeys(version, dcid);
-      if (this.entries.size >= this.maxEntries) {
-        const oldest = this.entries.keys().next();
-        if (!oldest.done) this.entries.delete(oldest.value);
-      }
-      this.entries.set(id, keys);
-    }
-    return keys;
+    return this.entries.getOrSet(id, () => deriveInitialKeys(version, dcid));
   }
 
   clear(): void {

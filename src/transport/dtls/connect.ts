@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { LruMap } from '../../collections/lru-map.js';
 import { ConnectionState, now, Server } from '../../connection/index.js';
 import { ConnectError, errorCode } from '../errors.js';
 import { connectUdp, type UdpSocketSession } from '../udp/connect.js';
@@ -12,26 +14,13 @@ import {
 import { DtlsLayerSession } from './session.js';
 
 /** Client contexts by configuration: making one parses the CA bundle (Node's roots by default). */
-const contexts = new Map<string, DtlsContext>();
-const MAX_CONTEXTS = 16;
+// an evicted context keeps working for its sessions; the GC frees it with the last of them
+const contexts = new LruMap<string, DtlsContext>(16);
 
 function clientContext(options: DtlsContextOptions): DtlsContext {
-  const key = JSON.stringify(options);
-  let context = contexts.get(key);
-  if (context === undefined) {
-    context = new DtlsContext(options);
-    if (contexts.size >= MAX_CONTEXTS) {
-      const oldest = contexts.keys().next().value;
-      // sessions made from it keep working; the GC frees it with the last of them
-      if (oldest !== undefined) contexts.delete(oldest);
-    }
-    contexts.set(key, context);
-  } else {
-    // most recently used last
-    contexts.delete(key);
-    contexts.set(key, context);
-  }
-  return context;
+  // hashed, so no private key text is kept as a map key
+  const key = createHash('sha256').update(JSON.stringify(options)).digest('base64');
+  return contexts.getOrSet(key, () => new DtlsContext(options));
 }
 
 /**

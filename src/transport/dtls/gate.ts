@@ -10,6 +10,7 @@
  * capped table (bounded peers, bytes and age), and the whole hello is rebuilt as one record for
  * the cookie check, and for the session when the cookie is good.
  */
+import { LruMap } from '../../collections/lru-map.js';
 import { DtlsHandshakeReassembler } from '../../handshake/dtls/reassembler.js';
 import type { DtlsContext } from './engine.js';
 
@@ -67,8 +68,8 @@ export class DtlsHelloGate {
   reply: Uint8Array | null = null;
   /** After ADMIT_REBUILT: the reassembled ClientHello as one datagram. */
   rebuilt: Uint8Array | null = null;
-  readonly #pending = new Map<string, Pending>();
-  readonly #maxPending: number;
+  /** Reassemblies by peer, oldest first: `peek` keeps that order, which the expiry relies on. */
+  readonly #pending: LruMap<string, Pending>;
   readonly #maxHelloLength: number;
   readonly #pendingTimeoutMs: number;
 
@@ -76,7 +77,7 @@ export class DtlsHelloGate {
     private readonly context: DtlsContext,
     options: DtlsGateOptions = {},
   ) {
-    this.#maxPending = Math.max(1, options.maxPending ?? 64);
+    this.#pending = new LruMap(Math.max(1, options.maxPending ?? 64), () => this.stats.reassemblyDropped++);
     this.#maxHelloLength = options.maxHelloLength ?? 8192;
     this.#pendingTimeoutMs = options.pendingTimeoutMs ?? 5000;
   }
@@ -116,15 +117,9 @@ export class DtlsHelloGate {
   }
 
   #fragment(d: Uint8Array, peer: string, nowMs: number): GateVerdict {
-    let entry = this.#pending.get(peer);
+    let entry = this.#pending.peek(peer);
     if (entry === undefined) {
       this.#expire(nowMs);
-      if (this.#pending.size >= this.#maxPending) {
-        // the oldest reassembly gives way (Map order is insertion order)
-        const oldest = this.#pending.keys().next().value;
-        if (oldest !== undefined) this.#pending.delete(oldest);
-        this.stats.reassemblyDropped++;
-      }
       entry = {
         reassembler: new DtlsHandshakeReassembler({
           maxMessageLength: this.#maxHelloLength,
@@ -170,7 +165,7 @@ export class DtlsHelloGate {
   }
 
   #expire(nowMs: number): void {
-    for (const [peer, entry] of this.#pending) {
+    for (const [peer, entry] of this.#pending.entries()) {
       if (nowMs - entry.since <= this.#pendingTimeoutMs) break;
       this.#pending.delete(peer);
       this.stats.reassemblyDropped++;

@@ -4,6 +4,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
+import { LruMap } from '../../collections/lru-map.js';
 import type { QuicheConfig } from './binding.js';
 import { quiche } from './binding.js';
 
@@ -57,8 +58,7 @@ export interface ClientConfigOptions extends EngineSettings {
   ca?: string | Buffer | readonly (string | Buffer)[];
 }
 
-const clientConfigs = new Map<string, QuicheConfig>();
-const CLIENT_CONFIGS_MAX = 32;
+const clientConfigs = new LruMap<string, QuicheConfig>(32);
 
 /**
  * A client configuration: verification against `ca`, or Node's bundled roots when none.
@@ -70,13 +70,9 @@ export function clientConfig(o: ClientConfigOptions): QuicheConfig {
     .update(`${o.alpn.join('\0')}\0${o.idleTimeoutMs}\0${o.activeCidLimit}\0${o.keylog}\0${o.verify}\0`)
     .update(ca ?? '')
     .digest('base64');
-  let config = clientConfigs.get(key);
-  if (!config) {
-    config = applyEngineSettings(quiche().Config.withBoringSslCtx(o.verify, false, ca, null, null, null), o);
-    clientConfigs.set(key, config);
-    if (clientConfigs.size > CLIENT_CONFIGS_MAX) clientConfigs.delete(clientConfigs.keys().next().value!);
-  }
-  return config;
+  return clientConfigs.getOrSet(key, () =>
+    applyEngineSettings(quiche().Config.withBoringSslCtx(o.verify, false, ca, null, null, null), o),
+  );
 }
 
 /** A certificate chain (leaf first) and its key, PEM. */
@@ -90,25 +86,24 @@ export interface QuicIdentity {
  * kept (a BoringSSL context per identity is costly to build per handshake). Bounded.
  */
 export class ServerConfigCache {
-  readonly #configs = new Map<string, QuicheConfig>();
-  readonly #leaves = new Map<string | Buffer, X509Certificate | null>();
+  readonly #configs: LruMap<string, QuicheConfig>;
+  readonly #leaves: LruMap<string | Buffer, X509Certificate | null>;
 
   /** The leaf certificate of an identity, parsed once (the model's `mitmcert`). */
   leaf(identity: QuicIdentity): X509Certificate | null {
-    let leaf = this.#leaves.get(identity.cert);
-    if (leaf === undefined) {
+    return this.#leaves.getOrSet(identity.cert, () => {
       try {
-        leaf = new X509Certificate(identity.cert);
+        return new X509Certificate(identity.cert);
       } catch {
-        leaf = null;
+        return null;
       }
-      this.#leaves.set(identity.cert, leaf);
-      if (this.#leaves.size > this.max) this.#leaves.delete(this.#leaves.keys().next().value!);
-    }
-    return leaf;
+    });
   }
 
-  constructor(readonly max = 64) {}
+  constructor(readonly max = 64) {
+    this.#configs = new LruMap(max);
+    this.#leaves = new LruMap(max);
+  }
 
   get(identity: QuicIdentity, settings: EngineSettings): QuicheConfig {
     const key = createHash('sha256')
@@ -119,26 +114,18 @@ export class ServerConfigCache {
         `\0${settings.alpn.join('\0')}\0${settings.idleTimeoutMs}\0${settings.activeCidLimit}\0${settings.keylog}`,
       )
       .digest('base64');
-    let config = this.#configs.get(key);
-    if (config) {
-      // most recently used last
-      this.#configs.delete(key);
-      this.#configs.set(key, config);
-      return config;
-    }
-    config = applyEngineSettings(
-      quiche().Config.withBoringSslCtx(
-        false,
-        false,
-        null,
-        [Buffer.from(identity.key)],
-        [Buffer.from(identity.cert)],
-        null,
+    return this.#configs.getOrSet(key, () =>
+      applyEngineSettings(
+        quiche().Config.withBoringSslCtx(
+          false,
+          false,
+          null,
+          [Buffer.from(identity.key)],
+          [Buffer.from(identity.cert)],
+          null,
+        ),
+        settings,
       ),
-      settings,
     );
-    this.#configs.set(key, config);
-    if (this.#configs.size > this.max) this.#configs.delete(this.#configs.keys().next().value!);
-    return config;
   }
 }

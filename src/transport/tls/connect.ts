@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
+import { LruMap } from '../../collections/lru-map.js';
 import { ConnectionState, Server } from '../../connection/index.js';
 import { ConnectError, errorCode } from '../errors.js';
 import { keylogSink } from '../keylog.js';
@@ -9,35 +11,24 @@ import { fillFromHandshake } from './model.js';
 import { nodeSecurityOptions, type TlsConnectOptions } from './options.js';
 import { TlsSession } from './session.js';
 
-/** Client contexts kept, most recent last: building one parses the CA list, a sixth of a handshake. */
-const CONTEXT_CACHE = 16;
-const contexts = new Map<string, SecureContext>();
+/** Client contexts kept (16, LRU): building one parses the CA list, a sixth of a handshake. */
+const contexts = new LruMap<string, SecureContext>(16);
 
 /** The client SecureContext for these options, made once per distinct set and reused. */
 function clientContext(security: ReturnType<typeof nodeSecurityOptions>): SecureContext {
-  const text = (v: string | Buffer | (string | Buffer)[] | undefined): string =>
-    v === undefined
-      ? ''
-      : Array.isArray(v)
-        ? v.map(text).join('\0')
-        : typeof v === 'string'
-          ? v
-          : v.toString('latin1');
-  const key = [
-    security.minVersion,
-    security.maxVersion,
-    security.ciphers,
-    text(security.ca),
-    text(security.cert),
-    text(security.key),
-  ].join('\u0001');
-  let context = contexts.get(key);
-  if (context === undefined) {
-    context = createSecureContext(security);
-    contexts.set(key, context);
-    if (contexts.size > CONTEXT_CACHE) contexts.delete(contexts.keys().next().value as string);
-  }
-  return context;
+  // a digest of the material, so no private key text is kept as a map key
+  const hash = createHash('sha256').update(
+    `${security.minVersion}\0${security.maxVersion}\0${security.ciphers}`,
+  );
+  const add = (v: string | Buffer | (string | Buffer)[] | undefined): void => {
+    if (Array.isArray(v)) for (const one of v) add(one);
+    else if (v !== undefined) hash.update('\0').update(v);
+    hash.update('\u0001');
+  };
+  add(security.ca);
+  add(security.cert);
+  add(security.key);
+  return contexts.getOrSet(hash.digest('base64'), () => createSecureContext(security));
 }
 
 /**

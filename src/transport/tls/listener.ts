@@ -3,6 +3,7 @@ import { X509Certificate as X509 } from 'node:crypto';
 import type { Server as NetServer, Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
+import { LruMap } from '../../collections/lru-map.js';
 import { type Address, type Client, Server } from '../../connection/index.js';
 import { cipherSuiteName } from '../../handshake/ciphers.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
@@ -47,7 +48,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
   readonly #address: Address;
   readonly #keylog: KeylogSink | null;
   readonly #configured: Presented | null;
-  readonly #contexts = new Map<unknown, Presented>();
+  readonly #contexts = new LruMap<unknown, Presented>(CONTEXT_CACHE);
   readonly #security: ReturnType<typeof nodeSecurityOptions>;
   #certs: CertStore | null;
   readonly #passthroughs = new Set<TcpSession<Server>>();
@@ -97,12 +98,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
   }
 
   #cached(key: unknown, make: () => Presented): Presented {
-    const hit = this.#contexts.get(key);
-    if (hit) return hit;
-    const made = make();
-    this.#contexts.set(key, made);
-    if (this.#contexts.size > CONTEXT_CACHE) this.#contexts.delete(this.#contexts.keys().next().value);
-    return made;
+    return this.#contexts.getOrSet(key, make);
   }
 
   /** The certificate for a client: the hook's, the listener's own, or a leaf for the SNI (else the address reached). */
