@@ -6,7 +6,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cipherSuiteName } from '../../src/handshake/index.js';
+import { wiresharkCipherName } from '../helpers/cipher-names.js';
 
 export const TSHARK = '/usr/bin/tshark';
 
@@ -141,8 +141,9 @@ export function tsharkRecords(file: string): TsharkRecord[] {
   return [...records.values()];
 }
 
+/** tshark's own name for the suite, so the comparison with `inspect` is not our table against itself. */
 function cipherName(code: number): string {
-  return cipherSuiteName(code) ?? `0x${code.toString(16).padStart(4, '0')}`;
+  return wiresharkCipherName(code);
 }
 
 function clientHelloRecord(

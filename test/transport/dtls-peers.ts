@@ -1,11 +1,12 @@
 /**
  * Real DTLS peers for the driver tests: openssl s_server / s_client 3.0 and gnutls-serv /
  * gnutls-cli 3.7 on loopback, started by pid and stopped by pid, with what each reports parsed
- * into the model's terms (IANA cipher names through `openssl ciphers -stdname`).
+ * into the model's terms (IANA cipher names from openssl's own mapping, test/helpers/cipher-names.ts).
  */
 import { execFileSync } from 'node:child_process';
 import type { ExpectedHandshake } from '../compliance/suite.js';
 import { fixturePath } from '../helpers/certs.js';
+import { opensslStandardName } from '../helpers/cipher-names.js';
 import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
@@ -13,25 +14,6 @@ export const EC_CERT = fixturePath('ec-cert.pem');
 export const EC_KEY = fixturePath('ec-key.pem');
 export const RSA_CERT = fixturePath('rsa-cert.pem');
 export const RSA_KEY = fixturePath('rsa-key.pem');
-
-let iana: Map<string, string> | null = null;
-
-/** OpenSSL cipher name -> IANA name, from `openssl ciphers -stdname`. */
-export function opensslToIana(name: string): string {
-  if (iana === null) {
-    iana = new Map();
-    const out = execFileSync('openssl', ['ciphers', '-stdname', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'], {
-      encoding: 'utf8',
-    });
-    for (const line of out.split('\n')) {
-      const m = /^(\S+)\s+-\s+(\S+)/.exec(line);
-      if (m) iana.set(m[2]!, m[1]!);
-    }
-  }
-  const found = iana.get(name);
-  if (found === undefined) throw new Error(`no IANA name for OpenSSL cipher ${name}`);
-  return found;
-}
 
 /** Resolves once some socket is bound to UDP `port` (asks `ss`, from iproute2). */
 export async function waitForUdpBound(port: number, timeoutMs = 5000): Promise<void> {
@@ -86,7 +68,7 @@ export async function sServer(
 export async function sServerReport(peer: PeerProcess): Promise<ExpectedHandshake> {
   const [, version] = await peer.waitFor(/Protocol version: (\S+)/);
   const [, cipher] = await peer.waitFor(/Ciphersuite: (\S+)/);
-  return { tlsVersion: version as ExpectedHandshake['tlsVersion'], cipher: opensslToIana(cipher!) };
+  return { tlsVersion: version as ExpectedHandshake['tlsVersion'], cipher: opensslStandardName(cipher!) };
 }
 
 /** Runs `openssl s_client` to `host:port` until it reports its handshake; resolves with it. */
@@ -113,7 +95,7 @@ export async function sClient(
       peer,
       report: {
         tlsVersion: version as ExpectedHandshake['tlsVersion'],
-        cipher: opensslToIana(cipher!),
+        cipher: opensslStandardName(cipher!),
         ...(alpn !== undefined ? { alpn } : noAlpn ? { alpn: '' } : {}),
       },
     };

@@ -25,7 +25,6 @@ import {
   EC_CERT,
   gnutlsDescription,
   gnutlsServ,
-  opensslToIana,
   RSA_CERT,
   RSA_KEY,
   sClient,
@@ -446,6 +445,3 @@ describe('our client -> our listener', () => {
     expect((err as ConnectError).conn.error).toMatch(/cannot agree on a DTLS version|DTLS handshake failed/);
   });
 });
-
-// `opensslToIana` is also the check that every cipher s_server/s_client printed has an IANA name
-void opensslToIana;

@@ -2,7 +2,7 @@
  * Real TLS peers for the interop and compliance tests: openssl s_server/s_client, gnutls-serv/
  * gnutls-cli, each run on loopback with its own report of the handshake parsed from its output.
  */
-import { ianaCipherName } from '../../src/handshake/ciphers.js';
+import { opensslStandardName } from '../helpers/cipher-names.js';
 import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
 import { freeTcpPort, waitForTcpPort } from '../helpers/ports.js';
 
@@ -24,19 +24,19 @@ function gnutlsVersion(v: string): string {
   return v.replace(/^TLS/, 'TLSv');
 }
 
-/** gnutls cipher parts ("ECDHE-RSA", "AES-128-GCM", "AEAD" / "SHA1") as an IANA name. */
-function gnutlsCipher(version: string, kx: string, cipher: string, mac: string): string | null {
+/** gnutls cipher parts ("ECDHE-RSA", "AES-128-GCM", "AEAD" / "SHA1") spelled as the IANA name, by string alone. */
+function gnutlsCipher(version: string, kx: string, cipher: string, mac: string): string {
   const bulk = cipher
     .replace(/^AES-(\d+)-(GCM|CBC)$/, 'AES_$1_$2')
     .replace('CHACHA20-POLY1305', 'CHACHA20_POLY1305');
   if (version === 'TLS1.3') {
     const hash = bulk === 'AES_256_GCM' ? 'SHA384' : 'SHA256';
-    return ianaCipherName(`TLS_${bulk}_${hash}`);
+    return `TLS_${bulk}_${hash}`;
   }
   const kex = kx.replace('-', '_');
   const hash =
     mac === 'AEAD' ? (bulk.includes('256_GCM') ? 'SHA384' : 'SHA256') : mac === 'SHA1' ? 'SHA' : mac;
-  return ianaCipherName(`TLS_${kex}_WITH_${bulk}_${hash}`);
+  return `TLS_${kex}_WITH_${bulk}_${hash}`;
 }
 
 /**
@@ -113,11 +113,16 @@ export async function startOpensslServer(
       if (brief) {
         const [, version] = await peer.waitFor(/Protocol version: (\S+)/);
         const [, cipher] = await peer.waitFor(/Ciphersuite: (\S+)/);
-        return { tlsVersion: version!, cipher: ianaCipherName(cipher!), alpn: null, output: peer.output() };
+        return {
+          tlsVersion: version!,
+          cipher: opensslStandardName(cipher!),
+          alpn: null,
+          output: peer.output(),
+        };
       }
       const [, cipher] = await peer.waitFor(/CIPHER is (\S+)/);
       const alpn = /ALPN protocols selected: (\S+)/.exec(peer.output())?.[1] ?? '';
-      return { tlsVersion: null, cipher: ianaCipherName(cipher!), alpn, output: peer.output() };
+      return { tlsVersion: null, cipher: opensslStandardName(cipher!), alpn, output: peer.output() };
     },
     stop: () => peer.stop(),
   };
@@ -142,7 +147,7 @@ export async function runOpensslClient(
     await peer.waitFor(/ALPN|Verify return code/);
     const out = peer.output();
     const alpn = /ALPN protocol: (\S+)/.exec(out)?.[1] ?? (/No ALPN negotiated/.test(out) ? '' : null);
-    return { tlsVersion: version!, cipher: ianaCipherName(cipher!), alpn, output: out };
+    return { tlsVersion: version!, cipher: opensslStandardName(cipher!), alpn, output: out };
   } finally {
     await peer.stop();
   }

@@ -3,7 +3,7 @@
  * tiny dgram pump that drives an engine session over a real UDP socket: the test-only
  * stand-in for the driver.
  */
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import {
@@ -221,17 +221,4 @@ export class EngineServer {
     if (this.pump) this.pump.close();
     else this.socket.close();
   }
-}
-
-/** OpenSSL cipher name -> IANA name, from `openssl ciphers -stdname`. */
-export function opensslToIana(): Map<string, string> {
-  const out = execFileSync('openssl', ['ciphers', '-stdname', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'], {
-    encoding: 'utf8',
-  });
-  const map = new Map<string, string>();
-  for (const line of out.split('\n')) {
-    const m = /^(\S+)\s+-\s+(\S+)/.exec(line);
-    if (m) map.set(m[2]!, m[1]!);
-  }
-  return map;
 }
