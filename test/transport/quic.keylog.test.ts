@@ -3,7 +3,6 @@
  * by tshark with the file our client wrote, and not without it.
  */
 import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/connection/index.js';
 import { quic } from '../../src/transport/quic/index.js';
 import type { QuicSession } from '../../src/transport/quic/session.js';
+import { startLoopbackCapture } from '../helpers/capture.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
-import { spawnPeer } from '../helpers/peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wirelayer-quic-keylog-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,16 +38,8 @@ describe('QUIC key log', () => {
     const port = listener.address[1];
     const capture = join(dir, 'quic.pcapng');
     const keylog = join(dir, 'keys.log');
-    // -P: print packets while writing, so we can tell when the capture is really live
-    const tshark = spawnPeer('tshark', ['-i', 'lo', '-f', `udp port ${port}`, '-w', capture, '-P']);
+    const tshark = await startLoopbackCapture(`udp port ${port}`, capture);
     try {
-      await tshark.waitFor(/Capturing on/);
-      const probe = createSocket('udp4');
-      for (let i = 0; i < 100 && !/127\.0\.0\.1 → 127\.0\.0\.1/.test(tshark.output()); i++) {
-        probe.send(Buffer.of(0), port, '127.0.0.1');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      probe.close();
       const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
       const out = await quic.connect({ host: '127.0.0.1', port, ca: EC_CERT_PEM, keylog });
       const [inbound] = await accepted;
@@ -57,8 +48,6 @@ describe('QUIC key log', () => {
       out.stream.write(secret);
       await once(out.stream, 'data');
       await out.close();
-      // let the last packets reach the capture
-      await new Promise((r) => setTimeout(r, 300));
       await tshark.stop();
 
       const lines = readFileSync(keylog, 'utf8').trim().split('\n');

@@ -6,6 +6,7 @@ import { type Client, ConnectionState } from '../../src/connection/index.js';
 import { ConnectError } from '../../src/transport/errors.js';
 import { connectTcp, TcpListener, type TcpSession } from '../../src/transport/tcp/index.js';
 import { freeTcpPort } from '../helpers/ports.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('tcp driver', () => {
   it('half-close: the peer FIN clears CAN_READ, ours clears CAN_WRITE, both then CLOSED', async () => {
@@ -18,7 +19,10 @@ describe('tcp driver', () => {
 
     inbound.stream.end();
     await once(out.stream, 'end');
-    while (inbound.conn.state !== ConnectionState.CAN_READ) await new Promise((r) => setTimeout(r, 5));
+    await waitUntil(
+      () => inbound.conn.state === ConnectionState.CAN_READ,
+      "the peer's FIN to clear CAN_READ",
+    );
     expect(inbound.conn.state).toBe(ConnectionState.CAN_READ);
     expect(out.conn.state).toBe(ConnectionState.CAN_WRITE);
     expect(out.conn.connected).toBe(false);
@@ -95,6 +99,9 @@ describe('tcp driver', () => {
   it('survives peers that reset or send garbage, and keeps accepting', async () => {
     await using listener = await TcpListener.listen();
     const port = listener.address[1];
+    // a reader on every session, as a user has: a socket nobody reads never notices a reset
+    listener.on('session', (s: TcpSession<Client>) => s.stream.resume());
+    const resets: Promise<unknown>[] = [];
     for (let i = 0; i < 20; i++) {
       const s = netConnect(port, '127.0.0.1');
       s.on('error', () => undefined);
@@ -102,9 +109,15 @@ describe('tcp driver', () => {
         s.write(Buffer.from([0xff, 0x00, 0x16, 0x03]));
         s.resetAndDestroy();
       });
+      resets.push(once(s, 'close'));
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all(resets);
+    // accepted in queue order: once this one is up on the listener, every reset peer was handled
+    const accepted = once(listener, 'session') as Promise<[TcpSession<Client>]>;
     const out = await connectTcp({ host: '127.0.0.1', port });
+    const [inbound] = await accepted;
+    expect(inbound.conn.peername).toEqual(out.conn.sockname);
+    await waitUntil(() => listener.sessions.size === 1, "the reset peers' sessions to end");
     expect(out.conn.connected).toBe(true);
     await out.close();
   });

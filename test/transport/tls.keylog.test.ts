@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client, Connection } from '../../src/connection/index.js';
 import { type TlsSession, tls } from '../../src/transport/tls/index.js';
+import { startLoopbackCapture } from '../helpers/capture.js';
 import { RSA_CERT_PEM, RSA_KEY_PEM } from '../helpers/certs.js';
-import { spawnPeer } from '../helpers/peer.js';
 
 const HOST = '127.0.0.1';
 const dir = mkdtempSync(join(tmpdir(), 'wirelayer-keylog-'));
@@ -32,11 +32,8 @@ describe('key log', () => {
         keylog: keylogFile,
       });
       const port = listener.address[1];
-      const capture = spawnPeer('tshark', ['-i', 'lo', '-f', `tcp port ${port}`, '-w', pcap]);
+      const capture = await startLoopbackCapture(`tcp port ${port}`, pcap);
       try {
-        await capture.waitFor(/Capturing on/);
-        // dumpcap says so a moment before its filter is really in place
-        await new Promise((r) => setTimeout(r, 1000));
         listener.once('session', (s: TlsSession<Client>) => {
           s.stream.once('data', () =>
             s.stream.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello'),
@@ -60,8 +57,6 @@ describe('key log', () => {
         await once(session.stream, 'end');
         await session.close();
         expect([...conns]).toEqual([session.conn]);
-        // let the capture see the last segments
-        await new Promise((r) => setTimeout(r, 300));
       } finally {
         await capture.stop();
       }
