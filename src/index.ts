@@ -1,8 +1,121 @@
-export * from './capture/index.js';
-export * from './certs/index.js';
-export * from './connection/index.js';
-export * from './handshake/index.js';
-export * from './inspect/index.js';
-export * from './proxy/index.js';
-export * from './transport/index.js';
-export * from './transport/tls/index.js';
+/**
+ * wirelayer's public surface, listed by hand: a user can read the whole API in this file.
+ * Everything not exported here is internal and may change without notice.
+ */
+
+// Captures: pcap/pcapng in, connections out.
+export { CaptureError } from './capture/errors.js';
+export { readFlows } from './capture/flows.js';
+// Certificates: the wirelayer CA and per-SNI leaves.
+export { CertificateAuthority, type IssuedCertificate } from './certs/ca.js';
+export { CertStore, type CertStoreOptions } from './certs/store.js';
+// The connection model: mitmproxy's `mitmproxy.connection`.
+export { formatAddress } from './connection/address.js';
+export {
+  Client,
+  Connection,
+  type ConnectionInit,
+  type SerializedClient,
+  type SerializedConnection,
+  type SerializedServer,
+  Server,
+} from './connection/connection.js';
+export { ConnectionGuardError, ConnectionStateError, type StateErrorCode } from './connection/errors.js';
+export {
+  type Address,
+  ConnectionState,
+  connectionStateName,
+  type ServerSpec,
+  TLS_VERSIONS,
+  type TlsVersion,
+  type TransportProtocol,
+} from './connection/types.js';
+// The handshake layer: sans-IO parsers over Uint8Array.
+export { cipherSuiteName, ianaCipherName } from './handshake/ciphers.js';
+export {
+  type DatagramDetection,
+  detectDatagram,
+  detectStream,
+  type StreamDetection,
+} from './handshake/detect.js';
+export {
+  parseDtlsClientHello,
+  parseDtlsServerHello,
+  parseHelloVerifyRequest,
+} from './handshake/dtls/hello.js';
+export { DtlsHandshakeReassembler } from './handshake/dtls/reassembler.js';
+export { type DtlsRecord, splitDtlsRecords } from './handshake/dtls/records.js';
+export { HandshakeParseError, type ParseResult } from './handshake/errors.js';
+export { type Ja3, ja3 } from './handshake/ja3.js';
+export { type Ja4, ja4 } from './handshake/ja4.js';
+export { decryptInitial } from './handshake/quic/initial-packet.js';
+export { InitialTracker } from './handshake/quic/initial-tracker.js';
+export { type ClientHello, parseClientHello } from './handshake/tls/client-hello.js';
+export { parseClientHelloRecords, parseServerHelloRecords } from './handshake/tls/hello-records.js';
+export { TlsRecordReader } from './handshake/tls/records.js';
+export { parseServerHello, type ServerHello } from './handshake/tls/server-hello.js';
+export { tlsVersionFromName, tlsVersionFromWire } from './handshake/versions.js';
+export { inspectCapture } from './inspect/inspect.js';
+export type { InspectRecord } from './inspect/record.js';
+// The UDP relay and mode specs.
+export { ModeError, type ProxyMode, parseMode } from './proxy/mode.js';
+export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/udp-relay.js';
+// Listeners and sessions of each driver, their options, counters and hooks.
+export { DtlsError } from './transport/dtls/engine.js';
+// The drivers: one interface, five transports.
+export { type DtlsDriver, dtls } from './transport/dtls/index.js';
+export { DtlsListener, type DtlsListenerStats } from './transport/dtls/listener.js';
+export type {
+  DtlsClientHelloAnswer,
+  DtlsClientHelloHook,
+  DtlsConnectOptions,
+  DtlsListenOptions,
+} from './transport/dtls/options.js';
+export { DtlsLayerSession } from './transport/dtls/session.js';
+export { ConnectError } from './transport/errors.js';
+export { drivers } from './transport/index.js';
+export type { QuicConnectOptions } from './transport/quic/connect.js';
+export { QuicErrorCode } from './transport/quic/errors.js';
+export { type QuicDriver, quic } from './transport/quic/index.js';
+export {
+  type QuicClientHelloAnswer,
+  type QuicClientHelloHook,
+  type QuicHelloInfo,
+  type QuicLimits,
+  QuicListener,
+  type QuicListenerStats,
+  type QuicListenOptions,
+} from './transport/quic/listener.js';
+export { QuicSession } from './transport/quic/session.js';
+export { QuicStream, QuicStreamError } from './transport/quic/stream.js';
+export { tcp } from './transport/tcp/index.js';
+export { TcpListener } from './transport/tcp/listener.js';
+export { TcpSession } from './transport/tcp/session.js';
+export { type TlsDriver, tls } from './transport/tls/index.js';
+export { TlsListener } from './transport/tls/listener.js';
+export type {
+  ClientHelloAnswer,
+  ClientHelloHook,
+  PassthroughTarget,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from './transport/tls/options.js';
+export { TlsSession } from './transport/tls/session.js';
+export type {
+  AnySession,
+  ConnectOptions,
+  DatagramChannel,
+  DatagramSession,
+  Driver,
+  Listener,
+  ListenOptions,
+  Scheme,
+  SecurityOptions,
+  Session,
+  StreamSession,
+} from './transport/types.js';
+export { SCHEMES } from './transport/types.js';
+export { type UdpConnectOptions, UdpSocketSession } from './transport/udp/connect.js';
+export { UdpFlowSession } from './transport/udp/flow.js';
+export { udp } from './transport/udp/index.js';
+export { UdpListener, type UdpListenerStats, type UdpListenOptions } from './transport/udp/listener.js';

@@ -3,6 +3,7 @@ import { LruMap } from '../collections/lru-map.js';
 import type { CertificateAuthority, IssuedCertificate } from './ca.js';
 import { generateKey, type KeyType } from './keys.js';
 
+/** How a CertStore issues and keeps leaves. */
 export interface CertStoreOptions {
   /** Most leaves kept (least recently used go first); default 256. */
   capacity?: number;

@@ -34,11 +34,13 @@ export interface SerializedConnection {
   timestamp_tls_setup: number | null;
 }
 
+/** A Client's state (`toState()`): mitmproxy's keys, in its order. */
 export interface SerializedClient extends SerializedConnection {
   mitmcert: string | null;
   proxy_mode: string;
 }
 
+/** A Server's state (`toState()`): mitmproxy's keys, in its order. */
 export interface SerializedServer extends SerializedConnection {
   address: AddressState | null;
   timestamp_tcp_setup: number | null;

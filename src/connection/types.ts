@@ -26,6 +26,7 @@ export function connectionStateName(state: ConnectionState): 'closed' | 'can_rea
 }
 
 export const TRANSPORT_PROTOCOLS = ['tcp', 'udp'] as const;
+/** `tcp` (TCP, TLS) or `udp` (UDP, DTLS, QUIC). */
 export type TransportProtocol = (typeof TRANSPORT_PROTOCOLS)[number];
 
 /** mitmproxy's nine TLS versions, then wirelayer's two additions (DTLSv1.3, QUICv2). */
@@ -42,6 +43,7 @@ export const TLS_VERSIONS = [
   'DTLSv1.3',
   'QUICv2',
 ] as const;
+/** A negotiated protocol version, by name: `SSLv3` ... `TLSv1.3`, `DTLSv0.9` ... `DTLSv1.3`, `QUICv1`, `QUICv2`. */
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
 
 /** `[host, port]`, or for IPv6 `[host, port, flowinfo, scopeId]`. */

@@ -4,7 +4,9 @@
  */
 import { isQuicGreaseVersion, QUIC_V1, QUIC_V2, QUIC_VERSION_NEGOTIATION } from './versions.js';
 
+/** What the first bytes of a stream are (or that more are needed to tell). */
 export type StreamDetection = 'tls' | 'other' | 'need-more';
+/** What the first datagram of a flow is. */
 export type DatagramDetection = 'dtls' | 'quic' | 'raw';
 
 /**

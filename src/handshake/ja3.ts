@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { ClientHello } from './tls/client-hello.js';
 import { isGrease } from './versions.js';
 
+/** A JA3 fingerprint: the string and its MD5 hash. */
 export interface Ja3 {
   /** The JA3 string before hashing. */
   readonly text: string;

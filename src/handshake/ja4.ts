@@ -14,6 +14,7 @@ import { isGrease } from './versions.js';
 /** 't' TLS over TCP, 'q' QUIC, 'd' DTLS. */
 export type Ja4Transport = 'tcp' | 'quic' | 'dtls';
 
+/** A JA4 fingerprint (FoxIO): the hashed form and the raw parts it was made from. */
 export interface Ja4 {
   /** The fingerprint, e.g. t13d1516h2_8daaf6152771_e5627efa2ab1. */
   readonly ja4: string;

@@ -15,6 +15,7 @@ export interface ReverseMode {
   spec: string;
 }
 
+/** A parsed `--mode` spec (mitmproxy's strings). */
 export type ProxyMode = ReverseMode;
 
 /** Parses a mode spec string: `reverse:udp://example.com:53`, `reverse:tcp://[::1]:8080`. */

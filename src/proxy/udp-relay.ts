@@ -19,6 +19,7 @@ export const classifyByHandshake: ClassifyDatagram = detectDatagram;
 /** Datagrams a flow holds while its upstream socket connects; beyond, they are dropped. */
 export const DEFAULT_PENDING_LIMIT = 64;
 
+/** Options of `UdpRelay.start`. */
 export interface UdpRelayOptions {
   /** Where every flow is relayed to. */
   upstream: { host: string; port: number };
@@ -44,6 +45,7 @@ export interface UdpRelayOptions {
   signal?: AbortSignal;
 }
 
+/** A relay's counters: its listener's, and the upstream side's. */
 export interface UdpRelayStats extends UdpListenerStats {
   /** Flows by what their first datagram looked like. */
   classified: Record<DatagramClass, number>;

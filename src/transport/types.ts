@@ -4,6 +4,7 @@ import type { Address, Client, Connection, Server, TlsVersion } from '../connect
 
 /** The schemes of the command-line contract, one driver each. */
 export const SCHEMES = ['tcp', 'tls', 'udp', 'dtls', 'quic'] as const;
+/** A driver's scheme: `tcp`, `tls`, `udp`, `dtls` or `quic`. */
 export type Scheme = (typeof SCHEMES)[number];
 
 /**
@@ -30,6 +31,7 @@ export interface SecurityOptions {
   keylog?: string | ((line: Buffer, conn: Connection) => void);
 }
 
+/** Options every driver's `listen` takes. */
 export interface ListenOptions extends SecurityOptions {
   /** Address to bind; default `127.0.0.1`. */
   host?: string;
@@ -45,6 +47,7 @@ export interface ListenOptions extends SecurityOptions {
   proxyMode?: string;
 }
 
+/** Options every driver's `connect` takes (named as in `node:net` and `node:tls`). */
 export interface ConnectOptions extends SecurityOptions {
   host: string;
   port: number;
@@ -100,6 +103,7 @@ export interface DatagramSession<C extends Connection = Connection> extends Sess
   readonly datagrams: DatagramChannel;
 }
 
+/** A session of any driver. */
 export type AnySession<C extends Connection = Connection> = StreamSession<C> | DatagramSession<C>;
 
 /**

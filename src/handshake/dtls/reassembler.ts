@@ -39,6 +39,7 @@ interface Pending {
 /** How many completed message_seq values are remembered, to drop retransmissions. */
 const COMPLETED_MEMORY = 32;
 
+/** Puts DTLS handshake messages back together from fragments in any order, bounded in messages, bytes and ranges; retransmissions of completed messages are dropped. */
 export class DtlsHandshakeReassembler {
   private readonly maxMessageLength: number;
   private readonly maxPending: number;

@@ -10,6 +10,7 @@ export const DTLS_HANDSHAKE_HEADER = 12;
 /** Content type given to DTLS 1.3 unified-header records (always encrypted). */
 export const CONTENT_DTLS13_CIPHERTEXT = 0x20;
 
+/** One DTLS record: its header fields and a view of its fragment. */
 export interface DtlsRecord {
   /** 20-26 for DTLSPlaintext/DTLSCiphertext records; CONTENT_DTLS13_CIPHERTEXT for DTLS 1.3 unified headers. */
   readonly contentType: number;

@@ -39,6 +39,7 @@ export interface DtlsTuning {
   maxRetransmitMs?: number;
 }
 
+/** Options of `dtls.listen`: those of a UDP listener, certificates, the ClientHello hook and the DTLS tuning. */
 export interface DtlsListenOptions
   extends Omit<UdpListenOptions, 'admit' | 'minVersion' | 'maxVersion'>,
     DtlsTuning {
@@ -56,6 +57,7 @@ export interface DtlsListenOptions
   confdir?: string;
 }
 
+/** Options of `dtls.connect`: those of a UDP connect (no probe) and the DTLS tuning. */
 export interface DtlsConnectOptions extends Omit<UdpConnectOptions, 'probe'>, DtlsTuning {}
 
 /** The DTLS versions the engine negotiates, by TlsVersion name. */

@@ -19,6 +19,7 @@ import { QuicSession } from './session.js';
 /** Handshake timeout when `timeout` is not given, milliseconds. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Options of `quic.connect`. */
 export interface QuicConnectOptions extends ConnectOptions {
   /** Source connection IDs we issue at most (spare ones let us be followed to a new path). */
   maxCids?: number;

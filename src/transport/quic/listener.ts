@@ -84,6 +84,7 @@ export type QuicClientHelloHook = (
   info: QuicHelloInfo,
 ) => QuicClientHelloAnswer | Promise<QuicClientHelloAnswer>;
 
+/** Options of `quic.listen`. */
 export interface QuicListenOptions extends ListenOptions {
   /** See QuicClientHelloHook (named and answered as the TLS listener's hook). */
   clientHello?: QuicClientHelloHook;
@@ -138,6 +139,7 @@ interface PendingHandshake {
   deciding: boolean;
 }
 
+/** Accepts QUIC sessions on one UDP socket (see the file comment for the admission path). */
 export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly endpoint: QuicEndpoint;
   readonly limits: QuicLimits;

@@ -63,6 +63,7 @@ const PATH_WATCH_MS = 3000;
 /** How long `close()` waits for blocked writes to reach quiche before closing anyway. */
 export const CLOSE_GRACE_MS = 2000;
 
+/** A QUIC connection: `stream` (the first bidirectional stream), `openStream()`, `datagrams` (DATAGRAM frames), and the model in `conn`. */
 export class QuicSession<C extends Client | Server = Client | Server>
   extends BaseSession<C>
   implements StreamSession<C>, DatagramSession<C>, StreamHost

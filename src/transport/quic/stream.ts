@@ -43,6 +43,7 @@ const RESET = /^StreamReset\((\d+)\)$/;
 const STOPPED = /^StreamStopped\((\d+)\)$/;
 const INVALID_STATE = /^InvalidStreamState/;
 
+/** One QUIC stream as a Duplex, with backpressure both ways; FIN is `end()`, a reset is `destroy(err)`. */
 export class QuicStream extends Duplex {
   readonly id: number;
   readonly bidirectional: boolean;

@@ -31,6 +31,7 @@ export interface TlsDriver extends Driver<TlsSession<Client>, TlsSession<Server>
   connect(options: TlsConnectOptions): Promise<TlsSession<Server>>;
 }
 
+/** The TLS driver: a TCP connection with the TLS layer over it (node:tls), the ClientHello read first for the model and the hook. */
 export const tls: TlsDriver = {
   scheme: 'tls',
   listen: (options) => TlsListener.listen(options),

@@ -31,6 +31,7 @@ export type ClientHelloHook = (
   client: Client,
 ) => ClientHelloAnswer | Promise<ClientHelloAnswer>;
 
+/** Options of `tls.listen`. */
 export interface TlsListenOptions extends ListenOptions {
   /** See ClientHelloHook. */
   clientHello?: ClientHelloHook;
@@ -46,6 +47,7 @@ export interface TlsListenOptions extends ListenOptions {
   confdir?: string;
 }
 
+/** Options of `tls.connect` (those of every driver's connect). */
 export type TlsConnectOptions = ConnectOptions;
 
 /** The TlsVersions node:tls can negotiate. */

@@ -10,6 +10,7 @@ import { createUdpSocket, resolveHost, type SocketBufferOptions } from './socket
 /** How long a probe waits for its answer when no `timeout` is given. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 
+/** Options of `udp.connect`. */
 export interface UdpConnectOptions extends ConnectOptions, SocketBufferOptions {
   /** Bounds of the session's receive queue (see `UdpChannel`). */
   receiveQueue?: ReceiveQueueLimits;

@@ -22,6 +22,7 @@ export const DEFAULT_MAX_FLOWS = 10_000;
  */
 export const DEFAULT_LISTENER_RECV_BUFFER = 2 * 1024 * 1024;
 
+/** Options of `udp.listen`. */
 export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
   /**
    * Flows held at most (default 10,000). A datagram from a new peer at the cap evicts the least
