@@ -65,7 +65,15 @@ describe('the public surface (src/index.ts)', () => {
   });
 
   it('keeps plumbing private', () => {
-    for (const name of ['quiche', 'QuicEndpoint', 'DtlsContext', 'DtlsSession', 'FlowTable', 'flowKey', 'LruMap']) {
+    for (const name of [
+      'quiche',
+      'QuicEndpoint',
+      'DtlsContext',
+      'DtlsSession',
+      'FlowTable',
+      'flowKey',
+      'LruMap',
+    ]) {
       expect(names).not.toContain(name);
     }
   });
