@@ -8,7 +8,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** The options every scheme shares (DESIGN.md's command-line contract). */
+/** The options every scheme shares (the command-line contract, docs/ARCHITECTURE.md). */
 export const commonOptions = {
   json: { type: 'boolean' },
   sni: { type: 'string' },

@@ -1,7 +1,7 @@
 import { Client, type Connection, formatAddress } from '../connection/index.js';
 import type { Scheme } from '../transport/types.js';
 
-/** The events of the command-line contract (DESIGN.md). */
+/** The events of the command-line contract (docs/ARCHITECTURE.md). */
 export type ModelEvent = 'start' | 'up' | 'closed' | 'error';
 
 /** The JSON record of one event: event, driver, role, then the model's state keys. */

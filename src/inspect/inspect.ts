@@ -55,7 +55,7 @@ export function inspectCapture(bytes: Uint8Array): InspectResult {
       inspected = inspectFlow(flow);
     } catch (e) {
       // The parsers return their errors rather than throw them; should one throw all the same,
-      // it costs this flow, not the records of the others (DESIGN.md: bad input is data).
+      // it costs this flow, not the records of the others (docs/ARCHITECTURE.md principle 6: bad input is data).
       const where = `${flow.protocol} ${formatEndpoint(flow.client)} -> ${formatEndpoint(flow.server)}`;
       notes.push({ record: null, message: `internal error on ${where}: ${(e as Error).message}` });
       continue;

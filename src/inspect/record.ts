@@ -18,7 +18,7 @@ export type InspectProtocol = 'tls' | 'dtls' | 'quic';
 
 /**
  * One connection seen in a capture. Keys are snake_case and in this order, as printed by
- * `wirelayer inspect --json` (DESIGN.md); `INSPECT_RECORD_KEYS` lists them.
+ * `wirelayer inspect --json` (README, Command line); `INSPECT_RECORD_KEYS` lists them.
  */
 export interface InspectRecord {
   readonly protocol: InspectProtocol;

@@ -1,5 +1,5 @@
 /**
- * The compliance suite: every driver runs it (STYLE.md, after js-libp2p). It asserts the
+ * The compliance suite: every driver runs it (after js-libp2p's transport compliance tests). It asserts the
  * connection model on both ends of real sessions: addresses, handshake fields equal on both
  * sides and to what a real peer reports, timestamps ordered, state transitions, `error` on a
  * failed connect, clean close and no leaked handles.

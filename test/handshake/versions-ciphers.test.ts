@@ -21,7 +21,7 @@ import {
 } from '../../src/handshake/versions.js';
 
 describe('versions', () => {
-  it('maps every wire code of REFERENCE.md section 5', () => {
+  it('maps every wire code (docs/ARCHITECTURE.md, wire facts)', () => {
     expect(tlsVersionFromWire(0x0300)).toBe('SSLv3');
     expect(tlsVersionFromWire(0x0301)).toBe('TLSv1');
     expect(tlsVersionFromWire(0x0302)).toBe('TLSv1.1');

@@ -13,7 +13,7 @@ export interface PeerProcess {
 
 /**
  * Spawns a peer. stdin stays an open pipe: `openssl s_server`/`s_client` quit at once on stdin
- * EOF (REFERENCE.md section 7).
+ * EOF (docs/ARCHITECTURE.md, wire facts).
  */
 export function spawnPeer(command: string, args: readonly string[]): PeerProcess {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
