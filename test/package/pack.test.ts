@@ -26,6 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/main.js';
 import { jsonLines } from '../cli/run.js';
+import { which } from '../setup/peers.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 /** Top-level entries of the clone that packing does not need (or that it would rebuild anyway). */
@@ -166,8 +167,13 @@ beforeAll(async () => {
   // make or python3; and a node-gyp that fails
   tools = join(root, 'tools');
   mkdirSync(tools);
-  const nodeBin = dirname(process.execPath);
-  for (const name of ['node', 'npm', 'npx']) symlinkSync(join(nodeBin, name), join(tools, name));
+  // npm and npx as found on PATH (a Node package may come without them), run by this node
+  symlinkSync(process.execPath, join(tools, 'node'));
+  for (const name of ['npm', 'npx']) {
+    const found = which(name, process.env.PATH ?? '');
+    expect(found, `${name} on PATH`).not.toBeNull();
+    symlinkSync(found!, join(tools, name));
+  }
   symlinkSync('/bin/sh', join(tools, 'sh'));
   gypMarker = join(root, 'node-gyp-ran');
   const failingGyp = join(root, 'no-node-gyp.js');

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { provisionPeers } from './peers.js';
+import { provisionPeers, which } from './peers.js';
 
 const ADDON = join('build', 'Release', 'wirelayer_dtls.node');
 
@@ -12,12 +12,14 @@ function newestSource(): number {
   return Math.max(...files.map((f) => statSync(f).mtimeMs));
 }
 
-/** npm's own node-gyp: the one `npm test` names, else the one beside this Node's npm. */
+/** npm's own node-gyp: the one `npm test` names, else the one of the npm on PATH. */
 function nodeGyp(): string {
   const named = process.env.npm_config_node_gyp;
   if (named && existsSync(named)) return named;
-  const npm = realpathSync(join(dirname(process.execPath), 'npm'));
-  return join(dirname(npm), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const npm = which('npm', process.env.PATH ?? '');
+  if (npm === null)
+    throw new Error('wirelayer tests: no npm on PATH, whose node-gyp compiles the DTLS engine');
+  return join(dirname(realpathSync(npm)), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
 }
 
 /**
