@@ -1,37 +1,44 @@
-import { runCertsBench } from './certs.js';
-import { runDtlsBench } from './dtls.js';
-import { runDtlsEngineBench } from './dtls-engine.js';
-import { runHandshakeBench } from './handshake-parse.js';
-import { runQuicBench } from './quic.js';
-import { runQuicInitialBench } from './quic-initial.js';
 import type { Row } from './report.js';
-import { runTcpBench } from './tcp.js';
-import { runTlsBench } from './tls.js';
-import { formatUdpBenchTable, runUdpBench } from './udp.js';
 
-/** Every benchmark, by the name `wirelayer bench NAME` takes. */
-/** A benchmark gives rows (formatted by report.ts) or, for a table of its own shape, Markdown text. */
+/**
+ * Every benchmark, by the name `wirelayer bench NAME` takes. A benchmark gives rows (formatted by
+ * report.ts) or, for a table of its own shape, Markdown text. Each module is imported when its
+ * benchmark runs, so `bench tcp` loads neither QUIC nor the DTLS engine.
+ */
 export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | string> }> = {
-  tcp: { title: 'TCP driver vs node:net', run: () => runTcpBench() },
+  tcp: { title: 'TCP driver vs node:net', run: async () => (await import('./tcp.js')).runTcpBench() },
   udp: {
     title: 'UDP relay vs a minimal node:dgram relay and socat (round trips/s)',
-    run: async () =>
-      formatUdpBenchTable(await runUdpBench({ progress: (line) => process.stderr.write(`${line}\n`) })),
+    run: async () => {
+      const { formatUdpBenchTable, runUdpBench } = await import('./udp.js');
+      return formatUdpBenchTable(
+        await runUdpBench({ progress: (line) => process.stderr.write(`${line}\n`) }),
+      );
+    },
   },
-  tls: { title: 'TLS driver vs node:tls', run: () => runTlsBench() },
+  tls: { title: 'TLS driver vs node:tls', run: async () => (await import('./tls.js')).runTlsBench() },
   certs: {
     title: 'Leaf certificates (forge structure, node:crypto signature) vs forge',
-    run: async () => runCertsBench(),
+    run: async () => (await import('./certs.js')).runCertsBench(),
   },
   'dtls-engine': {
     title: 'DTLS engine (native, sans-IO) vs node:crypto AES-256-GCM',
-    run: () => runDtlsEngineBench(),
+    run: async () => (await import('./dtls-engine.js')).runDtlsEngineBench(),
   },
-  dtls: { title: 'DTLS driver (loopback) vs the bare engine and werift-dtls', run: () => runDtlsBench() },
-  handshake: { title: 'Handshake parsing (ClientHello, JA3/JA4, detect)', run: () => runHandshakeBench() },
-  quic: { title: 'QUIC driver vs the raw quiche loop', run: () => runQuicBench() },
+  dtls: {
+    title: 'DTLS driver (loopback) vs the bare engine and werift-dtls',
+    run: async () => (await import('./dtls.js')).runDtlsBench(),
+  },
+  handshake: {
+    title: 'Handshake parsing (ClientHello, JA3/JA4, detect)',
+    run: async () => (await import('./handshake-parse.js')).runHandshakeBench(),
+  },
+  quic: {
+    title: 'QUIC driver vs the raw quiche loop',
+    run: async () => (await import('./quic.js')).runQuicBench(),
+  },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
-    run: () => runQuicInitialBench(),
+    run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),
   },
 };

@@ -10,9 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CertificateAuthority } from '../src/certs/index.js';
 import {
   type HostPort,
   type QuicheConfig,
@@ -32,20 +32,17 @@ const MAX_BURST = 64;
 /** No single measurement runs longer than this. */
 const MEASURE_CAP_MS = 20_000;
 
-const certs = new URL('../../test/fixtures/certs/', import.meta.url);
-const fixture = (name: string): string => {
-  // from dist/bench (built) or bench/ (run through a TS loader)
-  for (const base of [certs, new URL('../test/fixtures/certs/', import.meta.url)]) {
-    try {
-      return readFileSync(new URL(name, base), 'utf8');
-    } catch {
-      // try the next
-    }
-  }
-  throw new Error(`fixture ${name} not found`);
-};
-const CERT = fixture('ec-cert.pem');
-const KEY = fixture('ec-key.pem');
+/**
+ * The listener's certificate, issued by a throwaway CA on first use: benchmarks ship in the
+ * package, test fixtures do not.
+ */
+let leaf: { cert: string; key: string } | null = null;
+function serverCert(): { cert: string; key: string } {
+  if (leaf) return leaf;
+  const issued = CertificateAuthority.create().issue('localhost', { altNames: [HOST, '::1'] });
+  leaf = { cert: issued.certPem, key: issued.keyPem };
+  return leaf;
+}
 const SETTINGS = { alpn: ALPN, idleTimeoutMs: 30_000, activeCidLimit: 2, keylog: false };
 
 const payload = randomBytes(1024 * 1024);
@@ -151,8 +148,9 @@ let clientConfig: QuicheConfig | null = null;
 /** A raw client/server pair, handshake done. */
 async function rawConnection(): Promise<{ client: RawPeer; server: RawPeer }> {
   const q = quiche();
+  const { cert, key } = serverCert();
   serverConfig ??= applyEngineSettings(
-    q.Config.withBoringSslCtx(false, false, null, [Buffer.from(KEY)], [Buffer.from(CERT)], null),
+    q.Config.withBoringSslCtx(false, false, null, [Buffer.from(key)], [Buffer.from(cert)], null),
     SETTINGS,
   );
   clientConfig ??= applyEngineSettings(
@@ -235,7 +233,7 @@ async function rawHandshakes(count: number): Promise<number> {
 // Ours: the driver, end to end.
 
 async function oursBulk(bytes: number): Promise<number> {
-  const listener = await quic.listen({ host: HOST, cert: CERT, key: KEY, ALPNProtocols: ALPN });
+  const listener = await quic.listen({ host: HOST, ...serverCert(), ALPNProtocols: ALPN });
   let received = 0;
   let finished: (() => void) | null = null;
   const done = new Promise<void>((r) => {
@@ -272,7 +270,7 @@ async function oursBulk(bytes: number): Promise<number> {
 }
 
 async function oursHandshakes(count: number): Promise<number> {
-  const listener = await quic.listen({ host: HOST, cert: CERT, key: KEY, ALPNProtocols: ALPN });
+  const listener = await quic.listen({ host: HOST, ...serverCert(), ALPNProtocols: ALPN });
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
     const out = await quic.connect({

@@ -1,26 +1,46 @@
 #!/usr/bin/env node
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
-import * as bench from './commands/bench.js';
-import * as connect from './commands/connect.js';
-import * as demo from './commands/demo.js';
-import * as inspect from './commands/inspect.js';
-import * as listen from './commands/listen.js';
-import * as proxy from './commands/proxy.js';
 
-interface Command {
+/** What a module in `commands/` exports. */
+export interface Command {
   usage: string;
   run(args: string[]): Promise<number>;
 }
 
-/** Every subcommand, one module each in `commands/`. */
-const COMMANDS: Record<string, Command> = { demo, listen, connect, inspect, proxy, bench };
+/**
+ * Every subcommand: the first line of its usage (for `--help`) and its module, loaded only when
+ * that command runs, so one command's dependencies (the benchmarks, a native addon) cannot break
+ * another. test/package/cli.test.ts checks each line against the module's own `usage`.
+ */
+export const COMMANDS: Record<string, { synopsis: string; load(): Promise<Command> }> = {
+  demo: { synopsis: 'wirelayer demo [--json]', load: () => import('./commands/demo.js') },
+  listen: {
+    synopsis: 'wirelayer listen SCHEME://HOST:PORT [options]',
+    load: () => import('./commands/listen.js'),
+  },
+  connect: {
+    synopsis: 'wirelayer connect SCHEME://HOST:PORT [options]',
+    load: () => import('./commands/connect.js'),
+  },
+  inspect: { synopsis: 'wirelayer inspect CAPTURE [--json]', load: () => import('./commands/inspect.js') },
+  proxy: {
+    synopsis:
+      'wirelayer proxy --mode reverse:SCHEME://HOST:PORT [--listen-host H] [--listen-port P] [options]',
+    load: () => import('./commands/proxy.js'),
+  },
+  bench: {
+    synopsis: 'wirelayer bench NAME [options] | wirelayer bench all',
+    load: () => import('./commands/bench.js'),
+  },
+};
 
 const HELP = `wirelayer: one connection model (mitmproxy's) for TCP, TLS, UDP, DTLS and QUIC
 
 Usage:
 ${Object.values(COMMANDS)
-  .map((c) => `  ${c.usage.split('\n')[0]}`)
+  .map((c) => `  ${c.synopsis}`)
   .join('\n')}
 
 SCHEME is one of tcp, tls, udp, dtls, quic. Shared options:
@@ -43,11 +63,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
     console.error(`wirelayer: unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
+  const command = await entry.load();
   try {
     return await command.run(rest);
   } catch (e) {
@@ -59,7 +80,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/**
+ * Whether this file is the program node was started with. Installed, it runs through npm's bin
+ * symlink (node_modules/.bin/wirelayer): argv[1] is the link, import.meta.url the real file.
+ */
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

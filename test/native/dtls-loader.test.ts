@@ -1,14 +1,19 @@
 /**
  * Loading the addon: a missing build and a Node that does not export OpenSSL are explained,
  * not crashed on. Each case loads a fresh copy of the module with WIRELAYER_DTLS_ADDON set.
+ * In the clone, the engine compiled here (build/Release, kept fresh by the test setup) is the one
+ * loaded, never a prebuilt one; test/package/pack.test.ts checks the installed package's choice.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 type Engine = typeof import('../../src/transport/dtls/engine.js');
+type Loader = typeof import('../../src/transport/dtls/loader.js');
+
+const REPO = resolve(import.meta.dirname, '../..');
 
 async function loadWith(addon: string): Promise<Engine> {
   vi.resetModules();
@@ -54,6 +59,19 @@ describe('DTLS addon loading', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('loads the file WIRELAYER_DTLS_ADDON names, and says so', async () => {
+    vi.resetModules();
+    process.env.WIRELAYER_DTLS_ADDON = join(REPO, 'build', 'Release', 'wirelayer_dtls.node');
+    const loader: Loader = await import('../../src/transport/dtls/loader.js');
+    expect(loader.dtlsAddonPath()).toBe(process.env.WIRELAYER_DTLS_ADDON);
+  });
+
+  it('in the clone, loads the engine compiled here (build/Release), not a prebuilt one', async () => {
+    vi.resetModules();
+    const loader: Loader = await import('../../src/transport/dtls/loader.js');
+    expect(loader.dtlsAddonPath()).toBe(join(REPO, 'build', 'Release', 'wirelayer_dtls.node'));
   });
 
   it('reports the OpenSSL it runs on', async () => {

@@ -18,17 +18,14 @@
  * The retransmission timer is OpenSSL's own and reads the wall clock (OpenSSL offers no
  * clock injection), so `timeout()` is real time; `initialRetransmitMs` makes it short in tests.
  *
- * The addon is `build/Release/wirelayer_dtls.node` of the package (built by `npm install`);
- * the environment variable `WIRELAYER_DTLS_ADDON` may name another file (e.g. one built for
- * another Node). It is loaded on first use, with every OpenSSL symbol resolved at once.
+ * The addon is the package's prebuilt N-API file (`prebuilds/`), or `build/Release` when it was
+ * compiled here; `WIRELAYER_DTLS_ADDON` may name another file (loader.ts has the order). It is
+ * loaded on first use, with every OpenSSL symbol resolved at once.
  */
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import type { TlsVersion } from '../../connection/types.js';
+import { loadDtlsAddon } from './loader.js';
 
 /** DTLS versions the engine can negotiate. */
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
@@ -285,85 +282,24 @@ interface NativeBinding {
   opensslHeaders: string;
 }
 
-const ADDON = 'wirelayer_dtls.node';
-
-/** Where the addon may be: `build/Release` of the package root, found walking up from this file. */
-function addonCandidates(): string[] {
-  const override = process.env.WIRELAYER_DTLS_ADDON;
-  if (override) return [override];
-  const found: string[] = [];
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    found.push(join(dir, 'build', 'Release', ADDON), join(dir, 'build', 'Debug', ADDON));
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return found;
-}
-
 let binding: NativeBinding | undefined;
 let loadError: DtlsError | undefined;
 
-function explainLoadFailure(path: string, err: unknown): DtlsError {
-  const text = err instanceof Error ? err.message : String(err);
-  const symbol = /undefined symbol:?\s*(\S+)/.exec(text) ?? /symbol not found[^']*'?_?(\w+)/i.exec(text);
-  if (symbol) {
-    return new DtlsError(
-      'ERR_DTLS_OPENSSL_SYMBOLS',
-      `wirelayer's DTLS engine needs the OpenSSL symbols that Node exports, and this Node ` +
-        `(${process.version}, OpenSSL ${process.versions.openssl ?? 'none'}) does not export ` +
-        `${symbol[1]}. Use an official Node.js build (or one built with its bundled OpenSSL, ` +
-        `or linked to a shared libssl 3). Loading ${path} failed: ${text}`,
-      [],
-      null,
-      null,
-      { cause: err },
-    );
-  }
-  return new DtlsError(
-    'ERR_DTLS_ADDON_LOAD',
-    `cannot load wirelayer's DTLS engine from ${path}: ${text}`,
-    [],
-    null,
-    null,
-    {
-      cause: err,
-    },
-  );
-}
-
 /**
- * Loads the addon once. Throws a {@link DtlsError}: `ERR_DTLS_ADDON_MISSING` when it was
- * not built, `ERR_DTLS_OPENSSL_SYMBOLS` when this Node does not export OpenSSL.
+ * Loads the addon once (loader.ts: which file, and why it failed). Throws a {@link DtlsError}:
+ * `ERR_DTLS_ADDON_MISSING` when it was not built, `ERR_DTLS_OPENSSL_SYMBOLS` when this Node
+ * does not export OpenSSL.
  */
 function loadBinding(): NativeBinding {
   if (binding) return binding;
   if (loadError) throw loadError;
-  const candidates = addonCandidates();
-  const path = candidates.find((p) => existsSync(p));
-  if (!path) {
-    const where = process.env.WIRELAYER_DTLS_ADDON
-      ? `WIRELAYER_DTLS_ADDON names ${candidates[0]}, which does not exist`
-      : `looked for ${candidates.slice(0, 2).join(', ')} and the same under the parent folders`;
-    loadError = new DtlsError(
-      'ERR_DTLS_ADDON_MISSING',
-      `wirelayer's DTLS engine is not built (${where}). It is built by \`npm install\` with ` +
-        'node-gyp: run `npm rebuild wirelayer` (needs python3, make and a C++ compiler).',
-    );
+  const result = loadDtlsAddon();
+  if (!result.ok) {
+    loadError = new DtlsError(result.code, result.message, [], null, null, { cause: result.cause });
     throw loadError;
   }
-  try {
-    // RTLD_NOW: resolve every OpenSSL symbol at load. Node loads addons lazily by default,
-    // which on a Node that does not export OpenSSL would load fine and abort on first use.
-    const module: { exports: unknown } = { exports: {} };
-    process.dlopen(module, path, osConstants.dlopen.RTLD_NOW ?? 0);
-    binding = module.exports as NativeBinding;
-    return binding;
-  } catch (err) {
-    loadError = explainLoadFailure(path, err);
-    throw loadError;
-  }
+  binding = result.exports as NativeBinding;
+  return binding;
 }
 
 /** Whether the engine can be loaded here (never throws). */
