@@ -6,8 +6,8 @@
  */
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type Connection, ConnectionState, type Server } from '../../src/connection/index.js';
-import { ConnectError } from '../../src/transport/errors.js';
+import { type Client, type Connection, ConnectionState, Server } from '../../src/connection/index.js';
+import { ConnectError, SessionError } from '../../src/transport/errors.js';
 import type {
   AnySession,
   ConnectOptions,
@@ -64,9 +64,24 @@ export interface ComplianceFixture {
    * accepted session for.
    */
   announce?: (session: AnySession<Server>) => void;
+  /**
+   * Listen options that install `hook` as the listener's ClientHello hook (TLS, DTLS, QUIC). The
+   * suite uses it to stall a handshake in its middle and to make a hook throw.
+   */
+  clientHello?: (hook: () => Promise<void>) => Partial<ListenOptions>;
+  /**
+   * Without a hook to stall (TCP, UDP): connect options that keep a dial in flight on the
+   * listener, whose `start` then marks the middle of the dial (UDP: a probe it never answers).
+   * Absent too (TCP), the abort comes right after the dial has begun.
+   */
+  holdDial?: () => Partial<ConnectOptions>;
   peerServers?: readonly PeerServer[];
   peerClients?: readonly PeerClient[];
 }
+
+/** Resolves with the listener's next `session`. */
+const nextSession = (listener: Listener): Promise<AnySession<Client>> =>
+  (once(listener, 'session') as Promise<[AnySession<Client>]>).then(([s]) => s);
 
 const isStream = (s: AnySession): s is StreamSession => 'stream' in s;
 
@@ -103,6 +118,16 @@ export function transportHandles(): number {
 async function settleHandles(baseline: number): Promise<number> {
   for (let i = 0; i < 50 && transportHandles() > baseline; i++) await new Promise((r) => setTimeout(r, 20));
   return transportHandles();
+}
+
+/** What Node users expect of an aborted operation (net.connect, events.once), and a ConnectError. */
+function expectAbortError(err: unknown): void {
+  expect(err).toBeInstanceOf(ConnectError);
+  const e = err as ConnectError;
+  expect(e.name).toBe('AbortError');
+  expect(e.code).toBe('ABORT_ERR');
+  expect(e.conn.state).toBe(ConnectionState.CLOSED);
+  expect(e.conn.error).toBe(e.message);
 }
 
 function expectOrdered(conn: Connection, tcpSetup: boolean): void {
@@ -144,12 +169,36 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
           const [port] = [listener.address[1]];
           expect(port).toBeGreaterThan(0);
           const accepted = once(listener, 'session') as Promise<[AnySession<Client>]>;
-          const started = once(listener, 'start') as Promise<[AnySession<Client>]>;
+          // the Client model at `start`, as it was then
+          const started = new Promise<[AnySession<Client>, { transportProtocol: string; tls: boolean }]>(
+            (resolve) =>
+              listener.once('start', (s: AnySession<Client>) =>
+                resolve([s, { transportProtocol: s.conn.transportProtocol, tls: s.conn.tls }]),
+              ),
+          );
           const before = Date.now() / 1000;
-          const out = await fx.driver.connect({ host, port, ...fx.connectOptions?.(host, port) });
+          // the Server model at `start`: made by the driver, filled before anything is dialed
+          const model = fx.driver.serverModel({ host, port, ...fx.connectOptions?.(host, port) });
+          expect(model.address).toEqual([host, port]);
+          expect(model.transportProtocol).toBe(fx.transportProtocol);
+          expect(model.tls).toBe(fx.handshake !== undefined);
+          expect(model.state).toBe(ConnectionState.CLOSED);
+          const connecting = fx.driver.connect({
+            host,
+            port,
+            ...fx.connectOptions?.(host, port),
+            conn: model,
+          });
+          const out = await connecting;
+          expect(out.conn).toBe(model);
           fx.announce?.(out);
           const [inbound] = await accepted;
-          expect((await started)[0]).toBe(inbound);
+          const [first, atStart] = await started;
+          expect(first).toBe(inbound);
+          expect(atStart).toEqual({
+            transportProtocol: fx.transportProtocol,
+            tls: fx.handshake !== undefined,
+          });
           const server = out.conn;
           const client = inbound.conn;
 
@@ -214,7 +263,7 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
             .connect({
               host,
               port,
-              timeout: 5000,
+              connectTimeout: 5000,
               ...fx.connectOptions?.(host, port),
               ...fx.refusedConnectOptions?.(host, port),
             })
@@ -229,20 +278,185 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
           expect((err as ConnectError).message).toBe(conn.error);
           expect(conn.state).toBe(ConnectionState.CLOSED);
           expect(conn.timestampStart).not.toBeNull();
+          expect(conn.timestampEnd).not.toBeNull();
+          expect(conn.timestampEnd!).toBeGreaterThanOrEqual(conn.timestampStart!);
           expect(conn.address).toEqual([host, port]);
+          expect(conn.transportProtocol).toBe(fx.transportProtocol);
+          expect(conn.tls).toBe(fx.handshake !== undefined);
         });
 
         it('rejects a connect whose signal is already aborted', async () => {
+          const signal = AbortSignal.abort();
           const err = await fx.driver
-            .connect({
-              host,
-              port: listener.address[1],
-              signal: AbortSignal.abort(),
-              ...fx.connectOptions?.(host, 1),
-            })
+            .connect({ host, port: listener.address[1], signal, ...fx.connectOptions?.(host, 1) })
             .catch((e: unknown) => e);
-          expect(err).toBeInstanceOf(ConnectError);
-          expect((err as ConnectError).code).toBe('ABORT_ERR');
+          expectAbortError(err);
+          expect((err as ConnectError).cause).toBe(signal.reason);
+          expect((err as ConnectError).conn.timestampEnd).not.toBeNull();
+        });
+
+        it('an abort in the middle of the dial rejects as Node does and leaves the model CLOSED', async () => {
+          let entered!: () => void;
+          const inside = new Promise<void>((resolve) => {
+            entered = resolve;
+          });
+          let release!: () => void;
+          const released = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          const own = await fx.driver.listen({
+            host,
+            port: 0,
+            ...fx.listenOptions?.(host),
+            ...fx.clientHello?.(() => {
+              entered();
+              return released;
+            }),
+          });
+          try {
+            const port = own.address[1];
+            if (fx.clientHello === undefined && fx.holdDial !== undefined) own.once('start', () => entered());
+            const ac = new AbortController();
+            const conn = new Server({ address: [host, port] });
+            const pending = fx.driver
+              .connect({
+                host,
+                port,
+                ...fx.connectOptions?.(host, port),
+                ...fx.holdDial?.(),
+                conn,
+                signal: ac.signal,
+              })
+              .then(
+                () => null,
+                (e: unknown) => e,
+              );
+            // the transport is up and the handshake (or the probe) waits on the listener; TCP: the
+            // connect has only begun
+            if (fx.clientHello !== undefined || fx.holdDial !== undefined) await inside;
+            else expect(conn.state).toBe(ConnectionState.CLOSED);
+            expect(conn.timestampStart).not.toBeNull();
+            ac.abort();
+            const err = await pending;
+            expectAbortError(err);
+            expect((err as ConnectError).cause).toBe(ac.signal.reason);
+            expect((err as ConnectError).conn).toBe(conn);
+            expect(conn.state).toBe(ConnectionState.CLOSED);
+            expect(conn.error).toBe((err as ConnectError).message);
+            expect(conn.timestampEnd).not.toBeNull();
+            expect(conn.timestampEnd!).toBeGreaterThanOrEqual(conn.timestampStart!);
+            expect(conn.timestampTlsSetup).toBeNull();
+          } finally {
+            release();
+            await own.close();
+          }
+        });
+
+        it('an abort after the connect closes the session', async () => {
+          const ac = new AbortController();
+          const accepted = nextSession(listener);
+          const out = await fx.driver.connect({
+            host,
+            port: listener.address[1],
+            ...fx.connectOptions?.(host, listener.address[1]),
+            signal: ac.signal,
+          });
+          fx.announce?.(out);
+          const inbound = await accepted;
+          ac.abort();
+          await (out.closed ? undefined : once(out, 'close'));
+          expect(out.conn.state).toBe(ConnectionState.CLOSED);
+          expect(out.conn.error).toBe('Aborted');
+          await inbound.close();
+        });
+
+        if (fx.clientHello !== undefined) {
+          const withHook = fx.clientHello;
+          it('a ClientHello hook that throws fails that session with ERR_CLIENT_HELLO_HOOK, counted', async () => {
+            const thrown = new Error('no certificate for you');
+            const own = await fx.driver.listen({
+              host,
+              port: 0,
+              ...fx.listenOptions?.(host),
+              ...withHook(() => {
+                throw thrown;
+              }),
+            });
+            try {
+              const started = once(own, 'start') as Promise<[AnySession<Client>]>;
+              const failed = once(own, 'sessionError') as Promise<[AnySession<Client>, SessionError]>;
+              const port = own.address[1];
+              const err = await fx.driver
+                .connect({ host, port, ...fx.connectOptions?.(host, port), connectTimeout: 1500 })
+                .catch((e: unknown) => e);
+              expect(err).toBeInstanceOf(ConnectError);
+              const [session, error] = await failed;
+              expect((await started)[0]).toBe(session);
+              expect(error).toBeInstanceOf(SessionError);
+              expect(error.code).toBe('ERR_CLIENT_HELLO_HOOK');
+              expect(error.cause).toBe(thrown);
+              expect(error.conn).toBe(session.conn);
+              expect(session.conn.error).toBe('ClientHello hook failed: no certificate for you');
+              expect(error.message).toBe(session.conn.error);
+              expect(session.established).toBe(false);
+              // DTLS: no alert tells our client, whose retransmitted ClientHellos each fail the same way
+              expect(Object.keys(own.stats.sessionErrors)).toEqual(['ERR_CLIENT_HELLO_HOOK']);
+              expect(own.stats.sessionErrors.ERR_CLIENT_HELLO_HOOK).toBeGreaterThanOrEqual(1);
+              expect(own.stats.socketErrors).toEqual({});
+            } finally {
+              await own.close();
+            }
+          });
+        }
+
+        it('ending an iteration early leaves the listener serving; a new iteration works', async () => {
+          const own = await fx.driver.listen({ host, port: 0, ...fx.listenOptions?.(host) });
+          const port = own.address[1];
+          const dial = async (): Promise<[AnySession<Server>, AnySession<Client>]> => {
+            const accepted = nextSession(own);
+            const out = await fx.driver.connect({ host, port, ...fx.connectOptions?.(host, port) });
+            fx.announce?.(out);
+            return [out, await accepted];
+          };
+          const outs: AnySession<Server>[] = [];
+          try {
+            // two sessions queued for an iteration that takes only the first
+            const iterator = own[Symbol.asyncIterator]();
+            const [outA, inA] = await dial();
+            const [outB, inB] = await dial();
+            outs.push(outA, outB);
+            expect((await iterator.next()).value).toBe(inA);
+            await iterator.return?.();
+            // the one queued and never taken is closed, not leaked
+            await (inB.closed ? undefined : once(inB, 'close'));
+            expect(inB.conn.error).toBeNull();
+
+            // with no iteration running, sessions still come up and stay up
+            const [outC, inC] = await dial();
+            outs.push(outC);
+            expect(inC.conn.error).toBeNull();
+            const payload = Buffer.from(`after the iteration on ${host}`);
+            expect(Buffer.from(await roundTrip(outC, inC, payload)).equals(payload)).toBe(true);
+            expect(inC.closed).toBe(false);
+            expect(inC.conn.error).toBeNull();
+
+            // `break` out of a new `for await`: it yields the next session, then the listener goes on
+            const iterated = (async () => {
+              for await (const session of own) return session;
+              return null;
+            })();
+            const [outD, inD] = await dial();
+            outs.push(outD);
+            expect(await iterated).toBe(inD);
+            const [outE, inE] = await dial();
+            outs.push(outE);
+            expect(Buffer.from(await roundTrip(outE, inE, payload)).equals(payload)).toBe(true);
+            for (const s of [inA, inC, inD, inE]) expect(s.conn.error).toBeNull();
+            expect(own.sessions.has(inB)).toBe(false);
+          } finally {
+            await Promise.all(outs.map((s) => s.close()));
+            await own.close();
+          }
         });
 
         it('yields sessions from the async iterator and closes them with the listener', async () => {

@@ -1,4 +1,4 @@
-import { tls } from '../../src/transport/tls/index.js';
+import { type TlsListenOptions, tls } from '../../src/transport/tls/index.js';
 import { runCompliance } from '../compliance/suite.js';
 import { EC_CERT_PEM, EC_KEY_PEM, fixturePath, RSA_CERT_PEM, RSA_KEY_PEM } from '../helpers/certs.js';
 import { freeTcpPort } from '../helpers/ports.js';
@@ -13,6 +13,10 @@ runCompliance('tls', {
   listenOptions: () => ({ cert: EC_CERT_PEM, key: EC_KEY_PEM }),
   connectOptions: () => ({ ca: EC_CERT_PEM }),
   refusedPort: freeTcpPort,
+  clientHello: (hook) => {
+    const options: Partial<TlsListenOptions> = { clientHello: () => hook() };
+    return options;
+  },
   peerServers: [
     {
       name: 'openssl s_server (TLSv1.2, ECDSA, ChaCha20)',
