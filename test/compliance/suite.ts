@@ -4,7 +4,7 @@
  * sides and to what a real peer reports, timestamps ordered, state transitions, `error` on a
  * failed connect, clean close and no leaked handles.
  */
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, type Connection, ConnectionState, Server } from '../../src/connection/index.js';
 import { ConnectError, SessionError } from '../../src/transport/errors.js';
@@ -75,6 +75,11 @@ export interface ComplianceFixture {
    * Absent too (TCP), the abort comes right after the dial has begun.
    */
   holdDial?: () => Partial<ConnectOptions>;
+  /**
+   * The listener's own socket (a net.Server, a dgram socket), where the suite raises the error
+   * the OS would report (EMFILE on accept, a failed recvmsg: no loopback peer can cause one).
+   */
+  listeningSocket?: (listener: Listener) => EventEmitter;
   peerServers?: readonly PeerServer[];
   peerClients?: readonly PeerClient[];
 }
@@ -403,6 +408,34 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
               expect(Object.keys(own.stats.sessionErrors)).toEqual(['ERR_CLIENT_HELLO_HOOK']);
               expect(own.stats.sessionErrors.ERR_CLIENT_HELLO_HOOK).toBeGreaterThanOrEqual(1);
               expect(own.stats.socketErrors).toEqual({});
+            } finally {
+              await own.close();
+            }
+          });
+        }
+
+        if (fx.listeningSocket !== undefined) {
+          const socketOf = fx.listeningSocket;
+          it("an error of the listening socket is the listener's 'error', counted by code; it goes on", async () => {
+            const own = await fx.driver.listen({ host, port: 0, ...fx.listenOptions?.(host) });
+            try {
+              const failure = Object.assign(new Error('accept EMFILE'), {
+                code: 'EMFILE',
+                syscall: 'accept',
+              });
+              const reported = once(own, 'error') as Promise<[Error]>;
+              socketOf(own).emit('error', failure);
+              expect((await reported)[0]).toBe(failure);
+              expect(own.stats.socketErrors).toEqual({ EMFILE: 1 });
+              expect(own.stats.sessionErrors).toEqual({});
+              const accepted = nextSession(own);
+              const port = own.address[1];
+              const out = await fx.driver.connect({ host, port, ...fx.connectOptions?.(host, port) });
+              fx.announce?.(out);
+              const inbound = await accepted;
+              const payload = Buffer.from('still serving');
+              expect(Buffer.from(await roundTrip(out, inbound, payload)).equals(payload)).toBe(true);
+              await out.close();
             } finally {
               await own.close();
             }

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { type TlsListenOptions, tls } from '../../src/transport/tls/index.js';
 import { runCompliance } from '../compliance/suite.js';
 import { EC_CERT_PEM, EC_KEY_PEM, fixturePath, RSA_CERT_PEM, RSA_KEY_PEM } from '../helpers/certs.js';
@@ -13,6 +14,8 @@ runCompliance('tls', {
   listenOptions: () => ({ cert: EC_CERT_PEM, key: EC_KEY_PEM }),
   connectOptions: () => ({ ca: EC_CERT_PEM }),
   refusedPort: freeTcpPort,
+  // the net.Server is private: reached as the OS reaches it
+  listeningSocket: (listener) => Reflect.get(listener, 'server') as EventEmitter,
   clientHello: (hook) => {
     const options: Partial<TlsListenOptions> = { clientHello: () => hook() };
     return options;
