@@ -4,8 +4,13 @@
  * sides and to what a real peer reports, timestamps ordered, state transitions, `error` on a
  * failed connect, clean close and no leaked handles.
  */
+import { X509Certificate } from 'node:crypto';
 import { type EventEmitter, once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CA_CERT_FILE, CA_FILE } from '../../src/certs/index.js';
 import { type Client, type Connection, ConnectionState, Server } from '../../src/connection/index.js';
 import { ConnectError, SessionError } from '../../src/transport/errors.js';
 import type {
@@ -438,6 +443,38 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
               await out.close();
             } finally {
               await own.close();
+            }
+          });
+        }
+
+        if (fx.handshake !== undefined) {
+          it('without a certificate of its own, a listener reads (or makes) its CA in listen(), before any client', async () => {
+            const confdir = mkdtempSync(join(tmpdir(), 'wirelayer-compliance-ca-'));
+            try {
+              const options: ListenOptions & { confdir: string } = { host, port: 0, confdir };
+              const own = await fx.driver.listen(options);
+              try {
+                // there already: no file read nor key made in the middle of a handshake
+                expect(existsSync(join(confdir, CA_FILE))).toBe(true);
+                const ca = readFileSync(join(confdir, CA_CERT_FILE));
+                const port = own.address[1];
+                const accepted = nextSession(own);
+                const out = await fx.driver.connect({
+                  host,
+                  port,
+                  ...fx.connectOptions?.(host, port),
+                  ca,
+                  servername: 'localhost',
+                });
+                await accepted;
+                expect(out.conn.certificateList[0]?.checkHost('localhost')).toBe('localhost');
+                expect(out.conn.certificateList[0]?.checkIssued(new X509Certificate(ca))).toBe(true);
+                await out.close();
+              } finally {
+                await own.close();
+              }
+            } finally {
+              rmSync(confdir, { recursive: true, force: true });
             }
           });
         }
