@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_CERT_FILE, CA_FILE } from '../../src/certs/index.js';
+import { CA_CERT_FILE, CA_FILE, CertificateAuthority } from '../../src/certs/index.js';
 import { type Client, type Connection, ConnectionState, Server } from '../../src/connection/index.js';
 import { ConnectError, SessionError } from '../../src/transport/errors.js';
 import type {
@@ -85,6 +85,12 @@ export interface ComplianceFixture {
    * the OS would report (EMFILE on accept, a failed recvmsg: no loopback peer can cause one).
    */
   listeningSocket?: (listener: Listener) => EventEmitter;
+  /**
+   * How to make a handshake fail on the listener's side. Default: our client distrusts the
+   * listener's certificate (a CA of its own), which DTLS and QUIC clients say with an alert;
+   * a Node TLS client only closes after its handshake, so TLS needs versions that do not meet.
+   */
+  handshakeFailure?: () => { listen?: Partial<ListenOptions>; connect?: Partial<ConnectOptions> };
   peerServers?: readonly PeerServer[];
   peerClients?: readonly PeerClient[];
 }
@@ -448,6 +454,40 @@ export function runCompliance(name: string, fx: ComplianceFixture): void {
         }
 
         if (fx.handshake !== undefined) {
+          it("a handshake the listener fails: sessionError keeps the engine's code, counted once", async () => {
+            const failing = fx.handshakeFailure?.() ?? {};
+            const own = await fx.driver.listen({
+              host,
+              port: 0,
+              ...fx.listenOptions?.(host),
+              ...failing.listen,
+            });
+            try {
+              const failed = once(own, 'sessionError') as Promise<[AnySession<Client>, SessionError]>;
+              const port = own.address[1];
+              const err = await fx.driver
+                .connect({
+                  host,
+                  port,
+                  ...fx.connectOptions?.(host, port),
+                  ca: CertificateAuthority.create().certPem,
+                  ...failing.connect,
+                  connectTimeout: 5000,
+                })
+                .catch((e: unknown) => e);
+              expect(err).toBeInstanceOf(ConnectError);
+              const [session, error] = await failed;
+              expect(error).toBeInstanceOf(SessionError);
+              // the engine's or the OS's code, kept
+              expect(error.code).toMatch(/^(E[A-Z]+|ERR_[A-Z0-9_]+)$/);
+              expect(error.conn).toBe(session.conn);
+              expect(error.message).toBe(session.conn.error);
+              expect(own.stats.sessionErrors).toEqual({ [error.code]: 1 });
+            } finally {
+              await own.close();
+            }
+          });
+
           it('without a certificate of its own, a listener reads (or makes) its CA in listen(), before any client', async () => {
             const confdir = mkdtempSync(join(tmpdir(), 'wirelayer-compliance-ca-'));
             try {

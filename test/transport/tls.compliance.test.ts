@@ -14,6 +14,10 @@ runCompliance('tls', {
   listenOptions: () => ({ cert: EC_CERT_PEM, key: EC_KEY_PEM }),
   connectOptions: () => ({ ca: EC_CERT_PEM }),
   refusedPort: freeTcpPort,
+  handshakeFailure: () => ({
+    listen: { minVersion: 'TLSv1.3' },
+    connect: { ca: EC_CERT_PEM, maxVersion: 'TLSv1.2' },
+  }),
   // the net.Server is private: reached as the OS reaches it
   listeningSocket: (listener) => Reflect.get(listener, 'server') as EventEmitter,
   clientHello: (hook) => {
