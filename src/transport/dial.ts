@@ -124,7 +124,13 @@ export class Dial {
         connectTimeout,
       );
     }
-    steps(this).then(
+    let made: Promise<S>;
+    try {
+      made = steps(this);
+    } catch (err) {
+      made = Promise.reject(err);
+    }
+    made.then(
       (session) => this.#succeed(session),
       (err: unknown) => {
         if (!this.#settled)

@@ -227,7 +227,7 @@ describe('detect: DTLS and raw UDP on one port', () => {
 });
 
 describe('ends', () => {
-  it('a server that never answers: ETIMEDOUT after `timeout`, the model says why', async () => {
+  it('a server that never answers: ETIMEDOUT after `connectTimeout`, the model says why', async () => {
     const silent = await udpSocket();
     const err = await client(silent.address().port, { connectTimeout: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);

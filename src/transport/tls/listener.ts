@@ -154,30 +154,37 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
-      socket.off('error', onError);
       socket.pause();
+    };
+    // a reset before the handshake (or the passthrough) starts, while a hook runs too
+    const onError = (err: Error): void => {
+      stop();
+      release();
+      this.#fail(session, errorCode(err, 'ECONNRESET'), describeSocketError(err), err);
+    };
+    const release = (): void => {
+      socket.off('error', onError);
     };
     const onData = (chunk: Buffer): void => {
       const r = peek.push(chunk);
       if (r.kind === 'need-more') return;
       stop();
+      if (r.kind === 'hello') {
+        void this.#hello(session, socket, r.hello, r.bytes, deadline, release);
+        return;
+      }
+      release();
       if (r.kind === 'plain') {
         socket.unshift(r.bytes);
         session.plain();
         this.sessionUp(session);
-      } else if (r.kind === 'error') {
-        this.#fail(session, 'ERR_TLS_CLIENT_HELLO', describeBadClientHello(r.bytes, r.reason));
       } else {
-        void this.#hello(session, socket, r.hello, r.bytes, deadline);
+        this.#fail(session, 'ERR_TLS_CLIENT_HELLO', describeBadClientHello(r.bytes, r.reason));
       }
-    };
-    // a reset before the ClientHello is whole
-    const onError = (err: Error): void => {
-      stop();
-      this.#fail(session, errorCode(err, 'ECONNRESET'), describeSocketError(err), err);
     };
     const onEnd = (): void => {
       stop();
+      release();
       this.#fail(
         session,
         'ERR_TLS_CLOSED',
@@ -187,6 +194,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       );
     };
     const onTimeout = (): void => {
+      release();
       if (detect && peek.length === 0) {
         // a client that waits for us to speak first: a server-first plain protocol
         stop();
@@ -217,6 +225,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     hello: ClientHello,
     bytes: Buffer,
     deadline: number,
+    release: () => void,
   ): Promise<void> {
     const client = session.conn;
     client.tls = true;
@@ -228,15 +237,18 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       try {
         answer = await hook(hello, client);
       } catch (err) {
+        release();
         this.#fail(session, ERR_CLIENT_HELLO_HOOK, describeHookFailure(err), err);
         return;
       }
+      // a reset while the hook ran was reported by the peek's error handler
       if (session.closed) return;
     }
     if (answer && 'passthrough' in answer) {
-      await this.#passthrough(session, socket, bytes, answer.passthrough);
+      await this.#passthrough(session, socket, bytes, answer.passthrough, release);
       return;
     }
+    release();
     let presented: Presented;
     try {
       presented = this.#choose(answer, client);
@@ -298,6 +310,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     socket: Socket,
     bytes: Buffer,
     target: PassthroughTarget,
+    release: () => void,
   ): Promise<void> {
     const client = session.conn;
     const conn = new Server({ address: [target.host, target.port] });
@@ -313,6 +326,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
         connectTimeout: this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       });
     } catch (err) {
+      release();
       this.#fail(
         session,
         errorCode(err, 'ECONNECT'),
@@ -321,6 +335,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       );
       return;
     }
+    release();
     if (session.closed) {
       upstream.destroy();
       return;
