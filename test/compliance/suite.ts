@@ -1,8 +1,11 @@
 /**
  * The compliance suite: every driver runs it (STYLE.md, after js-libp2p). It asserts the
  * connection model on both ends of real sessions: addresses, handshake fields equal on both
- * sides and to what a real peer reports, timestamps ordered, state transitions, `error` on a
- * failed connect, clean close and no leaked handles.
+ * sides and to what a real peer reports, transport and `tls` already right at `start`,
+ * timestamps ordered, state transitions, `error` and `timestampEnd` on a failed connect, aborts
+ * (before, in the middle of and after a dial) as Node reports them, clean close and no leaked
+ * handles; and the listener surface: coded `sessionError`s and `error` counted in `stats`,
+ * iteration that can stop and start again, the CA read in `listen()`.
  */
 import { X509Certificate } from 'node:crypto';
 import { type EventEmitter, once } from 'node:events';
