@@ -72,7 +72,7 @@ export type {
   DtlsListenOptions,
 } from './transport/dtls/options.js';
 export { DtlsLayerSession } from './transport/dtls/session.js';
-export { ConnectError } from './transport/errors.js';
+export { ConnectAbortError, ConnectError, ERR_CLIENT_HELLO_HOOK, SessionError } from './transport/errors.js';
 export { drivers } from './transport/index.js';
 export type { QuicConnectOptions } from './transport/quic/connect.js';
 export { QuicErrorCode } from './transport/quic/errors.js';
@@ -88,6 +88,7 @@ export {
 } from './transport/quic/listener.js';
 export { QuicSession } from './transport/quic/session.js';
 export { QuicStream, QuicStreamError } from './transport/quic/stream.js';
+export { FailedSession } from './transport/session.js';
 export { tcp } from './transport/tcp/index.js';
 export { TcpListener } from './transport/tcp/listener.js';
 export { TcpSession } from './transport/tcp/session.js';
@@ -108,6 +109,7 @@ export type {
   DatagramSession,
   Driver,
   Listener,
+  ListenerStats,
   ListenOptions,
   Scheme,
   SecurityOptions,

@@ -1,5 +1,6 @@
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, type KeyObject, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, type KeyOptions, keyToPem, spkiDer } from './keys.js';
@@ -20,6 +21,9 @@ const LEAF_BACKDATE_MS = 2 * DAY_MS;
 /** ... for about a year (Apple rejects TLS leaves valid over 825 days). */
 const LEAF_LIFETIME_MS = 365 * DAY_MS;
 const CA_LIFETIME_MS = 10 * 365 * DAY_MS;
+
+/** `CertificateAuthority.open` calls in flight, by directory. */
+const openings = new Map<string, Promise<CertificateAuthority>>();
 
 /** A certificate and its key, PEM (what `node:tls` takes) and parsed. */
 export interface IssuedCertificate {
@@ -63,7 +67,13 @@ export class CertificateAuthority {
   static create(
     options: KeyOptions & { commonName?: string; organization?: string } = {},
   ): CertificateAuthority {
-    const key = generateKey(options);
+    return CertificateAuthority.#selfSigned(generateKey(options), options);
+  }
+
+  static #selfSigned(
+    key: KeyObject,
+    options: { commonName?: string; organization?: string },
+  ): CertificateAuthority {
     const name: NameAttribute[] = [
       { shortName: 'CN', value: options.commonName ?? 'wirelayer' },
       { shortName: 'O', value: options.organization ?? 'wirelayer' },
@@ -97,6 +107,55 @@ export class CertificateAuthority {
     writeFileSync(file, keyToPem(ca.key) + ca.certPem, { mode: 0o600 });
     chmodSync(file, 0o600);
     writeFileSync(join(dir, CA_CERT_FILE), ca.certPem);
+    return ca;
+  }
+
+  /**
+   * As `load`, without blocking the event loop: the file read, and the first time the key
+   * generated (an RSA key takes a while) and written, off the main thread. Listeners without a
+   * certificate of their own call this in `listen()`.
+   */
+  static open(dir: string = defaultConfDir(), options: KeyOptions = {}): Promise<CertificateAuthority> {
+    // listeners opening the same directory at once share one read (or one creation)
+    let opening = openings.get(dir);
+    if (opening === undefined) {
+      opening = CertificateAuthority.#open(dir, options).finally(() => openings.delete(dir));
+      openings.set(dir, opening);
+    }
+    return opening;
+  }
+
+  static async #open(dir: string, options: KeyOptions): Promise<CertificateAuthority> {
+    const file = join(dir, CA_FILE);
+    let text: string | null = null;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (text !== null) {
+      const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/.exec(text);
+      if (!cert) throw new Error(`${file}: no certificate`);
+      return new CertificateAuthority(cert[0], createPrivateKey(text));
+    }
+    const key = await new Promise<KeyObject>((resolve, reject) => {
+      const done = (err: Error | null, _public: KeyObject, privateKey: KeyObject): void =>
+        err ? reject(err) : resolve(privateKey);
+      if ((options.type ?? 'ec') === 'rsa')
+        generateKeyPair('rsa', { modulusLength: options.rsaBits ?? 2048 }, done);
+      else generateKeyPair('ec', { namedCurve: 'prime256v1' }, done);
+    });
+    const ca = CertificateAuthority.#selfSigned(key, {});
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      // exclusive: another process that created it meanwhile wins, and its CA is the one
+      await writeFile(file, keyToPem(ca.key) + ca.certPem, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return CertificateAuthority.#open(dir, options);
+      throw e;
+    }
+    await chmod(file, 0o600);
+    await writeFile(join(dir, CA_CERT_FILE), ca.certPem);
     return ca;
   }
 

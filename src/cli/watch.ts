@@ -31,4 +31,8 @@ export function watchListener(
   listener.on('sessionError', (session: AnySession<Client>) => {
     if (!session.established) printEnd(printer, driver, session);
   });
+  // the listening socket failed (as net.Server's 'error'): say so and go on serving
+  listener.on('error', (err: Error) =>
+    process.stderr.write(`wirelayer: ${driver} listener: ${err.message}\n`),
+  );
 }

@@ -66,7 +66,8 @@ export interface UdpRelayStats extends UdpListenerStats {
  * Events, named after mitmproxy's hooks, in this order for a flow: `clientConnected` (client),
  * `serverConnect` (server, client; a handler may veto by setting `server.error`),
  * `serverConnected` (server) or `serverConnectError` (server), then `serverDisconnected` (server)
- * and `clientDisconnected` (client). Handlers run synchronously and must not throw.
+ * and `clientDisconnected` (client). Handlers run synchronously and must not throw. `error`: the
+ * listening socket failed (as `net.Server`'s, it throws without a listener).
  */
 export class UdpRelay extends EventEmitter implements AsyncDisposable {
   readonly #flows = new Set<RelayFlow>();
@@ -87,6 +88,8 @@ export class UdpRelay extends EventEmitter implements AsyncDisposable {
     this.#classify = options.classify ?? classifyByHandshake;
     listener.on('session', (session: UdpFlowSession) => this.#pair(session));
     listener.once('close', () => void this.close());
+    // the listening socket failed: the relay's own 'error', as the listener's (net.Server-style)
+    listener.on('error', (err: Error) => this.emit('error', err));
   }
 
   /** Listens and starts relaying. */

@@ -6,7 +6,13 @@ import type { Driver, Scheme } from './types.js';
 import { udp } from './udp/index.js';
 
 export * from './dtls/index.js';
-export { ConnectError, describeSocketError } from './errors.js';
+export {
+  ConnectAbortError,
+  ConnectError,
+  describeSocketError,
+  ERR_CLIENT_HELLO_HOOK,
+  SessionError,
+} from './errors.js';
 export { BaseListener } from './listener.js';
 export { BoundedQueue } from './queue.js';
 export {
@@ -19,7 +25,7 @@ export {
   QuicStreamError,
   quic,
 } from './quic/index.js';
-export { BaseSession } from './session.js';
+export { BaseSession, FailedSession } from './session.js';
 export { connectTcp, TcpListener, TcpSession, tcp } from './tcp/index.js';
 export * from './types.js';
 export { connectUdp, UdpFlowSession, UdpListener, UdpSocketSession, udp } from './udp/index.js';

@@ -20,6 +20,11 @@ export class BoundedQueue<T> implements AsyncIterable<T> {
     return this.#size;
   }
 
+  /** True once `end()` was called (or an iteration returned): pushes are refused. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
   /** Adds an item; false (and counted in `dropped`) if full or ended. */
   push(item: T): boolean {
     if (this.#ended) return false;

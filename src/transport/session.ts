@@ -60,3 +60,30 @@ export abstract class BaseSession<C extends Connection> extends EventEmitter imp
     await this.close();
   }
 }
+
+/**
+ * A peer that failed before its session could exist (QUIC: the engine is made only once the
+ * ClientHello hook has answered, so a hook that throws leaves none). Closed from the start, it
+ * carries the Client model (`error` set) so that `start` and `sessionError` report the failure
+ * as they report any other; it has no data channel.
+ */
+export class FailedSession<C extends Connection> extends BaseSession<C> {
+  constructor(scheme: Scheme, conn: C) {
+    super(scheme, conn);
+  }
+
+  /** @internal Ends it: CLOSED, `timestampEnd`, `close`. */
+  end(): void {
+    this.markClosed();
+  }
+
+  close(): Promise<void> {
+    this.markClosed();
+    return this.whenClosed();
+  }
+
+  destroy(error?: Error): void {
+    if (error) this.conn.error ??= error.message;
+    this.markClosed();
+  }
+}

@@ -51,10 +51,18 @@ export interface ListenOptions extends SecurityOptions {
 export interface ConnectOptions extends SecurityOptions {
   host: string;
   port: number;
-  /** Aborting cancels the connect, or closes the session once connected. */
+  /**
+   * Aborting cancels the connect (it rejects with a ConnectAbortError: `name` 'AbortError',
+   * `code` 'ABORT_ERR', `cause` the signal's reason, as Node's own), or closes the session once
+   * connected.
+   */
   signal?: AbortSignal;
-  /** Give up connecting (and handshaking) after this many milliseconds. */
-  timeout?: number;
+  /**
+   * Give up the whole dial (connect and handshake) after this many milliseconds: a ConnectError
+   * with `code` ETIMEDOUT. Named as undici's: it is not Node's idle `timeout` (see `idleTimeout`).
+   * Default: none for TCP, TLS and UDP without `probe`; 5000 for a UDP probe; 10000 for DTLS and QUIC.
+   */
+  connectTimeout?: number;
   /** Local address and port to bind before dialing. */
   localAddress?: string;
   localPort?: number;
@@ -65,7 +73,7 @@ export interface ConnectOptions extends SecurityOptions {
   idleTimeout?: number;
   /**
    * UDP, which has no handshake: a datagram to send once connected; the connect then resolves
-   * only when the target answers, and fails on an ICMP error or after `timeout`. Without it a UDP
+   * only when the target answers, and fails on an ICMP error or after `connectTimeout`. Without it a UDP
    * connect succeeds as soon as the socket is connected.
    */
   probe?: Uint8Array;
@@ -106,10 +114,29 @@ export interface DatagramSession<C extends Connection = Connection> extends Sess
 /** A session of any driver. */
 export type AnySession<C extends Connection = Connection> = StreamSession<C> | DatagramSession<C>;
 
+/** What every listener counts (drivers add their own counters beside these). */
+export interface ListenerStats {
+  /** Sessions that failed before they were up (`sessionError`), by the error's `code`. */
+  sessionErrors: Record<string, number>;
+  /** Errors of the listening socket (each also an `error` event), by `code`. */
+  socketErrors: Record<string, number>;
+}
+
 /**
- * Accepts sessions. Events: `start` (a Client model was created: accepted, handshake may still
- * run), `session` (up: ready to use; iterating the listener yields the same), `sessionError`
- * (`session`, `error`: failed before it was up), `close`.
+ * Accepts sessions. Events:
+ * - `start` (`session`): a Client model was created (accepted; a handshake may still run);
+ *   `transportProtocol` and `tls` are already set.
+ * - `session` (`session`): up, ready to use; iterating the listener yields the same sessions.
+ * - `sessionError` (`session`, `error`): failed before it was up; `error` is a SessionError with
+ *   the engine's or the OS's `code` (ERR_CLIENT_HELLO_HOOK when a ClientHello hook threw, its
+ *   value as `cause`), counted in `stats.sessionErrors`.
+ * - `error` (`error`): the listening socket failed (counted in `stats.socketErrors`). As with
+ *   `net.Server`, an `error` without a listener throws: add one.
+ * - `close`: closed, every session with it.
+ *
+ * Iterating is optional and can stop (`break`) and start again: sessions that came up while
+ * no iteration ran are not queued (events still see them); ending an iteration closes the
+ * sessions it had queued but not yielded.
  */
 export interface Listener<S extends Session<Client> = AnySession<Client>>
   extends EventEmitter,
@@ -120,6 +147,8 @@ export interface Listener<S extends Session<Client> = AnySession<Client>>
   readonly address: Address;
   /** Live sessions: started and not yet closed. */
   readonly sessions: ReadonlySet<S>;
+  /** A snapshot of the counters. */
+  readonly stats: ListenerStats;
   /** Stops accepting and closes every live session. */
   close(): Promise<void>;
 }
@@ -131,6 +160,17 @@ export interface Driver<
 > {
   readonly scheme: Scheme;
   listen(options?: ListenOptions): Promise<Listener<SC>>;
-  /** Dials; rejects with a `ConnectError` (its `conn.error` set) when it fails. */
+  /**
+   * Dials; rejects with a `ConnectError` (its `conn.error` set, `state` CLOSED, `timestampEnd`
+   * set) when it fails.
+   */
   connect(options: ConnectOptions): Promise<SS>;
+  /**
+   * The Server model a connect with these options fills (`options.conn`, or a new one), with what
+   * is known before dialing: address, `transportProtocol`, `tls`, and the `sni` and `alpnOffers`
+   * a handshake will send. Pass it as `conn` to watch the connect from its `start`.
+   */
+  serverModel(
+    options: Pick<ConnectOptions, 'host' | 'port' | 'conn' | 'servername' | 'ALPNProtocols'>,
+  ): Server;
 }

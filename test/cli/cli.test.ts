@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { CLIENT_STATE_KEYS, SERVER_STATE_KEYS } from '../../src/connection/index.js';
-import { freeTcpPort } from '../helpers/ports.js';
+import { freeTcpPort, freeUdpPort } from '../helpers/ports.js';
 import { CLI, jsonLines, runCli } from './run.js';
 
 describe('wirelayer CLI', () => {
@@ -55,7 +55,49 @@ describe('wirelayer CLI', () => {
   });
 
   it.each([
+    ['tcp', 'tcp', false],
+    ['tls', 'tcp', true],
+    ['udp', 'udp', false],
+    ['dtls', 'udp', true],
+    ['quic', 'udp', true],
+  ] as const)(
+    'connect %s:// --json: the start record already says transport %s, tls %s',
+    async (scheme, transport, tls) => {
+      // nothing listens there: only the first record matters (udp, without a probe, connects anyway)
+      const port = await (transport === 'tcp' ? freeTcpPort : freeUdpPort)('127.0.0.1');
+      const { code, stdout } = await runCli([
+        'connect',
+        `${scheme}://127.0.0.1:${port}`,
+        '--json',
+        '--alpn',
+        'x,y',
+        '--connect-timeout',
+        '2000',
+      ]);
+      const records = jsonLines(stdout);
+      const start = records[0]!;
+      expect(start.event).toBe('start');
+      expect(start.role).toBe('server');
+      expect(start.address).toEqual(['127.0.0.1', port]);
+      expect(start.transport_protocol).toBe(transport);
+      expect(start.tls).toBe(tls);
+      // what a handshake will send is known before it runs; no SNI for an IP literal
+      expect(start.alpn_offers).toEqual(tls ? ['x', 'y'] : []);
+      expect(start.sni).toBeNull();
+      const last = records.at(-1)!;
+      expect(last.transport_protocol).toBe(transport);
+      expect(last.tls).toBe(tls);
+      if (scheme !== 'udp') {
+        expect(code).toBe(1);
+        expect(last.event).toBe('error');
+        expect(last.timestamp_end as number).toBeGreaterThanOrEqual(last.timestamp_start as number);
+      }
+    },
+  );
+
+  it.each([
     [['connect']],
+    [['connect', 'tcp://127.0.0.1:1', '--timeout', '1000']],
     [['connect', 'tcp://127.0.0.1']],
     [['connect', 'ftp://127.0.0.1:21']],
     [['connect', 'tcp://127.0.0.1:99999']],

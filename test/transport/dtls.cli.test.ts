@@ -84,7 +84,7 @@ describe('wirelayer listen/connect dtls://', () => {
   });
 
   it('a failed connect prints an error record and exits 1', async () => {
-    const result = await runCli(['connect', 'dtls://127.0.0.1:9', '--json', '--timeout', '1000']);
+    const result = await runCli(['connect', 'dtls://127.0.0.1:9', '--json', '--connect-timeout', '1000']);
     expect(result.code).toBe(1);
     const records = jsonLines(result.stdout);
     expect(records.at(-1)).toMatchObject({ event: 'error', driver: 'dtls', tls: true });

@@ -3,7 +3,7 @@
  * then our client against openssl s_server and gnutls-serv, and openssl s_client and gnutls-cli
  * against our listener; the model must equal what the real peer reports.
  */
-import { dtls } from '../../src/transport/dtls/index.js';
+import { type DtlsListenOptions, dtls } from '../../src/transport/dtls/index.js';
 import { runCompliance } from '../compliance/suite.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
 import { spawnPeer } from '../helpers/peer.js';
@@ -29,6 +29,10 @@ runCompliance('dtls', {
   }),
   connectOptions: () => ({ ca: EC_CERT_PEM, ALPNProtocols: ['a', 'b'], initialRetransmitMs: 200 }),
   refusedPort: freeUdpPort,
+  clientHello: (hook) => {
+    const options: Partial<DtlsListenOptions> = { clientHello: () => hook() };
+    return options;
+  },
   peerServers: [
     {
       name: 'openssl s_server -dtls1_2',

@@ -49,7 +49,7 @@ async function ourClient(port: number, options: Partial<DtlsConnectOptions> = {}
     port,
     ca: [EC_CERT_PEM, RSA_CERT_PEM],
     initialRetransmitMs: 150,
-    timeout: 8000,
+    connectTimeout: 8000,
     ...options,
   });
   cleanups.push(() => session.close());
@@ -393,9 +393,10 @@ describe('our client -> our listener', () => {
       },
     });
     const failed = once(listener, 'sessionError') as Promise<[DatagramSession<Client>, Error]>;
-    const err = await ourClient(listener.address[1], { rejectUnauthorized: false, timeout: 1500 }).catch(
-      (e: unknown) => e,
-    );
+    const err = await ourClient(listener.address[1], {
+      rejectUnauthorized: false,
+      connectTimeout: 1500,
+    }).catch((e: unknown) => e);
     const [session, error] = await failed;
     expect(session.conn.error).toBe('ClientHello hook failed: no certificate for you');
     expect(error.message).toBe(session.conn.error);
@@ -438,7 +439,7 @@ describe('our client -> our listener', () => {
       minVersion: 'DTLSv1',
       maxVersion: 'DTLSv1',
       ciphers: 'DEFAULT@SECLEVEL=0',
-      timeout: 2000,
+      connectTimeout: 2000,
     }).catch((e: unknown) => e);
     const [session] = await failed;
     expect(session.conn.error).toMatch(/cannot agree on a DTLS version|DTLS handshake failed/);

@@ -49,7 +49,7 @@ async function client(port: number, options: Partial<DtlsConnectOptions> = {}) {
     ca: EC_CERT_PEM,
     ALPNProtocols: ['x'],
     initialRetransmitMs: 80,
-    timeout: 10_000,
+    connectTimeout: 10_000,
     ...options,
   });
   cleanups.push(() => s.close());
@@ -246,9 +246,9 @@ describe('detect: DTLS and raw UDP on one port', () => {
 });
 
 describe('ends', () => {
-  it('a server that never answers: ETIMEDOUT after `timeout`, the model says why', async () => {
+  it('a server that never answers: ETIMEDOUT after `connectTimeout`, the model says why', async () => {
     const silent = await udpSocket();
-    const err = await client(silent.address().port, { timeout: 300 }).catch((e: unknown) => e);
+    const err = await client(silent.address().port, { connectTimeout: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe('ETIMEDOUT');
     expect((err as ConnectError).conn.error).toBe(
@@ -259,7 +259,7 @@ describe('ends', () => {
   it('a server that is not DTLS (an echo service): "does not speak DTLS"', async () => {
     const echoServer = await udpSocket();
     echoServer.on('message', (d, rinfo) => echoServer.send(d, rinfo.port, rinfo.address));
-    const err = await client(echoServer.address().port, { timeout: 2000 }).catch((e: unknown) => e);
+    const err = await client(echoServer.address().port, { connectTimeout: 2000 }).catch((e: unknown) => e);
     expect((err as ConnectError).conn.error).toMatch(/^The remote server does not speak DTLS\. \(.+\)$/);
   });
 

@@ -1,4 +1,4 @@
-import { quic } from '../../src/transport/quic/index.js';
+import { type QuicListener, type QuicListenOptions, quic } from '../../src/transport/quic/index.js';
 import { runCompliance } from '../compliance/suite.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
 import { freeUdpPort } from '../helpers/ports.js';
@@ -13,4 +13,9 @@ runCompliance('quic', {
   // the fixture certificate names 127.0.0.1 and ::1: verification stays on
   connectOptions: () => ({ ca: EC_CERT_PEM }),
   refusedPort: freeUdpPort,
+  listeningSocket: (listener) => (listener as QuicListener).endpoint.socket,
+  clientHello: (hook) => {
+    const options: Partial<QuicListenOptions> = { clientHello: () => hook() };
+    return options;
+  },
 });

@@ -46,7 +46,7 @@ describe('our QUIC client against gtlsserver', () => {
           servername: 'localhost',
           ALPNProtocols: ['h3'],
           ca: EC_CERT_PEM,
-          timeout: 5000,
+          connectTimeout: 5000,
         });
         const reported = await ngtcp2Report(server.peer);
         const conn = out.conn;

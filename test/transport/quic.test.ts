@@ -273,7 +273,7 @@ describe('QUIC close and errors', () => {
   it('times out against a peer that never answers', async () => {
     const hole = await udpSocket();
     const err = await quic
-      .connect({ host: HOST, port: hole.address().port, timeout: 300 })
+      .connect({ host: HOST, port: hole.address().port, connectTimeout: 300 })
       .catch((e: unknown) => e as ConnectError);
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe('ETIMEDOUT');

@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { createServer } from 'node:net';
 import { tcp } from '../../src/transport/tcp/index.js';
 import { runCompliance } from '../compliance/suite.js';
@@ -11,6 +11,8 @@ runCompliance('tcp', {
   transportProtocol: 'tcp',
   tcpSetup: true,
   refusedPort: freeTcpPort,
+  // the net.Server is private: reached as the OS reaches it
+  listeningSocket: (listener) => Reflect.get(listener, 'server') as EventEmitter,
   peerServers: [
     {
       name: 'node:net echo server',

@@ -74,7 +74,7 @@ describe('tcp driver', () => {
       for (const f of fillers) f.on('error', () => undefined);
       await new Promise((r) => setTimeout(r, 100));
       const t0 = Date.now();
-      const err = (await connectTcp({ host: '127.0.0.1', port, timeout: 300 }).catch(
+      const err = (await connectTcp({ host: '127.0.0.1', port, connectTimeout: 300 }).catch(
         (e: unknown) => e,
       )) as ConnectError;
       expect(err).toBeInstanceOf(ConnectError);

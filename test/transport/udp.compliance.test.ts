@@ -19,6 +19,8 @@ runCompliance('udp', {
   refusedPort: freeUdpPort,
   // a bare UDP connect cannot be refused; a probe gets the ICMP port-unreachable as ECONNREFUSED
   refusedConnectOptions: () => ({ probe: Buffer.from('probe') }),
+  // a probe the listener never answers holds the connect in flight
+  holdDial: () => ({ probe: Buffer.from('hold'), connectTimeout: 10_000 }),
   announce: (session) => {
     if ('datagrams' in session) session.datagrams.send(Buffer.from('hello'));
   },

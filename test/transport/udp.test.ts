@@ -187,7 +187,7 @@ describe('udp driver', () => {
         host: '127.0.0.1',
         port: silent.address().port,
         probe: Buffer.from('ping'),
-        timeout: 200,
+        connectTimeout: 200,
       }).catch((e: unknown) => e)) as ConnectError;
       expect(err).toBeInstanceOf(ConnectError);
       expect(err.code).toBe('ETIMEDOUT');
@@ -227,7 +227,7 @@ describe('udp driver', () => {
   });
 
   it('fails a connect to a name that does not resolve (bounded by the timeout)', async () => {
-    const err = (await connectUdp({ host: 'no-such-host.invalid', port: 9, timeout: 3000 }).catch(
+    const err = (await connectUdp({ host: 'no-such-host.invalid', port: 9, connectTimeout: 3000 }).catch(
       (e: unknown) => e,
     )) as ConnectError;
     expect(err).toBeInstanceOf(ConnectError);

@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import { Server } from '../../connection/index.js';
 import { drivers } from '../../transport/index.js';
 import type { AnySession } from '../../transport/types.js';
 import { parse } from '../args.js';
@@ -31,7 +30,7 @@ async function runCase(printer: EventPrinter, demo: DemoCase): Promise<void> {
   await using listener = await driver.listen({ ...demo.listen, signal });
   watchListener(printer, listener, true);
   const [host, port] = listener.address;
-  const conn = new Server({ address: [host, port] });
+  const conn = driver.serverModel({ ...demo.connect, host, port });
   printer.print('start', demo.scheme, conn);
   const session = await driver.connect({ ...demo.connect, host, port, conn, signal });
   printer.print('up', demo.scheme, conn);

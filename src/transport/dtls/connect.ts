@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { LruMap } from '../../collections/lru-map.js';
-import { ConnectionState, now, Server } from '../../connection/index.js';
-import { ConnectError, errorCode } from '../errors.js';
-import { connectUdp, type UdpSocketSession } from '../udp/connect.js';
+import { ConnectionState, type Server } from '../../connection/index.js';
+import { type Dial, dial, serverModel } from '../dial.js';
+import { errorCode } from '../errors.js';
+import { openUdp, type UdpSocketSession } from '../udp/connect.js';
 import { DtlsContext, type DtlsContextOptions } from './engine.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -23,6 +24,19 @@ function clientContext(options: DtlsContextOptions): DtlsContext {
   return contexts.getOrSet(key, () => new DtlsContext(options));
 }
 
+/** What a DTLS connect sends, known before it dials (see `Driver.serverModel`). */
+export function dtlsServerModel(
+  options: Pick<DtlsConnectOptions, 'host' | 'port' | 'conn' | 'servername' | 'ALPNProtocols'>,
+): Server {
+  const servername = options.servername ?? (isIP(options.host) === 0 ? options.host : undefined);
+  return serverModel(options, {
+    transportProtocol: 'udp',
+    tls: true,
+    sni: servername !== undefined && isIP(servername) === 0 ? servername : null,
+    alpnOffers: options.ALPNProtocols ?? [],
+  });
+}
+
 /**
  * Dials DTLS: a connected UDP socket (see `connectUdp`), then the handshake over it. Resolves once
  * established, the Server model filled from what the engine negotiated (`tlsVersion`, IANA
@@ -32,70 +46,78 @@ function clientContext(options: DtlsContextOptions): DtlsContext {
  * The peer is verified by default: its chain against `ca` (Node's roots without it), and its
  * name against `servername`, else the host (DNS name or IP). Rejects with a ConnectError whose
  * `code` is the OS's (ECONNREFUSED: an ICMP port unreachable), the engine's (`ERR_DTLS_CERT_VERIFY`,
- * `ERR_DTLS_HANDSHAKE`, ...), `ETIMEDOUT` after `timeout` (default 10 s) or `ABORT_ERR`, and
- * `conn.error` normalised as mitmproxy does ("Certificate verify failed: ...").
+ * `ERR_DTLS_HANDSHAKE`, ...), `ETIMEDOUT` after `connectTimeout` (default 10 s) or `ABORT_ERR`,
+ * and `conn.error` normalised as mitmproxy does ("Certificate verify failed: ...").
  */
-export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsLayerSession<Server>> {
-  const { host, port, signal } = options;
-  const conn = options.conn ?? new Server({ address: [host, port] });
-  conn.tls = true;
-  const servername = options.servername ?? (isIP(host) === 0 ? host : undefined);
-  conn.sni = servername !== undefined && isIP(servername) === 0 ? servername : null;
-  conn.alpnOffers = [...(options.ALPNProtocols ?? [])];
+export function connectDtls(options: DtlsConnectOptions): Promise<DtlsLayerSession<Server>> {
+  const { host, port } = options;
+  const conn = dtlsServerModel(options);
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      timeoutMessage: (ms) =>
+        conn.state === ConnectionState.CLOSED
+          ? `Connection timed out (connect ${host}:${port} after ${ms} ms)`
+          : `The remote server did not complete the DTLS handshake. (handshake timed out after ${ms} ms)`,
+    },
+    async (d) => {
+      let context: DtlsContext;
+      try {
+        context = clientContext(engineContextOptions('client', options));
+      } catch (err) {
+        throw d.fail(
+          errorCode(err, 'ERR_DTLS_CONTEXT'),
+          `DTLS configuration refused: ${(err as Error).message}`,
+          err,
+        );
+      }
+      const flow = await openUdp(d, options, undefined);
+      return handshake(d, options, flow, context);
+    },
+  );
+}
 
-  let context: DtlsContext;
-  try {
-    context = clientContext(engineContextOptions('client', options));
-  } catch (err) {
-    conn.timestampStart ??= now();
-    conn.error = `DTLS configuration refused: ${(err as Error).message}`;
-    conn.state = ConnectionState.CLOSED;
-    conn.timestampEnd ??= now();
-    throw new ConnectError(errorCode(err, 'ERR_DTLS_CONTEXT'), conn.error, conn, { cause: err });
-  }
-
-  const { probe: _probe, ...udpOptions } = options as DtlsConnectOptions & { probe?: Uint8Array };
-  const flow: UdpSocketSession = await connectUdp({ ...udpOptions, conn });
+/** The DTLS step: the handshake over the connected UDP session. */
+function handshake(
+  d: Dial,
+  options: DtlsConnectOptions,
+  flow: UdpSocketSession,
+  context: DtlsContext,
+): Promise<DtlsLayerSession<Server>> {
+  const conn = d.conn;
   // the OS's code of a socket error (ECONNREFUSED from an ICMP port unreachable)
   let socketCode: string | null = null;
   flow.socket.on('error', (err: Error) => {
     socketCode ??= errorCode(err, 'ECONNECT');
   });
-
   const verifies = options.rejectUnauthorized ?? true;
+  const servername = options.servername ?? (isIP(options.host) === 0 ? options.host : undefined);
   const engine = context.createSession({
     servername,
-    checkHost: verifies ? (options.servername ?? host) : false,
+    checkHost: verifies ? (options.servername ?? options.host) : false,
   });
+  // the dial's deadline is the handshake's: the session keeps none of its own
   const session = new DtlsLayerSession<Server>(conn, flow, engine, {
-    handshakeTimeout: options.timeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    handshakeTimeout: 0,
     keylog: keylogSink(options.keylog),
     receiveQueue: options.receiveQueue,
   });
+  d.onFail(() => {
+    session.destroy();
+    return session.whenClosed();
+  });
   return new Promise<DtlsLayerSession<Server>>((resolve, reject) => {
-    const onAbort = (): void => {
-      session.failureCode ??= 'ABORT_ERR';
-      session.destroy(new Error('Connect aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    session.once('up', () => {
-      signal?.removeEventListener('abort', onAbort);
-      if (signal) {
-        const onLateAbort = (): void => session.destroy(new Error('Aborted'));
-        signal.addEventListener('abort', onLateAbort, { once: true });
-        session.once('close', () => signal.removeEventListener('abort', onLateAbort));
-      }
-      resolve(session);
-    });
+    session.once('up', () => resolve(session));
     session.once('close', () => {
       if (session.established) return;
-      signal?.removeEventListener('abort', onAbort);
-      const message = conn.error ?? 'DTLS handshake failed';
-      conn.error = message;
       reject(
-        new ConnectError(socketCode ?? session.failureCode ?? 'ERR_DTLS_HANDSHAKE', message, conn, {
-          cause: engine.error ?? undefined,
-        }),
+        d.fail(
+          socketCode ?? session.failureCode ?? 'ERR_DTLS_HANDSHAKE',
+          conn.error ?? 'DTLS handshake failed',
+          session.failureCause ?? engine.error ?? undefined,
+        ),
       );
     });
     session.begin();

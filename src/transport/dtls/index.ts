@@ -1,6 +1,6 @@
 import type { Client, Server } from '../../connection/index.js';
 import type { DatagramSession, Driver } from '../types.js';
-import { connectDtls } from './connect.js';
+import { connectDtls, dtlsServerModel } from './connect.js';
 import { DtlsListener } from './listener.js';
 import type { DtlsConnectOptions, DtlsListenOptions } from './options.js';
 import type { DtlsLayerSession } from './session.js';
@@ -34,4 +34,5 @@ export const dtls: DtlsDriver = {
   scheme: 'dtls',
   listen: (options) => DtlsListener.listen(options),
   connect: (options) => connectDtls(options),
+  serverModel: (options) => dtlsServerModel(options),
 };

@@ -62,20 +62,21 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
     this.#options = options;
     this.#keylog = keylogSink(options.keylog);
     udp.on('session', (flow: UdpFlowSession) => this.#onFlow(flow));
-    udp.on('listenerError', (err: Error) => this.emit('listenerError', err));
+    // the socket's errors: counted by the UDP listener (stats.socketErrors), reported as ours
+    udp.on('error', (err: Error) => this.emit('error', err));
   }
 
   /**
    * Binds (default 127.0.0.1, port 0) and resolves once bound. Without `cert` and `key` the
    * listener presents leaves of the wirelayer CA (`certs`/`confdir`): one for the SNI the client
-   * sent, else one for its host.
+   * sent, else one for its host. The CA is read (or made, the first time) here, not during a handshake.
    */
   static async listen(options: DtlsListenOptions = {}): Promise<DtlsListener> {
     options.signal?.throwIfAborted();
     let own: { cert: string; key: string } | undefined;
     if (options.cert === undefined || options.key === undefined) {
       // no certificate of its own: leaves from the wirelayer CA, for the host now and per SNI later
-      const certs = options.certs ?? new CertStore(CertificateAuthority.load(options.confdir));
+      const certs = options.certs ?? new CertStore(await CertificateAuthority.open(options.confdir));
       const leaf = (name: string): { cert: string; key: string } => {
         const issued = certs.get(name);
         return { cert: issued.certPem, key: issued.keyPem };
@@ -110,9 +111,10 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
     return this.#udp.address;
   }
 
-  get stats(): DtlsListenerStats {
+  override get stats(): DtlsListenerStats {
     return {
       ...this.#udp.stats,
+      sessionErrors: this.listenerStats().sessionErrors,
       ...this.#gate.stats,
       handshakes: this.#handshakes,
       handshakeFailures: this.#handshakeFailures,
@@ -135,7 +137,7 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
       return true;
     }
     const gate = this.#gate;
-    const verdict = gate.check(datagram, `${rinfo.address}:${rinfo.port}`, Date.now());
+    const verdict = gate.check(datagram, `${rinfo.address}:${rinfo.port}`, performance.now());
     if (verdict === GateVerdict.REPLY) {
       if (gate.reply !== null) reply(gate.reply, rinfo);
       return false;
@@ -176,7 +178,12 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
     session.once('close', () => {
       if (session.established) return;
       this.#handshakeFailures++;
-      this.sessionFailed(session, new Error(session.conn.error ?? 'DTLS handshake failed'));
+      session.conn.error ??= 'DTLS handshake failed';
+      this.sessionFailed(
+        session,
+        session.failureCode ?? 'ERR_DTLS_HANDSHAKE',
+        session.failureCause ?? session.engine.error ?? undefined,
+      );
     });
     this.sessionStarted(session);
     if (admission.rebuilt !== null) session.begin(admission.rebuilt);

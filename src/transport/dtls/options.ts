@@ -6,7 +6,7 @@ import type { UdpConnectOptions } from '../udp/connect.js';
 import type { UdpListenOptions } from '../udp/listener.js';
 import type { DtlsContextOptions, DtlsRole, DtlsVersion } from './engine.js';
 
-/** A handshake not complete after this long fails (listener default; a connect's `timeout` default). */
+/** A handshake not complete after this long fails (listener default; a connect's `connectTimeout` default). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**

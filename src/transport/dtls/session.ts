@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Client, now, type Server } from '../../connection/index.js';
 import { parseDtlsClientHello } from '../../handshake/dtls/hello.js';
+import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseSession } from '../session.js';
 import type { DatagramSession } from '../types.js';
 import { type DatagramSink, type ReceiveQueueLimits, UdpChannel } from '../udp/channel.js';
@@ -49,6 +50,8 @@ export class DtlsLayerSession<C extends Client | Server>
   readonly datagrams: UdpChannel;
   /** The engine's code of the failure that ended the session (ConnectError's `code`), or null. */
   failureCode: string | null = null;
+  /** What failed underneath (the engine's error, the value a ClientHello hook threw), if known. */
+  failureCause: unknown = undefined;
   readonly #flow: UdpSession<C>;
   readonly #engine: DtlsSession;
   readonly #options: DtlsLayerOptions;
@@ -64,7 +67,7 @@ export class DtlsLayerSession<C extends Client | Server>
     this.#engine = engine;
     this.#options = options;
     this.datagrams = new UdpChannel(this, options.receiveQueue);
-    this.#deadline = options.handshakeTimeout > 0 ? Date.now() + options.handshakeTimeout : 0;
+    this.#deadline = options.handshakeTimeout > 0 ? performance.now() + options.handshakeTimeout : 0;
     this.#helloDatagrams = engine.role === 'server' ? [] : null;
     conn.tls = true;
     flow.datagrams.on('datagram', this.#onCiphertext);
@@ -184,10 +187,7 @@ export class DtlsLayerSession<C extends Client | Server>
   }
 
   #hookFailed(err: unknown): void {
-    this.#fail(
-      'ERR_DTLS_HOOK',
-      `ClientHello hook failed: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    this.#fail(ERR_CLIENT_HELLO_HOOK, describeHookFailure(err), err);
   }
 
   #resume(answer: DtlsClientHelloAnswer): void {
@@ -200,6 +200,7 @@ export class DtlsLayerSession<C extends Client | Server>
         this.#fail(
           'ERR_DTLS_CERTIFICATE',
           `ClientHello hook: unusable certificate: ${(err as Error).message}`,
+          err,
         );
         return;
       }
@@ -231,7 +232,7 @@ export class DtlsLayerSession<C extends Client | Server>
     if (this.closed) return;
     let ms = this.#engine.timeout();
     if (!this.established && this.#deadline > 0) {
-      const left = Math.max(0, this.#deadline - Date.now());
+      const left = Math.max(0, this.#deadline - performance.now());
       ms = ms < 0 ? left : Math.min(ms, left);
     }
     if (ms < 0) return;
@@ -241,7 +242,7 @@ export class DtlsLayerSession<C extends Client | Server>
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     if (this.closed) return;
-    if (!this.established && this.#deadline > 0 && Date.now() >= this.#deadline) {
+    if (!this.established && this.#deadline > 0 && performance.now() >= this.#deadline) {
       const message = `handshake timed out after ${this.#options.handshakeTimeout} ms`;
       const role = this.#engine.role;
       const text =
@@ -264,13 +265,16 @@ export class DtlsLayerSession<C extends Client | Server>
       this.#engine.role === 'client'
         ? describeServerDtlsError(error)
         : describeClientDtlsError(error, (this.conn as Client).sni);
-    this.#fail(error.code, message);
+    this.#fail(error.code, message, error);
   }
 
   /** Ends the session with an error: alerts out, engine gone, flow closed (which closes us). */
-  #fail(code: string, message: string): void {
+  #fail(code: string, message: string, cause?: unknown): void {
     if (this.closed) return;
-    this.failureCode ??= code;
+    if (this.failureCode === null) {
+      this.failureCode = code;
+      this.failureCause = cause;
+    }
     this.conn.error ??= message;
     if (!this.#engine.destroyed) {
       this.#flush();

@@ -6,8 +6,9 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { ConnectionState, now, Server } from '../../connection/index.js';
-import { ConnectError, describeSocketError, errorCode } from '../errors.js';
+import type { Server } from '../../connection/index.js';
+import { type Dial, dial, serverModel } from '../dial.js';
+import { describeSocketError, errorCode } from '../errors.js';
 import type { ConnectOptions } from '../types.js';
 import { quiche } from './binding.js';
 import { newCid } from './cid.js';
@@ -16,7 +17,7 @@ import { QuicEndpoint } from './endpoint.js';
 import { InitialObserver } from './observer.js';
 import { QuicSession } from './session.js';
 
-/** Handshake timeout when `timeout` is not given, milliseconds. */
+/** The dial's deadline when `connectTimeout` is not given, milliseconds. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Options of `quic.connect`. */
@@ -25,46 +26,61 @@ export interface QuicConnectOptions extends ConnectOptions {
   maxCids?: number;
 }
 
-/** Dials QUIC: resolves once the handshake is done. */
-export async function connectQuic(options: QuicConnectOptions): Promise<QuicSession<Server>> {
-  const { host, port, signal } = options;
-  const conn = options.conn ?? new Server({ address: [host, port] });
-  conn.transportProtocol = 'udp';
-  conn.tls = true;
-  conn.timestampStart = now();
-  const fail = (code: string, message: string, cause?: unknown): ConnectError => {
-    conn.error ??= message;
-    conn.state = ConnectionState.CLOSED;
-    conn.timestampEnd ??= now();
-    return new ConnectError(code, conn.error, conn, { cause });
-  };
-  if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
+/** What a QUIC connect sends, known before it dials (see `Driver.serverModel`). */
+export function quicServerModel(
+  options: Pick<QuicConnectOptions, 'host' | 'port' | 'conn' | 'servername' | 'ALPNProtocols'>,
+): Server {
+  return serverModel(options, {
+    transportProtocol: 'udp',
+    tls: true,
+    sni: options.servername ?? (isIP(options.host) !== 0 ? null : options.host),
+    // QUIC needs ALPN (BoringSSL refuses a QUIC handshake without it)
+    alpnOffers: options.ALPNProtocols?.length ? options.ALPNProtocols : [DEFAULT_ALPN],
+  });
+}
 
+/** Dials QUIC: resolves once the handshake is done; `connectTimeout` (default 10 s) bounds it all. */
+export function connectQuic(options: QuicConnectOptions): Promise<QuicSession<Server>> {
+  const { host, port } = options;
+  const conn = quicServerModel(options);
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      timeoutMessage: (ms) => `Connection timed out (QUIC handshake with ${host}:${port} after ${ms} ms)`,
+    },
+    (d) => dialQuic(d, options),
+  );
+}
+
+async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSession<Server>> {
+  const { host, port } = options;
+  const conn = d.conn;
   let ip = host;
   if (isIP(host) === 0) {
     try {
-      ip = (await lookup(host)).address;
+      ip = (await d.step(lookup(host))).address;
     } catch (e) {
-      throw fail(errorCode(e, 'ENOTFOUND'), describeSocketError(e as Error), e);
+      throw d.fail(errorCode(e, 'ENOTFOUND'), describeSocketError(e as Error), e);
     }
   }
-  const literal = isIP(host) !== 0;
-  const sni = options.servername ?? (literal ? null : host);
-  // QUIC needs ALPN (BoringSSL refuses a QUIC handshake without it)
-  const alpn = options.ALPNProtocols?.length ? options.ALPNProtocols : [DEFAULT_ALPN];
+  const sni = conn.sni;
+  const alpn = conn.alpnOffers;
   const verify = options.rejectUnauthorized !== false;
-  conn.sni = sni;
-  conn.alpnOffers = [...alpn];
 
+  const opening = QuicEndpoint.open({
+    host: options.localAddress ?? (isIP(ip) === 6 ? '::' : '0.0.0.0'),
+    port: options.localPort ?? 0,
+    connectTo: { host: ip, port },
+  });
+  // an endpoint that opens after the dial failed is closed as soon as it is there
+  d.onFail(async () => (await opening.catch(() => null))?.close());
   let endpoint: QuicEndpoint;
   try {
-    endpoint = await QuicEndpoint.open({
-      host: options.localAddress ?? (isIP(ip) === 6 ? '::' : '0.0.0.0'),
-      port: options.localPort ?? 0,
-      connectTo: { host: ip, port },
-    });
+    endpoint = await d.step(opening);
   } catch (e) {
-    throw fail(errorCode(e, 'ECONNECT'), describeSocketError(e as Error), e);
+    throw d.fail(errorCode(e, 'ECONNECT'), describeSocketError(e as Error), e);
   }
   endpoint.closeWhenIdle = true;
   const maxCids = options.maxCids ?? 4;
@@ -95,59 +111,27 @@ export async function connectQuic(options: QuicConnectOptions): Promise<QuicSess
       timeoutMessage: `Connection timed out (QUIC handshake with ${host}:${port}: no answer)`,
     });
   } catch (e) {
-    await endpoint.close();
-    throw fail('ERR_QUIC', `QUIC connect failed: ${(e as Error).message}`, e);
+    throw d.fail('ERR_QUIC', `QUIC connect failed: ${(e as Error).message}`, e);
   }
+  d.onFail(() => session.destroy());
   endpoint.add(session);
   conn.peername = [ip, port];
   conn.sockname = [endpoint.local.host, endpoint.local.port];
 
   return new Promise<QuicSession<Server>>((resolve, reject) => {
-    const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      session.off('up', onUp);
-      session.off('close', onClose);
-      endpoint.socket.off('error', onSocketError);
-    };
-    const abandon = (code: string, message: string, cause?: unknown): void => {
-      cleanup();
-      conn.error ??= message;
-      session.destroy();
-      void endpoint.close();
-      reject(fail(code, message, cause));
-    };
-    const onUp = (): void => {
-      cleanup();
-      endpoint.socket.on('error', () => undefined);
-      if (signal) {
-        const onLateAbort = (): void => session.destroy(new Error('Aborted'));
-        signal.addEventListener('abort', onLateAbort, { once: true });
-        session.once('close', () => signal.removeEventListener('abort', onLateAbort));
-      }
-      resolve(session);
-    };
-    const onClose = (): void => {
-      cleanup();
-      void endpoint.close();
-      reject(fail('ERR_QUIC_HANDSHAKE', conn.error ?? 'QUIC handshake failed'));
-    };
     const onSocketError = (err: Error): void =>
-      abandon(errorCode(err, 'ECONNECT'), describeSocketError(err), err);
-    const onAbort = (): void => abandon('ABORT_ERR', 'Connect aborted', signal?.reason);
-    const timer = setTimeout(
-      () =>
-        abandon(
-          'ETIMEDOUT',
-          `Connection timed out (QUIC handshake with ${host}:${port} after ${timeout} ms)`,
-        ),
-      timeout,
-    );
-    session.once('up', onUp);
-    session.once('close', onClose);
+      reject(d.fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
+    session.once('up', () => {
+      endpoint.socket.off('error', onSocketError);
+      // ICMP errors once up: the session's idle timeout ends it if the peer is gone
+      endpoint.socket.on('error', () => undefined);
+      resolve(session);
+    });
+    session.once('close', () => {
+      if (session.established) return;
+      reject(d.fail(session.failureCode ?? 'ERR_QUIC_HANDSHAKE', conn.error ?? 'QUIC handshake failed'));
+    });
     endpoint.socket.on('error', onSocketError);
-    signal?.addEventListener('abort', onAbort, { once: true });
     session.wake();
   });
 }

@@ -38,7 +38,9 @@ export class QuicDatagramChannel extends EventEmitter implements DatagramChannel
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    this.#queue ??= new BoundedQueue<Uint8Array>(ITERATOR_BACKLOG);
+    // an iteration that ended (`break`) leaves its queue ended: a later one gets a fresh queue
+    if (this.#queue === null || (this.#queue.ended && !this.#ended))
+      this.#queue = new BoundedQueue<Uint8Array>(ITERATOR_BACKLOG);
     if (this.#ended) this.#queue.end();
     return this.#queue[Symbol.asyncIterator]();
   }

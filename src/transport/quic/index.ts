@@ -1,6 +1,6 @@
 import type { Client, Server } from '../../connection/index.js';
 import type { Driver } from '../types.js';
-import { connectQuic, type QuicConnectOptions } from './connect.js';
+import { connectQuic, type QuicConnectOptions, quicServerModel } from './connect.js';
 import { QuicListener, type QuicListenOptions } from './listener.js';
 import type { QuicSession } from './session.js';
 
@@ -38,4 +38,5 @@ export const quic: QuicDriver = {
   scheme: 'quic',
   listen: (options) => QuicListener.listen(options),
   connect: (options) => connectQuic(options),
+  serverModel: (options) => quicServerModel(options),
 };

@@ -11,8 +11,9 @@ import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
-import type { ListenOptions } from '../types.js';
+import type { ListenerStats, ListenOptions } from '../types.js';
 import { quiche } from './binding.js';
 import { CID_LENGTH, CidTable, newCid } from './cid.js';
 import {
@@ -96,7 +97,7 @@ export interface QuicListenOptions extends ListenOptions {
 }
 
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
-export interface QuicListenerStats extends EndpointStats {
+export interface QuicListenerStats extends EndpointStats, ListenerStats {
   versionNegotiations: number;
   retries: number;
   /** Initials with a token that did not verify. */
@@ -107,7 +108,10 @@ export interface QuicListenerStats extends EndpointStats {
   strayPackets: number;
   /** Initials dropped because a limit was reached. */
   overLimit: number;
-  /** Half-open handshakes whose ClientHello did not arrive whole in time, or did not parse. */
+  /**
+   * Half-open handshakes whose ClientHello did not arrive whole in time or did not parse, or that
+   * failed before their session was made (a hook that threw, no certificate: also in `sessionErrors`).
+   */
   helloFailures: number;
   /** Connections refused by the clientHello hook. */
   refused: number;
@@ -164,7 +168,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   };
   readonly #out = Buffer.allocUnsafe(MIN_INITIAL_DATAGRAM);
 
-  private constructor(endpoint: QuicEndpoint, options: QuicListenOptions) {
+  private constructor(endpoint: QuicEndpoint, options: QuicListenOptions, certs: CertStore | null) {
     super('quic', options.signal);
     this.endpoint = endpoint;
     this.#options = options;
@@ -173,17 +177,23 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       options.cert !== undefined && options.key !== undefined
         ? { cert: options.cert, key: options.key }
         : null;
-    this.#certs = options.certs ?? null;
+    this.#certs = certs;
     endpoint.onUnroutable((msg, rinfo) => this.#onUnroutable(msg, rinfo));
-    endpoint.onError((err) => this.emit('listenerError', err));
+    endpoint.onError((err) => this.socketError(err));
   }
 
-  /** Binds (default 127.0.0.1, port 0) and resolves once listening. */
+  /**
+   * Binds (default 127.0.0.1, port 0) and resolves once listening. Without `cert` and `key`, the
+   * CA that signs the leaves is read (or made, the first time) here, not during a handshake.
+   */
   static async listen(options: QuicListenOptions = {}): Promise<QuicListener> {
     options.signal?.throwIfAborted();
     quiche();
+    const own = options.cert !== undefined && options.key !== undefined;
+    const certs =
+      options.certs ?? (own ? null : new CertStore(await CertificateAuthority.open(options.confdir)));
     const endpoint = await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
-    return new QuicListener(endpoint, options);
+    return new QuicListener(endpoint, options, certs);
   }
 
   get address(): Address {
@@ -204,8 +214,8 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     return { cert: leaf.certPem, key: leaf.keyPem };
   }
 
-  get stats(): QuicListenerStats {
-    return { ...this.endpoint.stats, ...this.#counts };
+  override get stats(): QuicListenerStats {
+    return { ...this.listenerStats(), ...this.endpoint.stats, ...this.#counts };
   }
 
   /** Half-open handshakes: ClientHello pending, or handshake running. */
@@ -342,33 +352,24 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         ? await this.#options.clientHello(hello, client, { version: pending.version })
         : undefined;
     } catch (e) {
-      this.emit('listenerError', e);
-      choice = false;
+      this.#dropPending(pending, false);
+      if (this.closing) return;
+      this.#failHello(pending, client, ERR_CLIENT_HELLO_HOOK, describeHookFailure(e), e);
+      return;
     }
     this.#dropPending(pending, false);
     if (this.closing) return;
     if (choice === false) {
-      // refused before any state: a CONNECTION_CLOSE in an Initial of our own
       this.#counts.refused++;
-      const scid = parsePacketHeader(pending.datagrams[0]!, 0, CID_LENGTH);
-      if (scid.status === 'done' && scid.value.form === 'long' && isSupportedVersion(pending.version)) {
-        const refusal = connectionCloseInitial(
-          pending.version,
-          pending.dcid,
-          scid.value.scid,
-          QuicErrorCode.CONNECTION_REFUSED,
-          'refused',
-        );
-        this.endpoint.sendRaw(refusal, pending.rinfo.port, pending.rinfo.address);
-      }
+      this.#refuse(pending);
       return;
     }
     let identity: QuicIdentity;
     try {
       identity = this.#choose(choice, client);
     } catch (e) {
-      this.#counts.helloFailures++;
-      this.emit('listenerError', e);
+      const what = `No certificate for ${client.sni ?? 'the client'}: ${(e as Error).message}`;
+      this.#failHello(pending, client, 'ERR_TLS_CERTIFICATE', what, e);
       return;
     }
     const offers = hello.alpnProtocols;
@@ -402,14 +403,15 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       });
       if (pending.odcid === null) session.routeHandshake(pending.dcid);
     } catch (e) {
-      this.#counts.helloFailures++;
-      this.emit('listenerError', e);
+      this.#failHello(pending, client, 'ERR_QUIC', `QUIC accept failed: ${(e as Error).message}`, e);
       return;
     }
     this.endpoint.add(session);
     this.#handshaking.add(session);
     const timer = setTimeout(() => {
-      if (!session.established) session.destroy(new Error('Handshake timed out'));
+      if (session.established) return;
+      session.failureCode ??= 'ETIMEDOUT';
+      session.destroy(new Error('Handshake timed out'));
     }, this.limits.handshakeTimeoutMs);
     session.once('up', () => {
       clearTimeout(timer);
@@ -418,12 +420,36 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     });
     session.once('close', () => {
       clearTimeout(timer);
-      if (this.#handshaking.delete(session))
-        this.sessionFailed(session, new Error(session.conn.error ?? 'Closed during the handshake'));
+      if (this.#handshaking.delete(session)) {
+        session.conn.error ??= 'Closed during the handshake';
+        this.sessionFailed(session, session.failureCode ?? 'ERR_QUIC_HANDSHAKE');
+      }
     });
     this.sessionStarted(session);
     for (const d of pending.datagrams) session.receive(d, pending.rinfo.address, pending.rinfo.port, true);
     session.wake();
+  }
+
+  /** A handshake that fails before its session exists: reported (`start`, `sessionError`), counted, refused. */
+  #failHello(pending: PendingHandshake, client: Client, code: string, message: string, cause: unknown): void {
+    this.#counts.helloFailures++;
+    this.failedBeforeSession(client, code, message, cause);
+    this.#refuse(pending);
+  }
+
+  /** Refused before any state: a CONNECTION_CLOSE (CONNECTION_REFUSED) in an Initial of our own. */
+  #refuse(pending: PendingHandshake): void {
+    const scid = parsePacketHeader(pending.datagrams[0]!, 0, CID_LENGTH);
+    if (scid.status === 'done' && scid.value.form === 'long' && isSupportedVersion(pending.version)) {
+      const refusal = connectionCloseInitial(
+        pending.version,
+        pending.dcid,
+        scid.value.scid,
+        QuicErrorCode.CONNECTION_REFUSED,
+        'refused',
+      );
+      this.endpoint.sendRaw(refusal, pending.rinfo.port, pending.rinfo.address);
+    }
   }
 
   protected async stopAccepting(): Promise<void> {

@@ -26,9 +26,16 @@ export class RetryTokens {
   }
 
   /** A token for a client at address:port whose first DCID was `odcid`, retried to `retryScid`. */
-  mint(odcid: Uint8Array, retryScid: Uint8Array, address: string, port: number, nowMs = Date.now()): Buffer {
+  mint(
+    odcid: Uint8Array,
+    retryScid: Uint8Array,
+    address: string,
+    port: number,
+    nowMs = performance.now(),
+  ): Buffer {
     const time = Buffer.alloc(8);
-    time.writeBigUInt64BE(BigInt(nowMs));
+    // the monotonic clock: the key lives only as long as the process, and so do its tokens
+    time.writeBigUInt64BE(BigInt(Math.floor(nowMs)));
     return Buffer.concat([
       Buffer.of(MAGIC, odcid.length),
       time,
@@ -46,7 +53,7 @@ export class RetryTokens {
     retryScid: Uint8Array,
     address: string,
     port: number,
-    nowMs = Date.now(),
+    nowMs = performance.now(),
   ): Uint8Array | null {
     if (token.length < 2 + 8 + MAC_LENGTH || token[0] !== MAGIC) return null;
     const odcidLength = token[1]!;

@@ -9,7 +9,7 @@ import { type Client, ConnectionState, now, type Server } from '../../connection
 import { quicVersionFromWire } from '../../handshake/versions.js';
 import { BaseSession } from '../session.js';
 import type { DatagramSession, StreamSession } from '../types.js';
-import type { HostPort, QuicheConnection, RecvInfo } from './binding.js';
+import type { ConnectionError, HostPort, QuicheConnection, RecvInfo } from './binding.js';
 import { newCid, newResetToken } from './cid.js';
 import { QuicDatagramChannel } from './datagrams.js';
 import { describeClose, isCleanClose, QuicErrorCode } from './errors.js';
@@ -63,6 +63,14 @@ const PATH_WATCH_MS = 3000;
 /** How long `close()` waits for blocked writes to reach quiche before closing anyway. */
 export const CLOSE_GRACE_MS = 2000;
 
+/** The code of a CONNECTION_CLOSE with an error: a TLS alert, an application's or a transport's. */
+function closeCode(err: ConnectionError): string {
+  if (err.isApp) return 'ERR_QUIC_APPLICATION_ERROR';
+  return err.errorCode >= QuicErrorCode.CRYPTO_ERROR && err.errorCode <= 0x1ff
+    ? 'ERR_QUIC_CRYPTO_ERROR'
+    : 'ERR_QUIC_TRANSPORT_ERROR';
+}
+
 /** A QUIC connection: `stream` (the first bidirectional stream), `openStream()`, `datagrams` (DATAGRAM frames), and the model in `conn`. */
 export class QuicSession<C extends Client | Server = Client | Server>
   extends BaseSession<C>
@@ -78,6 +86,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
   /** Endpoint bookkeeping: pending flush, deadline (performance.now() ms). */
   dirty = false;
   deadline = Number.POSITIVE_INFINITY;
+  /** The code of the failure that ended the session (a ConnectError's or SessionError's `code`), or null. */
+  failureCode: string | null = null;
 
   readonly #transport: SessionTransport;
   readonly #streams = new Map<number, QuicStream>();
@@ -340,10 +350,18 @@ export class QuicSession<C extends Client | Server = Client | Server>
     const peer = engine.peerError();
     const local = engine.localError();
     let error: string | null = this.#failure;
-    if (error === null && peer && !isCleanClose(peer)) error = describeClose(peer, 'peer', !this.isServer);
-    else if (error === null && local && !isCleanClose(local))
+    let code: string | null = error === null ? null : 'ERR_TLS_CERT_ALTNAME_INVALID';
+    if (error === null && peer && !isCleanClose(peer)) {
+      error = describeClose(peer, 'peer', !this.isServer);
+      code = closeCode(peer);
+    } else if (error === null && local && !isCleanClose(local)) {
       error = describeClose(local, 'local', !this.isServer);
-    else if (error === null && !this.established && engine.isTimedOut()) error = this.#timeoutMessage;
+      code = closeCode(local);
+    } else if (error === null && !this.established && engine.isTimedOut()) {
+      error = this.#timeoutMessage;
+      code = 'ETIMEDOUT';
+    }
+    if (error !== null || this.conn.error !== null) this.failureCode ??= code ?? 'ERR_QUIC';
     for (const stream of this.#streams.values()) stream.abort(error ? new Error(error) : undefined);
     this.#streams.clear();
     this.#blocked.clear();
@@ -377,10 +395,10 @@ export class QuicSession<C extends Client | Server = Client | Server>
    */
   close(code = 0, reason = ''): Promise<void> {
     if (!this.closed && !this.#closeRequested) {
-      const deadline = Date.now() + CLOSE_GRACE_MS;
+      const deadline = performance.now() + CLOSE_GRACE_MS;
       const go = (): void => {
         if (this.closed || this.#closeRequested) return;
-        if (this.#blocked.size > 0 && Date.now() < deadline && this.established) {
+        if (this.#blocked.size > 0 && performance.now() < deadline && this.established) {
           setTimeout(go, 5);
           return;
         }

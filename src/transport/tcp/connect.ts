@@ -1,32 +1,39 @@
 import { connect as netConnect } from 'node:net';
-import { ConnectionState, now, Server } from '../../connection/index.js';
-import { ConnectError, describeSocketError, errorCode } from '../errors.js';
-import type { ConnectOptions } from '../types.js';
+import { ConnectionState, now, type Server } from '../../connection/index.js';
+import { type Dial, dial, serverModel } from '../dial.js';
+import { describeSocketError, errorCode } from '../errors.js';
+import type { ConnectOptions, Scheme } from '../types.js';
 import { TcpSession } from './session.js';
+
+/** The Server model of a TCP connect (see `Driver.serverModel`); `tls` is left as the caller set it. */
+export function tcpServerModel(options: Pick<ConnectOptions, 'host' | 'port' | 'conn'>): Server {
+  return serverModel(options, { transportProtocol: 'tcp' });
+}
 
 /**
  * Dials TCP. The Server model gets `timestampStart` before dialing, then on success
  * `timestampTcpSetup`, `peername`, `sockname` and OPEN; on failure `error` with the OS message,
- * and the promise rejects with a ConnectError carrying the model.
+ * CLOSED and `timestampEnd`, and the promise rejects with a ConnectError carrying the model.
  */
 export function connectTcp(options: ConnectOptions): Promise<TcpSession<Server>> {
-  const { host, port, signal, timeout } = options;
-  const conn = options.conn ?? new Server({ address: [host, port] });
-  conn.transportProtocol = 'tcp';
-  conn.timestampStart = now();
+  const { host, port } = options;
+  const conn = tcpServerModel(options);
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout,
+      timeoutMessage: (ms) => `Connection timed out (connect ETIMEDOUT ${host}:${port} after ${ms} ms)`,
+    },
+    (d) => openTcp(d, options, 'tcp'),
+  );
+}
+
+/** The TCP step of a dial (TCP's, or the one beneath TLS): connected, the model's TCP fields set. */
+export function openTcp(d: Dial, options: ConnectOptions, scheme: Scheme): Promise<TcpSession<Server>> {
+  const { host, port } = options;
+  const conn = d.conn;
   return new Promise((resolve, reject) => {
-    const fail = (code: string, message: string, cause?: unknown): void => {
-      conn.error = message;
-      conn.state = ConnectionState.CLOSED;
-      cleanup();
-      socket.destroy();
-      reject(new ConnectError(code, message, conn, { cause }));
-    };
-    if (signal?.aborted) {
-      conn.error = 'Connect aborted';
-      reject(new ConnectError('ABORT_ERR', conn.error, conn, { cause: signal.reason }));
-      return;
-    }
     const socket = netConnect({
       host,
       port,
@@ -34,39 +41,17 @@ export function connectTcp(options: ConnectOptions): Promise<TcpSession<Server>>
       localPort: options.localPort,
       allowHalfOpen: options.allowHalfOpen ?? false,
     });
-    const onError = (err: Error): void => fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err);
-    const onAbort = (): void => fail('ABORT_ERR', 'Connect aborted', signal?.reason);
-    const timer =
-      timeout === undefined
-        ? undefined
-        : setTimeout(
-            () =>
-              fail(
-                'ETIMEDOUT',
-                `Connection timed out (connect ETIMEDOUT ${host}:${port} after ${timeout} ms)`,
-              ),
-            timeout,
-          );
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-    };
+    d.onFail(() => socket.destroy());
+    const onError = (err: Error): void =>
+      reject(d.fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
     socket.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => {
-      cleanup();
+      socket.off('error', onError);
       conn.timestampTcpSetup = now();
       conn.peername = [socket.remoteAddress ?? host, socket.remotePort ?? port];
       conn.sockname = [socket.localAddress ?? '', socket.localPort ?? 0];
       conn.state = ConnectionState.OPEN;
-      const session = new TcpSession('tcp', conn, socket);
-      if (signal) {
-        const onLateAbort = (): void => session.destroy(new Error('Aborted'));
-        signal.addEventListener('abort', onLateAbort, { once: true });
-        session.once('close', () => signal.removeEventListener('abort', onLateAbort));
-      }
-      resolve(session);
+      resolve(new TcpSession(scheme, conn, socket));
     });
   });
 }

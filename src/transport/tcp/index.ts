@@ -1,6 +1,6 @@
 import type { Client, Server } from '../../connection/index.js';
 import type { Driver } from '../types.js';
-import { connectTcp } from './connect.js';
+import { connectTcp, tcpServerModel } from './connect.js';
 import { TcpListener } from './listener.js';
 import type { TcpSession } from './session.js';
 
@@ -13,4 +13,5 @@ export const tcp: Driver<TcpSession<Client>, TcpSession<Server>> = {
   scheme: 'tcp',
   listen: (options) => TcpListener.listen(options),
   connect: (options) => connectTcp(options),
+  serverModel: (options) => tcpServerModel(options),
 };

@@ -17,7 +17,7 @@ export class TcpListener extends BaseListener<TcpSession<Client>> {
     super('tcp', options.signal);
     this.#address = address;
     server.on('connection', (socket) => this.#accept(socket));
-    server.on('error', (err) => this.emit('listenerError', err));
+    server.on('error', (err) => this.socketError(err));
   }
 
   /** Binds (default 127.0.0.1, port 0) and resolves once listening. */

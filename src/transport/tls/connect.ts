@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { LruMap } from '../../collections/lru-map.js';
-import { ConnectionState, Server } from '../../connection/index.js';
-import { ConnectError, errorCode } from '../errors.js';
+import type { Server } from '../../connection/index.js';
+import { type Dial, dial, serverModel } from '../dial.js';
+import { errorCode } from '../errors.js';
 import { keylogSink } from '../keylog.js';
-import { connectTcp } from '../tcp/connect.js';
+import { openTcp } from '../tcp/connect.js';
+import type { TcpSession } from '../tcp/session.js';
 import { describeServerTlsError } from './errors.js';
 import { fillFromHandshake } from './model.js';
 import { nodeSecurityOptions, type TlsConnectOptions } from './options.js';
@@ -31,76 +33,84 @@ function clientContext(security: ReturnType<typeof nodeSecurityOptions>): Secure
   return contexts.getOrSet(hash.digest('base64'), () => createSecureContext(security));
 }
 
+/** What a TLS connect sends, known before it dials (see `Driver.serverModel`). */
+export function tlsServerModel(
+  options: Pick<TlsConnectOptions, 'host' | 'port' | 'conn' | 'servername' | 'ALPNProtocols'>,
+): Server {
+  return serverModel(options, {
+    transportProtocol: 'tcp',
+    tls: true,
+    // no SNI for an IP literal unless asked for (RFC 6066 3)
+    sni: options.servername ?? (isIP(options.host) ? null : options.host),
+    alpnOffers: options.ALPNProtocols ?? [],
+  });
+}
+
 /**
  * Dials TLS: a TCP connect (the Server model gets its TCP fields), then the TLS handshake over
  * it, verifying the server unless `rejectUnauthorized: false`. Resolves once the handshake is
  * done and the model filled from it; rejects with a ConnectError whose `conn.error` is
- * mitmproxy's normalised message.
+ * mitmproxy's normalised message. `connectTimeout` bounds both together.
  */
-export async function connectTls(options: TlsConnectOptions): Promise<TlsSession<Server>> {
-  const { host, port, signal } = options;
-  const conn = options.conn ?? new Server({ address: [host, port] });
-  conn.tls = true;
-  // no SNI for an IP literal unless asked for (RFC 6066 3)
-  const sni = options.servername ?? (isIP(host) ? null : host);
-  conn.sni = sni;
-  conn.alpnOffers = [...(options.ALPNProtocols ?? [])];
-  let secureContext: SecureContext;
-  try {
-    secureContext = clientContext(nodeSecurityOptions(options));
-  } catch (err) {
-    conn.timestampStart ??= Date.now() / 1000;
-    conn.error = (err as Error).message;
-    conn.state = ConnectionState.CLOSED;
-    // a version outside TLS is our RangeError; unreadable certificates or keys carry OpenSSL's code
-    const code =
-      err instanceof RangeError ? 'ERR_TLS_INVALID_PROTOCOL_VERSION' : errorCode(err, 'ERR_TLS_OPTIONS');
-    throw new ConnectError(code, conn.error, conn, { cause: err });
-  }
-  const started = Date.now();
-  const tcp = await connectTcp({ ...options, conn });
+export function connectTls(options: TlsConnectOptions): Promise<TlsSession<Server>> {
+  const { host, port } = options;
+  const conn = tlsServerModel(options);
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout,
+      timeoutMessage: (ms) =>
+        conn.timestampTcpSetup === null
+          ? `Connection timed out (connect ETIMEDOUT ${host}:${port} after ${ms} ms)`
+          : `TLS handshake timed out (${host}:${port} after ${ms} ms)`,
+    },
+    async (d) => {
+      let secureContext: SecureContext;
+      try {
+        secureContext = clientContext(nodeSecurityOptions(options));
+      } catch (err) {
+        // a version outside TLS is our RangeError; unreadable certificates or keys carry OpenSSL's code
+        const code =
+          err instanceof RangeError ? 'ERR_TLS_INVALID_PROTOCOL_VERSION' : errorCode(err, 'ERR_TLS_OPTIONS');
+        throw d.fail(code, (err as Error).message, err);
+      }
+      const tcp = await openTcp(d, options, 'tls');
+      return handshake(d, options, tcp, secureContext);
+    },
+  );
+}
+
+/** The TLS step: the handshake over the connected TCP session. */
+function handshake(
+  d: Dial,
+  options: TlsConnectOptions,
+  tcp: TcpSession<Server>,
+  secureContext: SecureContext,
+): Promise<TlsSession<Server>> {
+  const conn = d.conn;
   const session = new TlsSession('tls', conn, tcp);
+  d.onFail(() => {
+    session.destroy();
+    return session.whenClosed();
+  });
   const keylog = keylogSink(options.keylog);
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
       secureContext,
       socket: tcp.stream,
-      host,
-      servername: sni ?? undefined,
+      host: options.host,
+      servername: conn.sni ?? undefined,
       ALPNProtocols: options.ALPNProtocols ? [...options.ALPNProtocols] : undefined,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
     });
     if (keylog) socket.on('keylog', (line) => keylog(line, conn));
     session.attachTls(socket);
-    let settled = false;
-    const fail = (code: string, message: string, cause?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      session.fail(message);
-      void session.whenClosed().then(() => reject(new ConnectError(code, message, conn, { cause })));
-    };
-    const onError = (err: Error): void => fail(errorCode(err, 'ERR_TLS'), describeServerTlsError(err), err);
-    const onAbort = (): void => fail('ABORT_ERR', 'Connect aborted', signal?.reason);
-    const remaining = options.timeout === undefined ? undefined : options.timeout - (Date.now() - started);
-    const timer =
-      remaining === undefined
-        ? undefined
-        : setTimeout(
-            () => fail('ETIMEDOUT', `TLS handshake timed out (${host}:${port} after ${options.timeout} ms)`),
-            Math.max(0, remaining),
-          );
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-    };
+    const onError = (err: Error): void =>
+      reject(d.fail(errorCode(err, 'ERR_TLS'), describeServerTlsError(err), err));
     socket.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('secureConnect', () => {
-      if (settled) return;
-      settled = true;
-      cleanup();
+      socket.off('error', onError);
       fillFromHandshake(conn, socket);
       session.secured();
       resolve(session);

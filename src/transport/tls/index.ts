@@ -1,6 +1,6 @@
 import type { Client, Server } from '../../connection/index.js';
 import type { Driver } from '../types.js';
-import { connectTls } from './connect.js';
+import { connectTls, tlsServerModel } from './connect.js';
 import { TlsListener } from './listener.js';
 import type { TlsConnectOptions, TlsListenOptions } from './options.js';
 import type { TlsSession } from './session.js';
@@ -36,4 +36,5 @@ export const tls: TlsDriver = {
   scheme: 'tls',
   listen: (options) => TlsListener.listen(options),
   connect: (options) => connectTls(options),
+  serverModel: (options) => tlsServerModel(options),
 };

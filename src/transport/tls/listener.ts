@@ -9,7 +9,7 @@ import { cipherSuiteName } from '../../handshake/ciphers.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { ServerHello } from '../../handshake/tls/server-hello.js';
 import { TLS1_3_VERSION, tlsVersionFromWire } from '../../handshake/versions.js';
-import { ConnectError } from '../errors.js';
+import { describeHookFailure, describeSocketError, ERR_CLIENT_HELLO_HOOK, errorCode } from '../errors.js';
 import { type KeylogSink, keylogSink } from '../keylog.js';
 import { BaseListener } from '../listener.js';
 import { acceptedClient, bindTcpServer } from '../tcp/accept.js';
@@ -57,27 +57,34 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     private readonly server: NetServer,
     address: Address,
     private readonly options: TlsListenOptions,
+    certs: CertStore | null,
   ) {
     super('tls', options.signal);
     this.#address = address;
     this.#keylog = keylogSink(options.keylog);
     this.#security = nodeSecurityOptions(options);
-    this.#certs = options.certs ?? null;
+    this.#certs = certs;
     this.#configured =
       options.cert !== undefined && options.key !== undefined
         ? this.#present(options.cert, options.key)
         : null;
     server.on('connection', (socket) => this.#accept(socket));
-    server.on('error', (err) => this.emit('listenerError', err));
+    server.on('error', (err) => this.socketError(err));
   }
 
-  /** Binds (default 127.0.0.1, port 0) and resolves once listening. */
+  /**
+   * Binds (default 127.0.0.1, port 0) and resolves once listening. Without `cert` and `key`, the
+   * CA that signs the leaves is read (or made, the first time) here, not during a handshake.
+   */
   static async listen(options: TlsListenOptions = {}): Promise<TlsListener> {
     options.signal?.throwIfAborted();
     // bad versions, ciphers, CAs and unreadable certificates fail here, before anything is bound
     createSecureContext({ ...nodeSecurityOptions(options), cert: options.cert, key: options.key });
+    const own = options.cert !== undefined && options.key !== undefined;
+    const certs =
+      options.certs ?? (own ? null : new CertStore(await CertificateAuthority.open(options.confdir)));
     const { server, address } = await bindTcpServer(options);
-    return new TlsListener(server, address, options);
+    return new TlsListener(server, address, options, certs);
   }
 
   get address(): Address {
@@ -129,10 +136,12 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     if (client === null) return;
     const session = new TlsSession('tls', client, new TcpSession('tls', client, socket));
     this.sessionStarted(session);
-    this.#peek(session, socket);
+    const handshakeTimeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.#peek(session, socket, performance.now() + handshakeTimeout);
   }
 
-  #peek(session: TlsSession<Client>, socket: Socket): void {
+  /** Reads the ClientHello; `deadline` (performance.now() ms) ends the whole handshake. */
+  #peek(session: TlsSession<Client>, socket: Socket, deadline: number): void {
     const detect = this.options.detect ?? false;
     const peek = new ClientHelloPeek(detect);
     const handshakeTimeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -143,30 +152,45 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       socket.off('end', onEnd);
       socket.pause();
     };
+    // a reset before the handshake (or the passthrough) starts, while a hook runs too
+    const onError = (err: Error): void => {
+      stop();
+      release();
+      this.#fail(session, errorCode(err, 'ECONNRESET'), describeSocketError(err), err);
+    };
+    const release = (): void => {
+      socket.off('error', onError);
+    };
     const onData = (chunk: Buffer): void => {
       const r = peek.push(chunk);
       if (r.kind === 'need-more') return;
       stop();
+      if (r.kind === 'hello') {
+        void this.#hello(session, socket, r.hello, r.bytes, deadline, release);
+        return;
+      }
+      release();
       if (r.kind === 'plain') {
         socket.unshift(r.bytes);
         session.plain();
         this.sessionUp(session);
-      } else if (r.kind === 'error') {
-        this.#fail(session, describeBadClientHello(r.bytes, r.reason));
       } else {
-        void this.#hello(session, socket, r.hello, r.bytes);
+        this.#fail(session, 'ERR_TLS_CLIENT_HELLO', describeBadClientHello(r.bytes, r.reason));
       }
     };
     const onEnd = (): void => {
       stop();
+      release();
       this.#fail(
         session,
+        'ERR_TLS_CLOSED',
         peek.length === 0
           ? 'The client closed the connection before sending a ClientHello.'
           : describeBadClientHello(peek.bytes(), 'connection closed inside the ClientHello'),
       );
     };
     const onTimeout = (): void => {
+      release();
       if (detect && peek.length === 0) {
         // a client that waits for us to speak first: a server-first plain protocol
         stop();
@@ -175,7 +199,11 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
         return;
       }
       stop();
-      this.#fail(session, `TLS handshake timed out after ${handshakeTimeout} ms (no complete ClientHello)`);
+      this.#fail(
+        session,
+        'ETIMEDOUT',
+        `TLS handshake timed out after ${handshakeTimeout} ms (no complete ClientHello)`,
+      );
     };
     timer = setTimeout(
       onTimeout,
@@ -183,6 +211,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     );
     socket.on('data', onData);
     socket.on('end', onEnd);
+    socket.on('error', onError);
     session.once('close', () => clearTimeout(timer));
   }
 
@@ -191,6 +220,8 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     socket: Socket,
     hello: ClientHello,
     bytes: Buffer,
+    deadline: number,
+    release: () => void,
   ): Promise<void> {
     const client = session.conn;
     client.tls = true;
@@ -202,30 +233,40 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       try {
         answer = await hook(hello, client);
       } catch (err) {
-        this.#fail(session, `ClientHello hook failed: ${(err as Error).message}`, err as Error);
+        release();
+        this.#fail(session, ERR_CLIENT_HELLO_HOOK, describeHookFailure(err), err);
         return;
       }
+      // a reset while the hook ran was reported by the peek's error handler
       if (session.closed) return;
     }
     if (answer && 'passthrough' in answer) {
-      await this.#passthrough(session, socket, bytes, answer.passthrough);
+      await this.#passthrough(session, socket, bytes, answer.passthrough, release);
       return;
     }
+    release();
     let presented: Presented;
     try {
       presented = this.#choose(answer, client);
     } catch (err) {
       this.#fail(
         session,
+        'ERR_TLS_CERTIFICATE',
         `No certificate for ${client.sni ?? 'the client'}: ${(err as Error).message}`,
-        err as Error,
+        err,
       );
       return;
     }
-    this.#handshake(session, socket, bytes, presented);
+    this.#handshake(session, socket, bytes, presented, deadline);
   }
 
-  #handshake(session: TlsSession<Client>, socket: Socket, bytes: Buffer, presented: Presented): void {
+  #handshake(
+    session: TlsSession<Client>,
+    socket: Socket,
+    bytes: Buffer,
+    presented: Presented,
+    deadline: number,
+  ): void {
     const client = session.conn;
     // the engine reads the ClientHello we peeked first (TLSSocket takes what the socket holds)
     socket.unshift(bytes);
@@ -241,12 +282,12 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     session.attachTls(tls);
     const handshakeTimeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     const timer = setTimeout(
-      () => this.#fail(session, `TLS handshake timed out after ${handshakeTimeout} ms`),
-      Math.max(0, client.timestampStart + handshakeTimeout / 1000 - Date.now() / 1000) * 1000,
+      () => this.#fail(session, 'ETIMEDOUT', `TLS handshake timed out after ${handshakeTimeout} ms`),
+      Math.max(0, deadline - performance.now()),
     );
     const onError = (err: Error): void => {
       clearTimeout(timer);
-      this.#fail(session, describeClientTlsError(err, client.sni), err);
+      this.#fail(session, errorCode(err, 'ERR_TLS'), describeClientTlsError(err, client.sni), err);
     };
     tls.once('error', onError);
     session.once('close', () => clearTimeout(timer));
@@ -265,6 +306,7 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     socket: Socket,
     bytes: Buffer,
     target: PassthroughTarget,
+    release: () => void,
   ): Promise<void> {
     const client = session.conn;
     const conn = new Server({ address: [target.host, target.port] });
@@ -277,13 +319,19 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
         host: target.host,
         port: target.port,
         conn,
-        timeout: this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        connectTimeout: this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       });
     } catch (err) {
-      const message = err instanceof ConnectError ? err.message : (err as Error).message;
-      this.#fail(session, `Passthrough to ${target.host}:${target.port} failed: ${message}`, err as Error);
+      release();
+      this.#fail(
+        session,
+        errorCode(err, 'ECONNECT'),
+        `Passthrough to ${target.host}:${target.port} failed: ${(err as Error).message}`,
+        err,
+      );
       return;
     }
+    release();
     if (session.closed) {
       upstream.destroy();
       return;
@@ -306,10 +354,10 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     socket.resume();
   }
 
-  #fail(session: TlsSession<Client>, message: string, cause?: Error): void {
+  #fail(session: TlsSession<Client>, code: string, message: string, cause?: unknown): void {
     if (session.closed || session.established) return;
     session.fail(message);
-    this.sessionFailed(session, cause ?? new Error(message));
+    this.sessionFailed(session, code, cause);
   }
 
   protected stopAccepting(): Promise<void> {

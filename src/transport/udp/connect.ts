@@ -1,13 +1,14 @@
 import type { Socket } from 'node:dgram';
-import { ConnectionState, now, Server } from '../../connection/index.js';
-import { ConnectError, describeSocketError, errorCode } from '../errors.js';
+import { ConnectionState, type Server } from '../../connection/index.js';
+import { type Dial, dial, serverModel } from '../dial.js';
+import { describeSocketError, errorCode } from '../errors.js';
 import type { ConnectOptions } from '../types.js';
 import type { ReceiveQueueLimits } from './channel.js';
 import { tickPeriod } from './listener.js';
 import { UdpSession } from './session.js';
 import { createUdpSocket, resolveHost, type SocketBufferOptions } from './socket.js';
 
-/** How long a probe waits for its answer when no `timeout` is given. */
+/** How long a probe waits for its answer when no `connectTimeout` is given. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 
 /** Options of `udp.connect`. */
@@ -93,24 +94,9 @@ export class UdpSocketSession extends UdpSession<Server> {
   }
 }
 
-const TIMED_OUT = Symbol('timed out');
-
-/** The promise, or a rejection with TIMED_OUT after `timeout` ms, or with the abort reason. */
-function bounded<T>(
-  promise: Promise<T>,
-  timeout: number | undefined,
-  signal: AbortSignal | undefined,
-): Promise<T> {
-  if (timeout === undefined && signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const timer = timeout === undefined ? undefined : setTimeout(() => reject(TIMED_OUT), timeout);
-    const onAbort = (): void => reject(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    });
-  });
+/** The Server model of a UDP connect (see `Driver.serverModel`); `tls` is left as the caller set it. */
+export function udpServerModel(options: Pick<ConnectOptions, 'host' | 'port' | 'conn'>): Server {
+  return serverModel(options, { transportProtocol: 'udp' });
 }
 
 /**
@@ -124,86 +110,69 @@ function bounded<T>(
  *
  * With `probe`, the probe datagram is sent and the connect resolves on the first answer (which
  * the session then holds as its first received datagram), or rejects on an ICMP error
- * (ECONNREFUSED) or after `timeout` (default 5 s) with ETIMEDOUT: an application-level handshake
- * for protocols that answer (DNS, STUN, an echo service).
+ * (ECONNREFUSED) or after `connectTimeout` (default 5 s) with ETIMEDOUT: an application-level
+ * handshake for protocols that answer (DNS, STUN, an echo service).
  */
-export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketSession> {
-  const { host, port, signal } = options;
-  const conn = options.conn ?? new Server({ address: [host, port] });
-  conn.transportProtocol = 'udp';
-  conn.timestampStart = now();
-  const fail = (code: string, message: string, cause?: unknown): ConnectError => {
-    conn.error = message;
-    conn.state = ConnectionState.CLOSED;
-    conn.timestampEnd ??= now();
-    return new ConnectError(code, message, conn, { cause });
-  };
-  if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
-  const probe = options.probe;
-  const timeout = options.timeout ?? (probe ? DEFAULT_PROBE_TIMEOUT_MS : undefined);
+export function connectUdp(options: UdpConnectOptions): Promise<UdpSocketSession> {
+  const { host, port, probe } = options;
+  const conn = udpServerModel(options);
+  const phase = { resolved: false };
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout ?? (probe ? DEFAULT_PROBE_TIMEOUT_MS : undefined),
+      timeoutMessage: (ms) =>
+        !phase.resolved
+          ? `Connection timed out (resolving ${host} took over ${ms} ms)`
+          : `Connection timed out (${probe ? 'no answer to the probe from' : 'connect'} ${host}:${port} after ${ms} ms)`,
+    },
+    (d) => openUdp(d, options, probe, phase),
+  );
+}
+
+/**
+ * The UDP step of a dial (UDP's, or the one beneath DTLS): a connected socket as a session, the
+ * model's addresses set and OPEN; with `probe`, once the target has answered it.
+ */
+export async function openUdp(
+  d: Dial,
+  options: UdpConnectOptions,
+  probe: Uint8Array | undefined,
+  phase: { resolved: boolean } = { resolved: false },
+): Promise<UdpSocketSession> {
+  const { host, port } = options;
+  const conn = d.conn;
   let target: Awaited<ReturnType<typeof resolveHost>>;
   try {
-    // a resolver that hangs is bounded by the same timeout and signal
-    target = await bounded(resolveHost(host), timeout, signal);
+    // a resolver that hangs is bounded by the dial's deadline and signal
+    target = await d.step(resolveHost(host));
   } catch (err) {
-    if (err === TIMED_OUT) {
-      throw fail('ETIMEDOUT', `Connection timed out (resolving ${host} took over ${timeout} ms)`);
-    }
-    if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
-    throw fail(errorCode(err, 'ENOTFOUND'), describeSocketError(err as Error), err);
+    throw d.fail(errorCode(err, 'ENOTFOUND'), describeSocketError(err as Error), err);
   }
-  if (signal?.aborted) throw fail('ABORT_ERR', 'Connect aborted', signal.reason);
+  phase.resolved = true;
   const socket = createUdpSocket(target.family, options);
+  let session: UdpSocketSession | null = null;
+  d.onFail(() => {
+    if (session !== null) {
+      session.destroy();
+      return session.whenClosed();
+    }
+    socket.close();
+    return undefined;
+  });
   return new Promise<UdpSocketSession>((resolve, reject) => {
-    let answer: Buffer | null = null;
-    let settled = false;
-    const cleanup = (): void => {
-      clearTimeout(timer);
+    const established = (answer: Buffer | null): void => {
       socket.off('error', onError);
-      socket.off('connect', onConnect);
       socket.off('message', onAnswer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const abandon = (error: ConnectError): void => {
-      settled = true;
-      cleanup();
-      socket.close();
-      reject(error);
-    };
-    // the first failure is the one recorded (a failed bind also makes the connect after it throw)
-    const onError = (err: Error): void => {
-      if (!settled) abandon(fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
-    };
-    const onAbort = (): void => abandon(fail('ABORT_ERR', 'Connect aborted', signal?.reason));
-    const timer =
-      timeout === undefined
-        ? undefined
-        : setTimeout(
-            () =>
-              abandon(
-                fail(
-                  'ETIMEDOUT',
-                  `Connection timed out (${probe ? 'no answer to the probe from' : 'connect'} ${host}:${port} after ${timeout} ms)`,
-                ),
-              ),
-            timeout,
-          );
-    const established = (): void => {
-      settled = true;
-      cleanup();
-      const session = new UdpSocketSession(conn, socket, options);
+      session = new UdpSocketSession(conn, socket, options);
       if (answer !== null) session.datagrams.deliver(answer);
-      if (signal) {
-        const onLateAbort = (): void => session.destroy(new Error('Aborted'));
-        signal.addEventListener('abort', onLateAbort, { once: true });
-        session.once('close', () => signal.removeEventListener('abort', onLateAbort));
-      }
       resolve(session);
     };
-    const onAnswer = (datagram: Buffer): void => {
-      answer = datagram;
-      established();
-    };
+    // the first failure is the one recorded (a failed bind also makes the connect after it throw)
+    const onError = (err: Error): void =>
+      reject(d.fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
+    const onAnswer = (datagram: Buffer): void => established(datagram);
     const onConnect = (): void => {
       const remote = socket.remoteAddress();
       const local = socket.address();
@@ -211,15 +180,14 @@ export async function connectUdp(options: UdpConnectOptions): Promise<UdpSocketS
       conn.sockname = [local.address, local.port];
       conn.state = ConnectionState.OPEN;
       if (probe === undefined) {
-        established();
+        established(null);
         return;
       }
       socket.on('message', onAnswer);
       socket.send(probe);
     };
-    socket.once('error', onError);
+    socket.on('error', onError);
     socket.once('connect', onConnect);
-    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (options.localAddress !== undefined || options.localPort !== undefined) {
         socket.bind({ address: options.localAddress, port: options.localPort ?? 0 });

@@ -1,5 +1,5 @@
 import type { Driver } from '../types.js';
-import { connectUdp, type UdpSocketSession } from './connect.js';
+import { connectUdp, type UdpSocketSession, udpServerModel } from './connect.js';
 import type { UdpFlowSession } from './flow.js';
 import { UdpListener } from './listener.js';
 
@@ -30,4 +30,5 @@ export const udp: Driver<UdpFlowSession, UdpSocketSession> = {
   scheme: 'udp',
   listen: (options) => UdpListener.listen(options),
   connect: (options) => connectUdp(options),
+  serverModel: (options) => udpServerModel(options),
 };

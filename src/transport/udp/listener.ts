@@ -1,7 +1,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { BaseListener } from '../listener.js';
-import type { ListenOptions } from '../types.js';
+import type { ListenerStats, ListenOptions } from '../types.js';
 import type { ReceiveQueueLimits } from './channel.js';
 import { type FlowOwner, UdpFlowSession } from './flow.js';
 import { FlowTable } from './flow-table.js';
@@ -47,7 +47,7 @@ export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
 }
 
 /** Counters of a listener since it started. */
-export interface UdpListenerStats {
+export interface UdpListenerStats extends ListenerStats {
   /** Live flows now. */
   flows: number;
   /** Flows opened (first datagram of a new peer). */
@@ -62,7 +62,7 @@ export interface UdpListenerStats {
   evictions: number;
   /** Flows closed by the idle timeout. */
   idleTimeouts: number;
-  /** Errors the socket reported on sends. */
+  /** Errors the socket reported (each also counted by code in `socketErrors`). */
   sendErrors: number;
   /** Datagrams of peers without a flow that `admit` refused (no flow was made). */
   refused: number;
@@ -126,7 +126,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.#receive(datagram, rinfo));
     socket.on('error', (err: Error) => {
       this.#sendErrors++;
-      this.emit('listenerError', err);
+      this.socketError(err);
     });
   }
 
@@ -155,8 +155,9 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
   }
 
   /** A snapshot of the counters. */
-  get stats(): UdpListenerStats {
+  override get stats(): UdpListenerStats {
     return {
+      ...this.listenerStats(),
       flows: this.#table.size,
       flowsOpened: this.#flowsOpened,
       datagramsIn: this.#datagramsIn,
