@@ -64,7 +64,9 @@ describe('udp listener under floods and garbage', () => {
     let sent = 0;
     try {
       for (let b = 0; b < BATCHES; b++) {
-        const sockets = await boundSockets(BATCH);
+        // an address per source: Linux hands freed ephemeral ports out again, and a source on
+        // 127.0.0.1 that drew the port of a flow still live would touch it instead of opening one
+        const sockets = await boundSockets(BATCH, (i) => `127.20.${b}.${i + 1}`);
         for (const [i, s] of sockets.entries()) {
           // garbage of every size, the largest datagram once per batch
           const size = i === 0 ? 65_507 : i === 1 ? 0 : Math.floor(Math.random() * 1500);
@@ -96,7 +98,9 @@ describe('udp listener under floods and garbage', () => {
       // what is left: the keeper (active every batch) and the most recent sources
       const live = [...listener.sessions];
       expect(live.length).toBe(CAP);
-      const keeperFlow = live.find((s) => s.conn.peername[1] === keeper!.address().port);
+      const keeperFlow = live.find(
+        (s) => s.conn.peername[0] === '127.0.0.1' && s.conn.peername[1] === keeper!.address().port,
+      );
       expect(keeperFlow?.closed).toBe(false);
       // each source sent once: activity order is opening order, so the survivors are the last opened
       const sources = opened.filter((s) => s !== keeperFlow);
