@@ -8,6 +8,7 @@ import type { Row } from './report.js';
 import { runTcpBench } from './tcp.js';
 import { runTlsBench } from './tls.js';
 import { formatUdpBenchTable, runUdpBench } from './udp.js';
+import { runUdpFloodBench } from './udp-flood.js';
 
 /** Every benchmark, by the name `wirelayer bench NAME` takes. */
 /** A benchmark gives rows (formatted by report.ts) or, for a table of its own shape, Markdown text. */
@@ -17,6 +18,10 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'UDP relay vs a minimal node:dgram relay and socat (round trips/s)',
     run: async () =>
       formatUdpBenchTable(await runUdpBench({ progress: (line) => process.stderr.write(`${line}\n`) })),
+  },
+  'udp-flood': {
+    title: 'UDP relay under a hash-collision flood (a legitimate flow, with and without the flood)',
+    run: () => runUdpFloodBench({ progress: (line) => process.stderr.write(`${line}\n`) }),
   },
   tls: { title: 'TLS driver vs node:tls', run: () => runTlsBench() },
   certs: {
