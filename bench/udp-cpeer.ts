@@ -8,19 +8,12 @@
  * relay is what the bench measures. `udp-peer.ts` holds the same peers in Node, the fallback.
  *
  *   udp-peer echo   prints its port, echoes every datagram to its sender but flood datagrams
- *                   (first byte 0xff: a spoofing attacker's sources get no answers either)
+ *                   (first byte 0xff, `bench/udp-flood.ts`: a spoofing attacker gets no answers)
  *   udp-peer load   reads commands on stdin, answers one line each on stdout:
  *     flows N                                   -> ok
  *     prime PORT FLOWS TIMEOUT_MS               -> ok PRIMED
  *     run PORT FLOWS SIZE WINDOW WARMUP_MS DURATION_MS -> ok ROUND_TRIPS ELAPSED_MS STALLS TOTAL
  *       (ROUND_TRIPS in the measured time; TOTAL with the warm-up and the drain)
- *   udp-peer flood PORT N   binds N sockets, to 127.A.B.123 (A = 1 + i / 256, B = i % 256) on one
- *                           shared port, each connected to 127.0.0.1:PORT; prints "ok SRC_PORT".
- *                           Then one line per command on stdin:
- *     prime RATE   -> ok            one datagram from every socket, RATE a second
- *     on RATE      -> ok            datagrams round robin over the sockets, RATE a second
- *     off          -> ok SENT       stops; SENT since "on"
- *     (flood datagrams: 16 bytes, the first 0xff)
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -41,7 +34,6 @@ export const C_PEER_SOURCE = String.raw`
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -210,97 +202,12 @@ static int load_main(void) {
   return 0;
 }
 
-static int flood_fds[MAX_FLOWS];
-
-/** Sends from sockets [from, to) of n, round robin; returns how many were sent. */
-static long flood_send(int n, long from, long to) {
-  static char datagram[16];
-  memset(datagram, 'f', sizeof datagram);
-  datagram[0] = (char)0xff;
-  long sent = 0;
-  for (long i = from; i < to; i++)
-    if (send(flood_fds[i % n], datagram, sizeof datagram, MSG_DONTWAIT) >= 0) sent++;
-  return sent;
-}
-
-static int flood_main(int port, int n) {
-  struct rlimit limit;
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-  if (n > MAX_FLOWS) n = MAX_FLOWS;
-  struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  int src_port = 0;
-  for (int i = 0; i < n; i++) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    unsigned ip = (127u << 24) | ((1u + (i >> 8)) << 16) | ((unsigned)(i & 255) << 8) | 123u;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(src_port), .sin_addr.s_addr = htonl(ip)};
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || connect(fd, (struct sockaddr *)&target, sizeof target) != 0) {
-      printf("error socket %d: %s\n", i, strerror(errno));
-      fflush(stdout);
-      return 1;
-    }
-    if (src_port == 0) {
-      socklen_t len = sizeof a;
-      getsockname(fd, (struct sockaddr *)&a, &len);
-      src_port = ntohs(a.sin_port);
-    }
-    flood_fds[i] = fd;
-  }
-  printf("ok %d\n", src_port);
-  fflush(stdout);
-  char line[256];
-  long rate = 0, sent = 0, next = 0;
-  double since = 0;
-  for (;;) {
-    struct pollfd p = {.fd = 0, .events = POLLIN};
-    int ready = poll(&p, 1, rate > 0 ? 1 : -1);
-    if (rate > 0) {
-      long due = (long)((now_ms() - since) * rate / 1000) - sent;
-      if (due > 0) {
-        sent += flood_send(n, next, next + due);
-        next = (next + due) % n;
-      }
-    }
-    if (ready <= 0) continue;
-    if (!fgets(line, sizeof line, stdin)) return 0;
-    long a;
-    if (sscanf(line, "prime %ld", &a) == 1) {
-      double t0 = now_ms();
-      for (long i = 0; i < n;) {
-        long due = (long)((now_ms() - t0) * a / 1000) + 1;
-        if (due > n) due = n;
-        if (due > i) {
-          flood_send(n, i, due);
-          i = due;
-        } else {
-          struct timespec pause = {0, 200000};
-          nanosleep(&pause, NULL);
-        }
-      }
-      printf("ok\n");
-    } else if (sscanf(line, "on %ld", &a) == 1) {
-      rate = a;
-      sent = 0;
-      since = now_ms();
-      printf("ok\n");
-    } else if (strncmp(line, "off", 3) == 0) {
-      printf("ok %ld\n", sent);
-      rate = 0;
-    } else {
-      printf("error unknown command\n");
-    }
-    fflush(stdout);
-  }
-}
-
 int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   signal(SIGPIPE, SIG_IGN);
   if (argc > 1 && strcmp(argv[1], "echo") == 0) return echo_main();
   if (argc > 1 && strcmp(argv[1], "load") == 0) return load_main();
-  if (argc > 3 && strcmp(argv[1], "flood") == 0) return flood_main(atoi(argv[2]), atoi(argv[3]));
-  fprintf(stderr, "usage: udp-peer echo|load|flood PORT N\n");
+  fprintf(stderr, "usage: udp-peer echo|load\n");
   return 2;
 }
 `;

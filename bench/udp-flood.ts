@@ -26,11 +26,12 @@ import { availableParallelism } from 'node:os';
 import { type FlowEntry, FlowTable } from '../src/transport/udp/flow-table.js';
 import { median, type Row } from './report.js';
 import {
-  CLoadGenerator,
   hasCommand,
+  here,
   lines,
   type RelayKind,
   type RunningRelay,
+  startPeers,
   startProgram,
   startRelay,
   stopProgram,
@@ -54,6 +55,8 @@ export interface UdpFloodBenchOptions {
   durationMs?: number;
   /** Unmeasured time before each trial; default 200 ms. */
   warmupMs?: number;
+  /** Time per lookup measurement of the microbench (best of three); default 300 ms. */
+  lookupMs?: number;
   /** Trials per condition (medians are reported); default 5. */
   rounds?: number;
   /** Relays to flood, each in turn; default ours and the node:dgram baseline. */
@@ -61,7 +64,7 @@ export interface UdpFloodBenchOptions {
   progress?: (line: string) => void;
 }
 
-/** The flood generator (the C peer's `flood` mode), one command line at a time. */
+/** The flood generator (`udp-peer.ts flood`), one command line at a time. */
 class Flooder {
   private constructor(
     private readonly child: ChildProcess,
@@ -70,8 +73,12 @@ class Flooder {
     readonly sourcePort: number,
   ) {}
 
-  static async start(binary: string, port: number, sources: number, cpu: number | null): Promise<Flooder> {
-    const child = startProgram(binary, ['flood', String(port), String(sources)], cpu);
+  static async start(port: number, sources: number, cpu: number | null): Promise<Flooder> {
+    const child = startProgram(
+      process.execPath,
+      [here('./udp-peer.js'), 'flood', String(port), String(sources)],
+      cpu,
+    );
     const next = lines(child);
     const [ok, sourcePort] = (await next(30_000)).split(' ');
     if (ok !== 'ok') throw new Error(`flood generator: ${ok} ${sourcePort}`);
@@ -155,7 +162,7 @@ function lookupRate(
 }
 
 /** The lookup microbench: new key vs old at 10,000 colliding peers, and vs peers that do not collide. */
-function lookupRows(count: number): Row[] {
+function lookupRows(count: number, ms: number): Row[] {
   const colliding = collidingPeers(count);
   const table = new FlowTable<FlowEntry>();
   for (const p of colliding) table.insert(p);
@@ -170,9 +177,9 @@ function lookupRows(count: number): Row[] {
   const old = new OldFlowIndex();
   const oldPeers = collidingPeers(count);
   for (const p of oldPeers) old.insert(p);
-  const newRate = lookupRate((a, p) => table.find(a, p), colliding, 300);
-  const spreadRate = lookupRate((a, p) => spreadTable.find(a, p), spread, 300);
-  const oldRate = lookupRate((a, p) => old.find(a, p), oldPeers, 300);
+  const newRate = lookupRate((a, p) => table.find(a, p), colliding, ms);
+  const spreadRate = lookupRate((a, p) => spreadTable.find(a, p), spread, ms);
+  const oldRate = lookupRate((a, p) => old.find(a, p), oldPeers, ms);
   const n = count.toLocaleString('en-US');
   return [
     {
@@ -220,23 +227,21 @@ export async function runUdpFloodBench(options: UdpFloodBenchOptions = {}): Prom
   const rounds = options.rounds ?? 5;
   const relays = options.relays ?? (['wirelayer', 'node'] as const);
   const progress = options.progress ?? (() => undefined);
-  const binary = buildCPeer();
-  if (binary === null) throw new Error('bench udp-flood needs a C compiler (cc) for its flood generator');
+  const peerKind = buildCPeer() === null ? 'node' : 'c';
   const pinned = availableParallelism() >= 2 && hasCommand('taskset');
   const relayCpu = pinned ? 1 : null;
   const peerCpu = pinned ? 0 : null;
   progress(
     `bench udp-flood: ${sources} sources, ${floodRate} datagrams/s; the legitimate flow: ${size} B, window ${window}; ` +
+      `${peerKind === 'c' ? 'C' : 'Node'} peers, Node flooder; ` +
       `${rounds} x ${durationMs} ms per condition${pinned ? '; relays on CPU 1, peers and flood on CPU 0' : ''}`,
   );
   const stops: (() => Promise<void>)[] = [];
   const results = new Map<RelayKind, RelayUnderFlood>();
   try {
-    const echo = startProgram(binary, ['echo'], peerCpu);
-    stops.push(() => stopProgram(echo));
-    const echoPort = Number(await lines(echo)(10_000));
-    const load = CLoadGenerator.start(binary, peerCpu);
-    stops.push(() => load.stop());
+    const peers = await startPeers(peerKind, peerCpu);
+    stops.push(() => peers.stop());
+    const { echoPort, load } = peers;
     await load.call({ cmd: 'flows', count: 1 });
 
     for (const kind of relays) {
@@ -274,7 +279,7 @@ export async function runUdpFloodBench(options: UdpFloodBenchOptions = {}): Prom
       };
       results.set(kind, result);
 
-      const flooder = await Flooder.start(binary, relay.port, sources, peerCpu);
+      const flooder = await Flooder.start(relay.port, sources, peerCpu);
       stops.push(() => flooder.stop());
       // one datagram per source opens its flow; our relay's count tells when all are open (the
       // baseline's cannot: it gets a second pass, as ours does when the kernel dropped some)
@@ -379,5 +384,5 @@ export async function runUdpFloodBench(options: UdpFloodBenchOptions = {}): Prom
     });
   }
   progress('  lookup microbench');
-  return [...rows, ...lookupRows(sources)];
+  return [...rows, ...lookupRows(sources, options.lookupMs ?? 300)];
 }

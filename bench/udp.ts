@@ -79,7 +79,7 @@ export interface UdpBenchResult {
   node: string;
 }
 
-const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+export const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 
 export function hasCommand(command: string): boolean {
   try {
@@ -220,7 +220,7 @@ export async function startRelay(
 }
 
 /** The load generator, as an RPC. */
-interface LoadGenerator {
+export interface LoadGenerator {
   call(command: LoadCommand, timeoutMs?: number): Promise<LoadReply & { ok: true }>;
   stop(): Promise<void>;
 }
@@ -288,7 +288,7 @@ export async function stopProgram(child: ChildProcess): Promise<void> {
 }
 
 /** The C load generator (`udp-cpeer.ts`), a line per command on stdin and per answer on stdout. */
-export class CLoadGenerator implements LoadGenerator {
+class CLoadGenerator implements LoadGenerator {
   private constructor(
     private readonly child: ChildProcess,
     private readonly next: (timeoutMs: number) => Promise<string>,
@@ -331,7 +331,7 @@ export class CLoadGenerator implements LoadGenerator {
 }
 
 /** The echo server (the far end) and the load generator, each its own process on `cpu`. */
-async function startPeers(
+export async function startPeers(
   kind: 'c' | 'node',
   cpu: number | null,
 ): Promise<{ echoPort: number; load: LoadGenerator; stop(): Promise<void> }> {
