@@ -16,6 +16,13 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
       );
     },
   },
+  'udp-flood': {
+    title: 'UDP relay under a hash-collision flood (a legitimate flow, with and without the flood)',
+    run: async () =>
+      (await import('./udp-flood.js')).runUdpFloodBench({
+        progress: (line) => process.stderr.write(`${line}\n`),
+      }),
+  },
   tls: { title: 'TLS driver vs node:tls', run: async () => (await import('./tls.js')).runTlsBench() },
   certs: {
     title: 'Leaf certificates (forge structure, node:crypto signature) vs forge',

@@ -7,7 +7,8 @@
  * set the rate. The C peers batch (recvmmsg/sendmmsg) and need a fraction of a core, so the
  * relay is what the bench measures. `udp-peer.ts` holds the same peers in Node, the fallback.
  *
- *   udp-peer echo   prints its port, echoes every datagram to its sender
+ *   udp-peer echo   prints its port, echoes every datagram to its sender but flood datagrams
+ *                   (first byte 0xff, `bench/udp-flood.ts`: a spoofing attacker gets no answers)
  *   udp-peer load   reads commands on stdin, answers one line each on stdout:
  *     flows N                                   -> ok
  *     prime PORT FLOWS TIMEOUT_MS               -> ok PRIMED
@@ -82,9 +83,14 @@ static int echo_main(void) {
       if (errno == EINTR) continue;
       return 1;
     }
-    for (int i = 0; i < n; i++) io[i].iov_len = m[i].msg_len;
-    for (int sent = 0; sent < n;) {
-      int k = sendmmsg(fd, m + sent, n - sent, 0);
+    int answer = 0;
+    for (int i = 0; i < n; i++) {
+      io[i].iov_len = m[i].msg_len;
+      if (m[i].msg_len > 0 && (unsigned char)bufs[i][0] == 0xff) continue;
+      m[answer++] = m[i];
+    }
+    for (int sent = 0; sent < answer;) {
+      int k = sendmmsg(fd, m + sent, answer - sent, 0);
       if (k < 0) {
         if (errno == EINTR) continue;
         break;

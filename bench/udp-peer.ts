@@ -4,12 +4,14 @@
  *
  *   node udp-peer.js echo   a UDP echo server; sends {port} to the parent
  *   node udp-peer.js load   a load generator driven by the parent over IPC
+ *   node udp-peer.js flood PORT N   the flood of `bench/udp-flood.ts` (see `flood` below)
  *
  * The load generator keeps a window of datagrams in flight: each reply sends the next datagram,
  * on the next flow (socket) round robin. A window that stalls (datagrams lost: socat's fork mode
  * loses some while it forks) is refilled after 20 ms without a reply, and counted.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { createInterface } from 'node:readline';
 
 /** A command from the parent. */
 export type LoadCommand =
@@ -43,7 +45,8 @@ function send(message: unknown): void {
 
 function echo(): void {
   const socket = createSocket({ type: 'udp4', lookup: literalLookup, recvBufferSize: 4 << 20 });
-  socket.on('message', (m, r) => socket.send(m, r.port, r.address));
+  // flood datagrams (first byte 0xff) get no answer, as in the C echo
+  socket.on('message', (m, r) => m[0] !== 0xff && socket.send(m, r.port, r.address));
   socket.on('listening', () => send({ port: socket.address().port }));
   socket.bind(0, '127.0.0.1');
   process.on('disconnect', () => socket.close());
@@ -181,5 +184,103 @@ function load(): void {
   send({ ready: true });
 }
 
+/** The first byte of every flood datagram: the echo servers do not answer it. */
+export const FLOOD_MARK = 0xff;
+
+/**
+ * The flood: N sockets bound to 127.A.B.123 (A = 1 + i / 256, B = i % 256; Linux routes all of
+ * 127/8 to the loopback interface) on one shared source port, each connected to 127.0.0.1:PORT.
+ * Prints "ok SOURCE_PORT", then answers one line per command line on stdin:
+ *
+ *   prime RATE   -> ok          one datagram from every socket, RATE a second
+ *   on RATE      -> ok          datagrams round robin over the sockets, RATE a second
+ *   off          -> ok SENT     stops; SENT since "on"
+ *
+ * Datagrams: 16 bytes, the first FLOOD_MARK.
+ */
+async function flood(port: number, count: number): Promise<void> {
+  const sockets: Socket[] = [];
+  let sourcePort = 0;
+  const open = async (i: number): Promise<Socket> => {
+    const socket = createSocket({ type: 'udp4', lookup: literalLookup });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(sourcePort, `127.${1 + (i >> 8)}.${i & 255}.123`, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', () => resolve()));
+    return socket;
+  };
+  // the first bind picks the port, the others share it
+  sockets.push(await open(0));
+  sourcePort = sockets[0]!.address().port;
+  for (let i = 1; i < count; i += 500) {
+    const batch = Array.from({ length: Math.min(500, count - i) }, (_, k) => open(i + k));
+    sockets.push(...(await Promise.all(batch)));
+  }
+  const datagram = Buffer.alloc(16, 0x66);
+  datagram[0] = FLOOD_MARK;
+  let next = 0;
+  const burst = (n: number): void => {
+    for (let k = 0; k < n; k++) {
+      sockets[next]!.send(datagram);
+      next = next + 1 === sockets.length ? 0 : next + 1;
+    }
+  };
+  /** Sends `total` datagrams (Infinity: until stopped) at `rate` a second, in 1 ms steps. */
+  let stop: (() => number) | null = null;
+  const paced = (rate: number, total: number, done?: () => void): (() => number) => {
+    const t0 = performance.now();
+    let sent = 0;
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1) - sent;
+      if (due > 0) {
+        burst(due);
+        sent += due;
+      }
+      if (sent >= total) {
+        clearInterval(timer);
+        done?.();
+      }
+    }, 1);
+    return () => {
+      clearInterval(timer);
+      return sent;
+    };
+  };
+  process.stdout.write(`ok ${sourcePort}\n`);
+  const input = createInterface({ input: process.stdin });
+  input.on('line', (line) => {
+    const [command, argument] = line.split(' ');
+    const rate = Number(argument);
+    if (command === 'prime' && rate > 0) {
+      next = 0;
+      paced(rate, sockets.length, () => process.stdout.write('ok\n'));
+    } else if (command === 'on' && rate > 0) {
+      stop?.();
+      stop = paced(rate, Number.POSITIVE_INFINITY);
+      process.stdout.write('ok\n');
+    } else if (command === 'off') {
+      process.stdout.write(`ok ${stop?.() ?? 0}\n`);
+      stop = null;
+    } else {
+      process.stdout.write('error unknown command\n');
+    }
+  });
+  input.on('close', () => {
+    stop?.();
+    for (const socket of sockets) socket.close();
+  });
+}
+
 if (process.argv[2] === 'echo') echo();
 else if (process.argv[2] === 'load') load();
+else if (process.argv[2] === 'flood') {
+  flood(Number(process.argv[3]), Number(process.argv[4])).catch((e: unknown) => {
+    process.stdout.write(`error ${String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -2,29 +2,63 @@
  * The relays the UDP bench compares, each run in its own process (forked by `bench/udp.ts`):
  *
  *   node udp-relays.js wirelayer ECHO_PORT   our UdpRelay (src/proxy)
- *   node udp-relays.js node ECHO_PORT        the baseline: a minimal node:dgram relay
+ *   node udp-relays.js node ECHO_PORT        the baseline: a minimal node:dgram relay, our socket setup
  *
- * Each sends {port} (where clients send) to the parent once listening, and exits on disconnect.
+ * Each sends {port} (where clients send) to the parent once listening, answers {cmd: 'stats'}
+ * with {stats} (ours: its counters; the baseline: null), and exits on disconnect.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { UdpRelay } from '../src/proxy/udp-relay.js';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { UdpRelay, type UdpRelayStats } from '../src/proxy/udp-relay.js';
+import { DEFAULT_LISTENER_RECV_BUFFER } from '../src/transport/udp/listener.js';
+import { createUdpSocket } from '../src/transport/udp/socket.js';
+
+/** What the parent reads of our relay's counters. */
+export type RelayStats = UdpRelayStats;
+
+/** Datagrams a baseline flow holds while its upstream socket connects (ours: `DEFAULT_PENDING_LIMIT`). */
+const PENDING_LIMIT = 64;
+
+interface NodeRelayFlow {
+  readonly upstream: Socket;
+  /** Datagrams waiting for the connect; null once connected. */
+  pending: Buffer[] | null;
+}
 
 /**
- * The baseline: a UDP relay written plainly, as a user of `node:dgram` would: one Map of upstream
- * sockets keyed by `${address}:${port}`.
+ * The baseline: a UDP relay written plainly, as a user of `node:dgram` would (one Map of
+ * upstream sockets keyed by `${address}:${port}`), with exactly our relay's socket setup, so
+ * the ratio shows what our code adds, not what the baseline forgot:
+ *
+ * - the listening socket: `udp4`, bound to 127.0.0.1, with the literal lookup (no `dns.lookup`
+ *   and `nextTick` per reply sent) and a 2 MiB receive buffer (`DEFAULT_LISTENER_RECV_BUFFER`);
+ * - one upstream socket per flow, connected to the upstream (sends carry no address, the
+ *   kernel filters what it receives), with the literal lookup and default buffer sizes, bound
+ *   implicitly to an ephemeral port;
+ * - datagrams that arrive while the upstream connects are held (up to 64, as ours) and sent
+ *   once it is connected.
+ *
+ * Both build their sockets with `createUdpSocket` (`dgram.createSocket` with those options).
  */
 export function startNodeRelay(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<Socket> {
-  const server = createSocket('udp4');
-  const upstreams = new Map<string, Socket>();
+  const server = createUdpSocket(4, { recvBufferSize: DEFAULT_LISTENER_RECV_BUFFER });
+  const flows = new Map<string, NodeRelayFlow>();
+  const open = (key: string, rinfo: RemoteInfo): NodeRelayFlow => {
+    const upstream = createUdpSocket(4);
+    const flow: NodeRelayFlow = { upstream, pending: [] };
+    upstream.on('message', (reply: Buffer) => server.send(reply, rinfo.port, rinfo.address));
+    upstream.connect(upstreamPort, upstreamHost, () => {
+      const pending = flow.pending ?? [];
+      flow.pending = null;
+      for (const datagram of pending) upstream.send(datagram);
+    });
+    flows.set(key, flow);
+    return flow;
+  };
   server.on('message', (message: Buffer, rinfo: RemoteInfo) => {
     const key = `${rinfo.address}:${rinfo.port}`;
-    let upstream = upstreams.get(key);
-    if (!upstream) {
-      upstream = createSocket('udp4');
-      upstream.on('message', (reply) => server.send(reply, rinfo.port, rinfo.address));
-      upstreams.set(key, upstream);
-    }
-    upstream.send(message, upstreamPort, upstreamHost);
+    const flow = flows.get(key) ?? open(key, rinfo);
+    if (flow.pending === null) flow.upstream.send(message);
+    else if (flow.pending.length < PENDING_LIMIT) flow.pending.push(message);
   });
   return new Promise((resolve) => server.bind(0, '127.0.0.1', () => resolve(server)));
 }
@@ -32,6 +66,7 @@ export function startNodeRelay(upstreamPort: number, upstreamHost = '127.0.0.1')
 async function main(kind: string, echoPort: number): Promise<void> {
   let port: number;
   let stop: () => void;
+  let stats: () => RelayStats | null = () => null;
   if (kind === 'wirelayer') {
     const relay = await UdpRelay.start({
       upstream: { host: '127.0.0.1', port: echoPort },
@@ -40,6 +75,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
     });
     port = relay.address[1];
     stop = () => void relay.close();
+    stats = () => relay.stats;
   } else if (kind === 'node') {
     const server = await startNodeRelay(echoPort);
     port = server.address().port;
@@ -48,6 +84,9 @@ async function main(kind: string, echoPort: number): Promise<void> {
     throw new Error(`unknown relay ${kind}`);
   }
   process.on('disconnect', stop);
+  process.on('message', (message: { cmd?: string }) => {
+    if (message.cmd === 'stats') process.send?.({ stats: stats() });
+  });
   process.send?.({ port });
 }
 

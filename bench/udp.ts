@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { median } from './report.js';
 import { buildCPeer } from './udp-cpeer.js';
 import type { LoadCommand, LoadReply } from './udp-peer.js';
+import type { RelayStats } from './udp-relays.js';
 
 export type RelayKind = 'wirelayer' | 'node' | 'socat';
 export const RELAYS: readonly RelayKind[] = ['wirelayer', 'node', 'socat'];
@@ -78,9 +79,9 @@ export interface UdpBenchResult {
   node: string;
 }
 
-const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+export const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 
-function hasCommand(command: string): boolean {
+export function hasCommand(command: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
     return true;
@@ -125,11 +126,13 @@ async function freeUdpPort(): Promise<number> {
 }
 
 /** A relay process and the port clients send to. */
-interface RunningRelay {
+export interface RunningRelay {
   kind: RelayKind;
   port: number;
   /** CPU time of its processes so far, ms (null where /proc is not there). */
   cpuMs(): number | null;
+  /** Our relay's counters (`UdpRelay.stats`); null for the other relays. */
+  stats(): Promise<RelayStats | null>;
   stop(): Promise<void>;
 }
 
@@ -167,7 +170,11 @@ function processCpuMs(pid: number | undefined, group: boolean): number | null {
   return total;
 }
 
-async function startRelay(kind: RelayKind, echoPort: number, cpu: number | null): Promise<RunningRelay> {
+export async function startRelay(
+  kind: RelayKind,
+  echoPort: number,
+  cpu: number | null,
+): Promise<RunningRelay> {
   if (kind === 'socat') {
     const port = await freeUdpPort();
     const args = [
@@ -186,6 +193,7 @@ async function startRelay(kind: RelayKind, echoPort: number, cpu: number | null)
       kind,
       port,
       cpuMs: () => processCpuMs(child.pid, true),
+      stats: () => Promise.resolve(null),
       async stop() {
         if (child.pid !== undefined && child.exitCode === null) {
           const exited = once(child, 'exit');
@@ -197,11 +205,22 @@ async function startRelay(kind: RelayKind, echoPort: number, cpu: number | null)
   }
   const child = startNode(here('./udp-relays.js'), [kind, String(echoPort)], cpu);
   const { port } = await firstMessage<{ port: number }>(child);
-  return { kind, port, cpuMs: () => processCpuMs(child.pid, false), stop: () => stopChild(child) };
+  return {
+    kind,
+    port,
+    cpuMs: () => processCpuMs(child.pid, false),
+    async stats() {
+      if (kind !== 'wirelayer') return null;
+      const reply = firstMessage<{ stats: RelayStats }>(child);
+      child.send({ cmd: 'stats' });
+      return (await reply).stats;
+    },
+    stop: () => stopChild(child),
+  };
 }
 
 /** The load generator, as an RPC. */
-interface LoadGenerator {
+export interface LoadGenerator {
   call(command: LoadCommand, timeoutMs?: number): Promise<LoadReply & { ok: true }>;
   stop(): Promise<void>;
 }
@@ -231,14 +250,14 @@ class NodeLoadGenerator implements LoadGenerator {
 }
 
 /** Starts a program, pinned to `cpu` when given. */
-function startProgram(binary: string, args: string[], cpu: number | null): ChildProcess {
+export function startProgram(binary: string, args: string[], cpu: number | null): ChildProcess {
   const stdio: ['pipe', 'pipe', 'inherit'] = ['pipe', 'pipe', 'inherit'];
   if (cpu === null) return spawn(binary, args, { stdio });
   return spawn('taskset', ['-c', String(cpu), binary, ...args], { stdio });
 }
 
 /** Reads a child's stdout line by line. */
-function lines(child: ChildProcess): (timeoutMs: number) => Promise<string> {
+export function lines(child: ChildProcess): (timeoutMs: number) => Promise<string> {
   const queue: string[] = [];
   let waiting: ((line: string) => void) | null = null;
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -261,7 +280,7 @@ function lines(child: ChildProcess): (timeoutMs: number) => Promise<string> {
   };
 }
 
-async function stopProgram(child: ChildProcess): Promise<void> {
+export async function stopProgram(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
@@ -312,7 +331,7 @@ class CLoadGenerator implements LoadGenerator {
 }
 
 /** The echo server (the far end) and the load generator, each its own process on `cpu`. */
-async function startPeers(
+export async function startPeers(
   kind: 'c' | 'node',
   cpu: number | null,
 ): Promise<{ echoPort: number; load: LoadGenerator; stop(): Promise<void> }> {

@@ -7,12 +7,20 @@ import { type UdpFlowSession, UdpListener } from '../../src/transport/udp/index.
 
 const closeSocket = (s: Socket): Promise<void> => new Promise((r) => s.close(() => r()));
 
-async function boundSockets(count: number): Promise<Socket[]> {
+/**
+ * Sockets bound to `address(i)` (default 127.0.0.1) and `port` (default: any). Linux routes all
+ * of 127/8 to the loopback interface, so each socket can have an address of its own.
+ */
+async function boundSockets(
+  count: number,
+  address: (i: number) => string = () => '127.0.0.1',
+  port = 0,
+): Promise<Socket[]> {
   return Promise.all(
-    Array.from({ length: count }, async () => {
+    Array.from({ length: count }, async (_, i) => {
       const s = createSocket('udp4');
       s.on('error', () => undefined);
-      s.bind(0, '127.0.0.1');
+      s.bind(port, address(i));
       await once(s, 'listening');
       return s;
     }),
@@ -56,7 +64,9 @@ describe('udp listener under floods and garbage', () => {
     let sent = 0;
     try {
       for (let b = 0; b < BATCHES; b++) {
-        const sockets = await boundSockets(BATCH);
+        // an address per source: Linux hands freed ephemeral ports out again, and a source on
+        // 127.0.0.1 that drew the port of a flow still live would touch it instead of opening one
+        const sockets = await boundSockets(BATCH, (i) => `127.20.${b}.${i + 1}`);
         for (const [i, s] of sockets.entries()) {
           // garbage of every size, the largest datagram once per batch
           const size = i === 0 ? 65_507 : i === 1 ? 0 : Math.floor(Math.random() * 1500);
@@ -88,7 +98,9 @@ describe('udp listener under floods and garbage', () => {
       // what is left: the keeper (active every batch) and the most recent sources
       const live = [...listener.sessions];
       expect(live.length).toBe(CAP);
-      const keeperFlow = live.find((s) => s.conn.peername[1] === keeper!.address().port);
+      const keeperFlow = live.find(
+        (s) => s.conn.peername[0] === '127.0.0.1' && s.conn.peername[1] === keeper!.address().port,
+      );
       expect(keeperFlow?.closed).toBe(false);
       // each source sent once: activity order is opening order, so the survivors are the last opened
       const sources = opened.filter((s) => s !== keeperFlow);
@@ -101,6 +113,64 @@ describe('udp listener under floods and garbage', () => {
       expect(keeperReplies.at(-1)).toBe('still there?'.length);
     } finally {
       await closeSocket(keeper!);
+    }
+  });
+
+  it('a collision flood from 2,000 sources 127.x.y.123 on one port: lookups stay flat, a legitimate flow goes on', async () => {
+    // every source shared one bucket under the old key (the last three characters of the
+    // address and the port): each of their datagrams walked a chain of up to 2,000 flows
+    const SOURCES = 2000;
+    const ROUNDS = 10;
+    const PINGS = 20;
+    await using listener = await UdpListener.listen();
+    const port = listener.address[1];
+    let legit: UdpFlowSession | undefined;
+    listener.on('session', (s: UdpFlowSession) => {
+      if (s.conn.peername[0] === '127.0.0.1') legit = s;
+      s.datagrams.on('datagram', (d: Uint8Array) => s.datagrams.send(d));
+    });
+    const address = (i: number): string => `127.${1 + (i >> 8)}.${i & 255}.123`;
+    const [first] = await boundSockets(1, address);
+    const floodPort = first!.address().port;
+    const flood = [first!, ...(await boundSockets(SOURCES - 1, (i) => address(i + 1), floodPort))];
+    expect(new Set(flood.map((s) => s.address().port))).toEqual(new Set([floodPort]));
+    const [client] = await boundSockets(1);
+    const replies: string[] = [];
+    client!.on('message', (m) => replies.push(m.toString()));
+    const ping = async (text: string): Promise<void> => {
+      const deadline = performance.now() + 5000;
+      client!.send(text, port, '127.0.0.1');
+      while (replies.at(-1) !== text && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      expect(replies.at(-1)).toBe(text);
+    };
+    let sent = 0;
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, s] of flood.entries()) {
+          s.send(`flood ${round}`, port, '127.0.0.1');
+          sent++;
+          if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+          // the legitimate flow's round trips, in the middle of the flood
+          if (i % 100 === 0) await ping(`ping ${round}.${i}`);
+        }
+        await settle(listener, sent + PINGS * (round + 1));
+      }
+      const stats = listener.stats;
+      expect(replies.length).toBe(ROUNDS * PINGS);
+      expect(legit?.closed).toBe(false);
+      expect(legit?.conn.error).toBeNull();
+      expect(stats.bucketFull).toBe(0);
+      expect(stats.evictions).toBe(0);
+      // the datagrams the kernel dropped under load opened no flow, but most get through
+      expect(stats.flowsOpened).toBeGreaterThan(SOURCES * 0.9);
+      expect(stats.datagramsIn).toBeGreaterThan(ROUNDS * SOURCES * 0.9);
+      // one entry compared per datagram (give or take a chance collision), where the old key
+      // made it about a thousand
+      expect(stats.lookupProbes).toBeLessThanOrEqual(stats.datagramsIn + 100);
+    } finally {
+      await Promise.all([...flood, client!].map(closeSocket));
     }
   });
 

@@ -7,6 +7,7 @@ import { parse, UsageError } from '../args.js';
 export const BENCH_NAMES: readonly string[] = [
   'tcp',
   'udp',
+  'udp-flood',
   'tls',
   'certs',
   'dtls-engine',

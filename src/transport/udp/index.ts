@@ -11,7 +11,7 @@ export {
 } from './channel.js';
 export { connectUdp, DEFAULT_PROBE_TIMEOUT_MS, type UdpConnectOptions, UdpSocketSession } from './connect.js';
 export { UdpFlowSession } from './flow.js';
-export { type FlowEntry, FlowTable, flowKey } from './flow-table.js';
+export { BUCKET_CAP, type FlowEntry, FlowTable, flowKey } from './flow-table.js';
 export {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_LISTENER_RECV_BUFFER,

@@ -66,6 +66,16 @@ export interface UdpListenerStats extends ListenerStats {
   sendErrors: number;
   /** Datagrams of peers without a flow that `admit` refused (no flow was made). */
   refused: number;
+  /**
+   * Datagrams of peers without a flow dropped because their bucket of the flow table was full
+   * (`BUCKET_CAP` flows already share its hash key): a hash-collision flood, never chance.
+   */
+  bucketFull: number;
+  /**
+   * Flow-table entries compared by the lookups of received datagrams: about one per datagram;
+   * far more would mean peers collide in the table.
+   */
+  lookupProbes: number;
 }
 
 /** The sweep period: an eighth of the idle timeout, within 5 ms .. 1 s. */
@@ -80,7 +90,9 @@ export function tickPeriod(idleTimeout: number): number {
  *
  * Bounded state: at most `maxFlows` flows (the least recently active is evicted), an idle
  * timeout per flow (checked by one periodic sweep over a last-seen stamp, never a timer per
- * datagram), and a bounded receive queue per flow.
+ * datagram), and a bounded receive queue per flow. Lookups stay O(1) under floods of chosen
+ * source addresses: the table's hash is seeded per listener and its buckets are capped (see
+ * `FlowTable`; refusals are counted in `stats.bucketFull`).
  */
 export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwner {
   readonly #socket: Socket;
@@ -101,6 +113,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
   #idleTimeouts = 0;
   #sendErrors = 0;
   #refused = 0;
+  #bucketFull = 0;
   readonly #admit: UdpListenOptions['admit'];
   readonly #reply = (datagram: Uint8Array, to: RemoteInfo): void => {
     if (!this.#socketOpen) return;
@@ -169,6 +182,8 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       idleTimeouts: this.#idleTimeouts,
       sendErrors: this.#sendErrors,
       refused: this.#refused,
+      bucketFull: this.#bucketFull,
+      lookupProbes: this.#table.probes,
     };
   }
 
@@ -183,6 +198,11 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
   }
 
   #vetAndOpen(datagram: Buffer, rinfo: RemoteInfo): UdpFlowSession | null {
+    // before `admit` and before evicting at the cap: a peer we cannot hold costs nothing more
+    if (!this.#table.canInsert(rinfo.address, rinfo.port)) {
+      this.#bucketFull++;
+      return null;
+    }
     if (this.#admit !== undefined && !this.closing && !this.#admit(datagram, rinfo, this.#reply)) {
       this.#refused++;
       return null;
@@ -208,6 +228,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       proxyMode: this.#options.proxyMode ?? 'regular',
     });
     const flow = new UdpFlowSession(this, client, rinfo.address, rinfo.port, this.#options.receiveQueue);
+    // cannot fail: #vetAndOpen checked the bucket in this same turn, and eviction only frees room
     this.#table.insert(flow);
     this.#flowsOpened++;
     this.sessionStarted(flow);
