@@ -3,7 +3,7 @@
  * idle expiry. Sans-IO: the owner feeds it `(address, port)` pairs and calls `advance()` from
  * one periodic timer; nothing here touches a socket or a clock.
  *
- * Hot path (DESIGN.md principle 5): `find()` is a hash over the address's characters, one
+ * Hot path (docs/ARCHITECTURE.md principle 5): `find()` is a hash over the address's characters, one
  * `Map.get` on a small integer and a string comparison; `touch()` writes one integer and, at most
  * once per tick per flow, moves the entry to the tail of an intrusive list. Nothing is allocated
  * per datagram.
