@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { HostPort } from './binding.js';
 import { CidTable, dcidLength, dcidOffset } from './cid.js';
 import { MAX_SEND_UDP_PAYLOAD } from './config.js';
+import { DeadlineHeap } from './deadlines.js';
 import type { QuicSession, SessionTransport } from './session.js';
 
 /** Datagrams one session sends per flush before others get a turn. */
@@ -67,6 +68,9 @@ export class QuicEndpoint implements SessionTransport {
   readonly sessions = new Set<QuicSession>();
   readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   readonly #routes = new CidTable<QuicSession>();
+  readonly #deadlines = new DeadlineHeap<QuicSession>();
+  /** Sessions whose deadline passed, taken from the heap before any is run (reused). */
+  readonly #due: QuicSession[] = [];
   #unroutable: UnroutableHandler | null = null;
   #dirty: QuicSession[] = [];
   #immediate: NodeJS.Immediate | null = null;
@@ -239,11 +243,11 @@ export class QuicEndpoint implements SessionTransport {
 
   arm(session: QuicSession, timeoutMs: number | null): void {
     if (timeoutMs === null) {
-      session.deadline = Number.POSITIVE_INFINITY;
+      this.#deadlines.set(session, Number.POSITIVE_INFINITY);
       return;
     }
     const at = performance.now() + timeoutMs;
-    session.deadline = at;
+    this.#deadlines.set(session, at);
     // a later timer than needed is moved; an earlier one just fires and re-arms
     if (at < this.#timerAt - 1) this.#setTimer(at);
   }
@@ -258,13 +262,18 @@ export class QuicEndpoint implements SessionTransport {
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const t = performance.now() + 0.5;
-    for (const session of this.sessions) if (session.deadline <= t) this.#guard(session, true);
-    let next = Number.POSITIVE_INFINITY;
-    for (const session of this.sessions) if (session.deadline < next) next = session.deadline;
-    if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#setTimer(next);
+    // take every due session out first: one re-armed to a deadline already past waits for the
+    // next firing instead of looping here
+    const due = this.#due;
+    for (let s = this.#deadlines.popDue(t); s !== undefined; s = this.#deadlines.popDue(t)) due.push(s);
+    for (let i = 0; i < due.length; i++) this.#guard(due[i]!, true);
+    due.length = 0;
+    const next = this.#deadlines.next;
+    if (next !== Number.POSITIVE_INFINITY && !this.#closed && next < this.#timerAt - 1) this.#setTimer(next);
   };
 
   retire(session: QuicSession): void {
+    this.#deadlines.remove(session);
     this.sessions.delete(session);
     if (this.closeWhenIdle && this.sessions.size === 0) void this.close();
   }

@@ -74,9 +74,10 @@ export class QuicSession<C extends Client | Server = Client | Server>
   readonly datagrams: QuicDatagramChannel;
   /** Reused for every datagram: only `from` changes. */
   readonly recvInfo: RecvInfo;
-  /** Endpoint bookkeeping: pending flush, deadline (performance.now() ms). */
+  /** Endpoint bookkeeping: pending flush, deadline (performance.now() ms), slot in its deadline heap. */
   dirty = false;
   deadline = Number.POSITIVE_INFINITY;
+  heapIndex = -1;
 
   readonly #transport: SessionTransport;
   readonly #streams = new Map<number, QuicStream>();
@@ -376,10 +377,10 @@ export class QuicSession<C extends Client | Server = Client | Server>
    */
   close(code = 0, reason = ''): Promise<void> {
     if (!this.closed && !this.#closeRequested) {
-      const deadline = Date.now() + CLOSE_GRACE_MS;
+      const deadline = performance.now() + CLOSE_GRACE_MS;
       const go = (): void => {
         if (this.closed || this.#closeRequested) return;
-        if (this.#blocked.size > 0 && Date.now() < deadline && this.established) {
+        if (this.#blocked.size > 0 && performance.now() < deadline && this.established) {
           setTimeout(go, 5);
           return;
         }
