@@ -270,6 +270,32 @@ describe('QUIC close and errors', () => {
     );
   });
 
+  it('counts ICMP errors on an established client (the server went away) instead of dropping them', async () => {
+    const { listener, out } = await pair();
+    // the listener's socket vanishes without a CONNECTION_CLOSE: the kernel answers with ICMP
+    await listener.endpoint.close();
+    for (let i = 0; i < 20 && out.endpointStats.unreachable === 0; i++) {
+      out.stream.write(`ping ${i}`);
+      await until(() => out.endpointStats.unreachable > 0, 200);
+    }
+    expect(out.endpointStats.unreachable).toBeGreaterThan(0);
+    expect(out.endpointStats.socketErrors).toBeGreaterThanOrEqual(out.endpointStats.unreachable);
+    // counted, not fatal: the session is still there until quiche gives up on it
+    expect(out.closed).toBe(false);
+  });
+
+  it('counts datagrams quiche refuses, and the session goes on', async () => {
+    const { listener, out, inbound } = await pair();
+    inbound.stream.pipe(inbound.stream);
+    // an empty datagram never passes the endpoint's routing; fed straight in, quiche refuses it
+    inbound.receive(Buffer.alloc(0), HOST, out.conn.sockname[1]);
+    expect(listener.stats.recvErrors).toBe(1);
+    expect(inbound.endpointStats).toBe(listener.endpoint.stats);
+    out.stream.write('alive');
+    const [d] = (await once(out.stream, 'data')) as [Buffer];
+    expect(d.toString()).toBe('alive');
+  });
+
   it('times out against a peer that never answers', async () => {
     const hole = await udpSocket();
     const err = await quic

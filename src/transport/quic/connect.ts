@@ -119,7 +119,6 @@ export async function connectQuic(options: QuicConnectOptions): Promise<QuicSess
     };
     const onUp = (): void => {
       cleanup();
-      endpoint.socket.on('error', () => undefined);
       if (signal) {
         const onLateAbort = (): void => session.destroy(new Error('Aborted'));
         signal.addEventListener('abort', onLateAbort, { once: true });

@@ -31,9 +31,18 @@ export interface EndpointStats {
   garbage: number;
   /** No session has their DCID and nobody took them (short headers, stray long headers). */
   unroutable: number;
-  /** Socket errors while sending. */
+  /** Packets quiche could not build (`send` threw); the session's flush stopped there. */
   sendErrors: number;
+  /** Datagrams quiche refused with an error (`recv` threw); quiche closes the connection when it is fatal. */
+  recvErrors: number;
+  /** Errors the socket reported: failed sends, and on a client's connected socket ICMP errors. */
+  socketErrors: number;
+  /** Of those, ICMP errors: port, host or network unreachable (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH). */
+  unreachable: number;
 }
+
+/** Socket error codes that come from ICMP errors a connected UDP socket received. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Takes datagrams no session claims (a listener: new Initials). */
 export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo) => void;
@@ -64,7 +73,16 @@ export class QuicEndpoint implements SessionTransport {
   /** Our bound address as quiche knows it. */
   readonly local: HostPort;
   readonly connected: boolean;
-  readonly stats: EndpointStats = { received: 0, sent: 0, garbage: 0, unroutable: 0, sendErrors: 0 };
+  readonly stats: EndpointStats = {
+    received: 0,
+    sent: 0,
+    garbage: 0,
+    unroutable: 0,
+    sendErrors: 0,
+    recvErrors: 0,
+    socketErrors: 0,
+    unreachable: 0,
+  };
   readonly sessions = new Set<QuicSession>();
   readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   readonly #routes = new CidTable<QuicSession>();
@@ -87,6 +105,11 @@ export class QuicEndpoint implements SessionTransport {
     this.local = local;
     this.connected = connected;
     socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(msg, rinfo));
+    // always listened to: an ICMP error on a client's socket must be counted, never thrown
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.stats.socketErrors++;
+      if (err.code !== undefined && UNREACHABLE.has(err.code)) this.stats.unreachable++;
+    });
   }
 
   /** Binds (and for a client, connects) a socket. */
@@ -214,6 +237,7 @@ export class QuicEndpoint implements SessionTransport {
       try {
         result = engine.send(out);
       } catch {
+        this.stats.sendErrors++;
         return;
       }
       if (result === null) return;

@@ -12,6 +12,7 @@ import type { DatagramSession, StreamSession } from '../types.js';
 import type { HostPort, QuicheConnection, RecvInfo } from './binding.js';
 import { newCid, newResetToken } from './cid.js';
 import { QuicDatagramChannel } from './datagrams.js';
+import type { EndpointStats } from './endpoint.js';
 import { describeClose, isCleanClose, QuicErrorCode } from './errors.js';
 import type { KeylogTarget } from './keylog.js';
 import { SessionKeylog } from './keylog.js';
@@ -33,6 +34,8 @@ export interface SessionTransport {
   retire(session: QuicSession): void;
   /** A receive buffer shared by the endpoint's sessions (used synchronously only). */
   readonly scratch: Buffer;
+  /** The endpoint's counters (the session counts quiche's refusals there). */
+  readonly stats: EndpointStats;
 }
 
 export interface QuicSessionInit<C extends Client | Server> {
@@ -151,6 +154,14 @@ export class QuicSession<C extends Client | Server = Client | Server>
     return stream;
   }
 
+  /**
+   * The counters of the endpoint the session runs on: its own socket for a dialed session
+   * (ICMP errors after the handshake land here), the listener's for an accepted one.
+   */
+  get endpointStats(): Readonly<EndpointStats> {
+    return this.#transport.stats;
+  }
+
   /** Live streams by ID. */
   get streams(): ReadonlyMap<number, QuicStream> {
     return this.#streams;
@@ -172,7 +183,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
     try {
       this.engine.recv(datagram, this.recvInfo);
     } catch {
-      // an undecodable packet; quiche closes the connection itself when it is fatal
+      // quiche closes the connection itself when the error is fatal; the flush sees it
+      this.#transport.stats.recvErrors++;
     }
     if (!this.dirty) this.#transport.markDirty(this);
   }
