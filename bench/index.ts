@@ -3,6 +3,7 @@ import { runDtlsBench } from './dtls.js';
 import { runDtlsEngineBench } from './dtls-engine.js';
 import { runHandshakeBench } from './handshake-parse.js';
 import { runQuicBench } from './quic.js';
+import { runQuicFloodBench } from './quic-flood.js';
 import { runQuicInitialBench } from './quic-initial.js';
 import type { Row } from './report.js';
 import { runTcpBench } from './tcp.js';
@@ -30,6 +31,10 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
   dtls: { title: 'DTLS driver (loopback) vs the bare engine and werift-dtls', run: () => runDtlsBench() },
   handshake: { title: 'Handshake parsing (ClientHello, JA3/JA4, detect)', run: () => runHandshakeBench() },
   quic: { title: 'QUIC driver vs the raw quiche loop', run: () => runQuicBench() },
+  'quic-flood': {
+    title: 'QUIC listener under an Initial flood vs gtlsserver (ngtcp2)',
+    run: () => runQuicFloodBench(),
+  },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: () => runQuicInitialBench(),

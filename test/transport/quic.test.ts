@@ -288,7 +288,7 @@ describe('QUIC close and errors', () => {
     const { listener, out, inbound } = await pair();
     inbound.stream.pipe(inbound.stream);
     // an empty datagram never passes the endpoint's routing; fed straight in, quiche refuses it
-    inbound.receive(Buffer.alloc(0), HOST, out.conn.sockname[1]);
+    inbound.receive(Buffer.alloc(0), HOST, out.conn.sockname![1]);
     expect(listener.stats.recvErrors).toBe(1);
     expect(inbound.endpointStats).toBe(listener.endpoint.stats);
     out.stream.write('alive');
@@ -535,6 +535,72 @@ describe('QUIC endpoint gate', () => {
     const out = await quic.connect({ host: HOST, port, ca: EC_CERT_PEM });
     cleanups.push(() => out.close());
     expect(out.established).toBe(true);
+  });
+
+  /** An Initial of 1200 bytes whose header carries `token`; the rest is random (undecryptable). */
+  function initialWithToken(token: Buffer): Buffer {
+    const head = Buffer.concat([
+      Buffer.of(0xc0, 0, 0, 0, 1, 8),
+      randomBytes(8),
+      Buffer.of(8),
+      randomBytes(8),
+    ]);
+    const withToken = Buffer.concat([head, Buffer.of(token.length), token]);
+    const rest = 1200 - withToken.length - 2;
+    return Buffer.concat([withToken, Buffer.of(0x40 | (rest >> 8), rest & 0xff), randomBytes(rest)]);
+  }
+
+  it('under load, answers from the header alone and drops forged tokens without decrypting', async () => {
+    // a threshold of 0: every new Initial finds the listener loaded
+    const listener = await listen({ limits: { initialRateThreshold: 0 } });
+    const raw = await udpSocket();
+    const port = listener.address[1];
+    // tokens of our shape (magic, lengths) with a MAC that cannot verify
+    const forged = Buffer.concat([Buffer.of(0x57, 8), randomBytes(8 + 8 + 16)]);
+    for (let i = 0; i < 5; i++) raw.send(initialWithToken(forged), port, HOST);
+    for (let i = 0; i < 5; i++) raw.send(clientInitial(port, raw.address().port), port, HOST);
+    await until(() => listener.stats.badTokens + listener.stats.retries >= 10);
+    let st = listener.stats;
+    expect(st.badTokens).toBe(5);
+    expect(st.retries).toBe(5);
+    expect(st.loadRetries).toBe(5);
+    expect(st.initialDecrypts).toBe(0);
+    expect(listener.halfOpen).toBe(0);
+    // a real client proves its address and gets in: its Initial with our token is decrypted
+    const out = await quic.connect({ host: HOST, port, ca: EC_CERT_PEM });
+    cleanups.push(() => out.close());
+    expect(out.established).toBe(true);
+    st = listener.stats;
+    expect(st.loadRetries).toBeGreaterThanOrEqual(6);
+    expect(st.initialDecrypts).toBeGreaterThanOrEqual(1);
+    expect(st.badTokens).toBe(5);
+  });
+
+  it('bounds decryptions per second: past the budget, new clients are sent a Retry instead', async () => {
+    // 8 per second, so a bucket of 2: two Initials decrypted, the rest retried
+    const listener = await listen({
+      limits: { initialRateThreshold: Number.POSITIVE_INFINITY, maxDecryptsPerSecond: 8 },
+    });
+    const raw = await udpSocket();
+    const port = listener.address[1];
+    for (let i = 0; i < 6; i++) raw.send(clientInitial(port, raw.address().port), port, HOST);
+    await until(() => listener.stats.initialDecrypts + listener.stats.retries >= 6);
+    const st = listener.stats;
+    expect(st.initialDecrypts).toBe(2);
+    expect(st.loadRetries).toBe(4);
+    expect(listener.halfOpen).toBe(2);
+  });
+
+  it('bounds Retries per second and counts the Initials it drops', async () => {
+    const listener = await listen({ limits: { initialRateThreshold: 0, maxRetriesPerSecond: 8 } });
+    const raw = await udpSocket();
+    const port = listener.address[1];
+    for (let i = 0; i < 10; i++) raw.send(clientInitial(port, raw.address().port), port, HOST);
+    await until(() => listener.stats.retries + listener.stats.loadDrops >= 10);
+    const st = listener.stats;
+    expect(st.retries).toBe(2);
+    expect(st.loadDrops).toBe(8);
+    expect(st.initialDecrypts).toBe(0);
   });
 
   it('drops Initials past maxHandshakes and recovers once half-open ones time out', async () => {
