@@ -93,6 +93,8 @@ describe('RetryTokens', () => {
       altered[i] = altered[i]! ^ 0x01;
       expect(tokens.verify(altered, scid, address, 4433, 5000)).toBeNull();
     }
+    expect(tokens.isOurs(token)).toBe(true);
+    expect(tokens.isOurs(Buffer.alloc(token.length))).toBe(false);
     // shapes that are not ours are refused before any MAC is computed
     expect(tokens.verify(token.subarray(0, token.length - 1), scid, address, 4433, 5000)).toBeNull();
     expect(tokens.verify(new Uint8Array(0), scid, address, 4433, 5000)).toBeNull();

@@ -126,7 +126,11 @@ export interface QuicListenerStats extends EndpointStats {
   retries: number;
   /** Of those, Retries sent because of load: Initials over `initialRateThreshold`, or decryptions over budget. */
   loadRetries: number;
-  /** Initials with a token that did not verify (HMAC, address, age); under load, dropped without decrypting. */
+  /**
+   * Initials with a token that did not verify (HMAC, address, age): when Retry is required
+   * (load, or half-open past `retryThreshold`), ours are dropped without decrypting and foreign
+   * ones are answered with a Retry.
+   */
   badTokens: number;
   /** Initial datagrams of new connections decrypted (a key derivation and a decryption each). */
   initialDecrypts: number;
@@ -320,8 +324,9 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port, now);
       if (odcid === null) {
         this.#counts.badTokens++;
-        // a token from elsewhere (NEW_TOKEN of another server): only Retry-gated handshakes need one
-        if (gated) return;
+        // one of ours, altered or expired: dropped unread when gated. A token of another shape
+        // (NEW_TOKEN of another server) counts as none (RFC 9000, 8.1.3): a Retry when gated
+        if (gated && this.#tokens.isOurs(header.token)) return;
       }
     }
     if (odcid === null && gated) {

@@ -72,6 +72,13 @@ export class RetryTokens {
     return token;
   }
 
+  /** Whether a token has the shape of ours (magic byte, lengths): one that does yet fails `verify` was altered or expired. */
+  isOurs(token: Uint8Array): boolean {
+    if (token.length < 2 + TIME_LENGTH + MAC_LENGTH || token[0] !== MAGIC) return false;
+    const odcidLength = token[1]!;
+    return odcidLength <= MAX_CID && token.length === 2 + TIME_LENGTH + odcidLength + MAC_LENGTH;
+  }
+
   /**
    * The original DCID a valid token carries, or null (not ours, altered, another address,
    * another connection ID, or expired). The shape is checked before the MAC is computed.
@@ -83,9 +90,8 @@ export class RetryTokens {
     port: number,
     nowMs = performance.now(),
   ): Uint8Array | null {
-    if (token.length < 2 + TIME_LENGTH + MAC_LENGTH || token[0] !== MAGIC) return null;
+    if (!this.isOurs(token)) return null;
     const odcidLength = token[1]!;
-    if (odcidLength > MAX_CID || token.length !== 2 + TIME_LENGTH + odcidLength + MAC_LENGTH) return null;
     const bytes = Buffer.from(token.buffer, token.byteOffset, token.byteLength);
     const time = bytes.subarray(2, 2 + TIME_LENGTH);
     const odcid = bytes.subarray(2 + TIME_LENGTH, 2 + TIME_LENGTH + odcidLength);
