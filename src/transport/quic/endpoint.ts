@@ -15,6 +15,12 @@ import type { QuicSession, SessionTransport } from './session.js';
 
 /** Datagrams one session sends per flush before others get a turn. */
 const MAX_BURST = 64;
+/**
+ * Datagrams a closed session (closing: only CONNECTION_CLOSE left to say) sends per flush, and
+ * it is not flushed again for more: quiche repeats a client's Handshake-level close for as
+ * long as it is asked (a busy loop of tens of thousands of datagrams a second otherwise).
+ */
+const CLOSED_BURST = 2;
 /** Outgoing datagrams are carved from slabs: a pending send keeps its slab alive. */
 const SLAB_SIZE = 64 * 1024;
 /** Stream and datagram reads go through this buffer, one per endpoint. */
@@ -227,7 +233,9 @@ export class QuicEndpoint implements SessionTransport {
   transmit(session: QuicSession): void {
     if (this.#closed) return;
     const engine = session.engine;
-    for (let i = 0; i < MAX_BURST; i++) {
+    const closed = session.closed;
+    const burst = closed ? CLOSED_BURST : MAX_BURST;
+    for (let i = 0; i < burst; i++) {
       if (this.#slabUsed + MAX_SEND_UDP_PAYLOAD > SLAB_SIZE) {
         this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
         this.#slabUsed = 0;
@@ -255,7 +263,7 @@ export class QuicEndpoint implements SessionTransport {
       }
     }
     // more to send: let other sessions and incoming datagrams have a turn first
-    this.markDirty(session);
+    if (!closed) this.markDirty(session);
   }
 
   /** Sends a datagram made outside any session (Version Negotiation, Retry). */

@@ -50,7 +50,7 @@ export interface QuicLimits {
   /**
    * New connections' Initials per second (a sliding 100 ms window) from which every one
    * without a valid token gets a stateless Retry, read from its header alone: no key
-   * derivation, no decryption (Infinity: never).
+   * derivation, no decryption; for a second after the rate was last over it (Infinity: never).
    */
   initialRateThreshold: number;
   /**
@@ -150,6 +150,11 @@ export interface QuicListenerStats extends EndpointStats {
   refused: number;
 }
 
+/**
+ * Once over `initialRateThreshold`, the listener stays loaded this long: the rate is measured
+ * as datagrams are read, so after a stall the backlog of a flood would otherwise look new.
+ */
+const LOAD_HOLD_MS = 1000;
 /** RFC 9000, 14.1: a client's Initial datagram is at least this long. */
 const MIN_INITIAL_DATAGRAM = 1200;
 /** RFC 9000, 7.2: a client's first DCID is at least 8 bytes. */
@@ -188,6 +193,8 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly #initialRate = new RateMeter();
   readonly #decrypts: TokenBucket;
   readonly #retries: TokenBucket;
+  /** Loaded until then (performance.now() ms): Retry for every Initial without a valid token. */
+  #loadedUntil = Number.NEGATIVE_INFINITY;
   /** The listener's own `cert`/`key`, if it was given them. */
   readonly #identity: QuicIdentity | null;
   #certs: CertStore | null;
@@ -310,7 +317,8 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     }
     const now = performance.now();
     // under a flood, decide from the header alone: no key derivation until the client proves its address
-    const loaded = this.#initialRate.hit(now) > this.limits.initialRateThreshold;
+    if (this.#initialRate.hit(now) > this.limits.initialRateThreshold) this.#loadedUntil = now + LOAD_HOLD_MS;
+    const loaded = now < this.#loadedUntil;
     if (
       this.sessions.size + this.#pendingSet.size >= this.limits.maxSessions ||
       this.halfOpen >= this.limits.maxHandshakes

@@ -108,6 +108,12 @@ export class QuicSession<C extends Client | Server = Client | Server>
   #pathWatchUntil = 0;
   #retired = false;
   #failure: string | null = null;
+  /**
+   * Client side: a datagram of 1-RTT packets only has arrived, so the server is done and has
+   * (in practice, in that datagram) sent HANDSHAKE_DONE: our handshake is confirmed. Before
+   * that, quiche sends a close at the Handshake level only, which a server that is done drops.
+   */
+  #shortSeen = false;
 
   constructor(init: QuicSessionInit<C>) {
     super('quic', init.conn);
@@ -169,6 +175,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
 
   /** Hot path: one datagram from the endpoint. */
   receive(datagram: Buffer, address: string, port: number, observed = false): void {
+    if (!this.#shortSeen && datagram.length > 0 && (datagram[0]! & 0x80) === 0) this.#shortSeen = true;
     const from = this.recvInfo.from;
     if (port !== from.port || address !== from.host) {
       // a new path (NAT rebinding, migration): watch quiche's path events while it is validated
@@ -383,16 +390,18 @@ export class QuicSession<C extends Client | Server = Client | Server>
   }
 
   /**
-   * Closes gracefully: waits (at most CLOSE_GRACE_MS) for blocked writes to reach quiche,
-   * then sends CONNECTION_CLOSE with NO_ERROR (application code `code` if given), and
-   * resolves once the model is CLOSED.
+   * Closes gracefully: waits (at most CLOSE_GRACE_MS) for blocked writes to reach quiche and,
+   * on a client, for the handshake to be confirmed (see #shortSeen), then sends
+   * CONNECTION_CLOSE with NO_ERROR (application code `code` if given), and resolves once the
+   * model is CLOSED.
    */
   close(code = 0, reason = ''): Promise<void> {
     if (!this.closed && !this.#closeRequested) {
       const deadline = performance.now() + CLOSE_GRACE_MS;
       const go = (): void => {
         if (this.closed || this.#closeRequested) return;
-        if (this.#blocked.size > 0 && performance.now() < deadline && this.established) {
+        const waiting = this.#blocked.size > 0 || (!this.isServer && !this.#shortSeen);
+        if (waiting && this.established && performance.now() < deadline) {
           setTimeout(go, 5);
           return;
         }
