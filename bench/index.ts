@@ -44,6 +44,10 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'QUIC driver vs the raw quiche loop',
     run: async () => (await import('./quic.js')).runQuicBench(),
   },
+  'quic-flood': {
+    title: 'QUIC listener under an Initial flood vs gtlsserver (ngtcp2)',
+    run: async () => (await import('./quic-flood.js')).runQuicFloodBench(),
+  },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),

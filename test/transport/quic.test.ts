@@ -270,6 +270,68 @@ describe('QUIC close and errors', () => {
     );
   });
 
+  it('a client closes once its handshake is confirmed (HANDSHAKE_DONE), so the server can read the close', async () => {
+    const listener = await listen();
+    // a relay that holds the server's 1-RTT datagrams (HANDSHAKE_DONE) until told
+    const relay = await udpSocket();
+    const serverPort = listener.address[1];
+    let client: { address: string; port: number } | null = null;
+    let hold = true;
+    const held: Buffer[] = [];
+    relay.on('message', (m: Buffer, rinfo) => {
+      if (rinfo.port !== serverPort) {
+        client = rinfo;
+        relay.send(m, serverPort, HOST);
+      } else if (hold && (m[0]! & 0x80) === 0) held.push(m);
+      else if (client) relay.send(m, client.port, client.address);
+    });
+    const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+    const out = await quic.connect({ host: HOST, port: relay.address().port, ca: EC_CERT_PEM });
+    const [inbound] = await accepted;
+    await until(() => held.length > 0);
+    // unconfirmed, quiche may put the close at the Handshake level, which the server (done,
+    // its Handshake keys dropped) cannot read, and repeat it in a loop: the close waits
+    const sent = out.endpointStats.sent;
+    const closing = out.close();
+    await new Promise((r) => setImmediate(r));
+    expect(out.endpointStats.sent).toBe(sent);
+    expect(out.closed).toBe(false);
+    hold = false;
+    for (const m of held.splice(0)) relay.send(m, client!.port, client!.address);
+    await closing;
+    await until(() => inbound.closed);
+    expect(inbound.closed).toBe(true);
+    expect(inbound.conn.error).toBeNull();
+    expect(inbound.engine.peerError()?.errorCode).toBe(0);
+    expect(out.endpointStats.sent - sent).toBeLessThan(10);
+  });
+
+  it('counts ICMP errors on an established client (the server went away) instead of dropping them', async () => {
+    const { listener, out } = await pair();
+    // the listener's socket vanishes without a CONNECTION_CLOSE: the kernel answers with ICMP
+    await listener.endpoint.close();
+    for (let i = 0; i < 20 && out.endpointStats.unreachable === 0; i++) {
+      out.stream.write(`ping ${i}`);
+      await until(() => out.endpointStats.unreachable > 0, 200);
+    }
+    expect(out.endpointStats.unreachable).toBeGreaterThan(0);
+    expect(out.endpointStats.socketFailures).toBeGreaterThanOrEqual(out.endpointStats.unreachable);
+    // counted, not fatal: the session is still there until quiche gives up on it
+    expect(out.closed).toBe(false);
+  });
+
+  it('counts datagrams quiche refuses, and the session goes on', async () => {
+    const { listener, out, inbound } = await pair();
+    inbound.stream.pipe(inbound.stream);
+    // an empty datagram never passes the endpoint's routing; fed straight in, quiche refuses it
+    inbound.receive(Buffer.alloc(0), HOST, out.conn.sockname![1]);
+    expect(listener.stats.recvErrors).toBe(1);
+    expect(inbound.endpointStats).toBe(listener.endpoint.stats);
+    out.stream.write('alive');
+    const [d] = (await once(out.stream, 'data')) as [Buffer];
+    expect(d.toString()).toBe('alive');
+  });
+
   it('times out against a peer that never answers', async () => {
     const hole = await udpSocket();
     const err = await quic
@@ -509,6 +571,74 @@ describe('QUIC endpoint gate', () => {
     const out = await quic.connect({ host: HOST, port, ca: EC_CERT_PEM });
     cleanups.push(() => out.close());
     expect(out.established).toBe(true);
+  });
+
+  /** An Initial of 1200 bytes whose header carries `token`; the rest is random (undecryptable). */
+  function initialWithToken(token: Buffer): Buffer {
+    const head = Buffer.concat([
+      Buffer.of(0xc0, 0, 0, 0, 1, 8),
+      randomBytes(8),
+      Buffer.of(8),
+      randomBytes(8),
+    ]);
+    const withToken = Buffer.concat([head, Buffer.of(token.length), token]);
+    const rest = 1200 - withToken.length - 2;
+    return Buffer.concat([withToken, Buffer.of(0x40 | (rest >> 8), rest & 0xff), randomBytes(rest)]);
+  }
+
+  it('under load, answers from the header alone and drops forged tokens without decrypting', async () => {
+    // a threshold of 0: every new Initial finds the listener loaded
+    const listener = await listen({ limits: { initialRateThreshold: 0 } });
+    const raw = await udpSocket();
+    const port = listener.address[1];
+    // tokens of our shape (magic, lengths) with a MAC that cannot verify
+    const forged = Buffer.concat([Buffer.of(0x57, 8), randomBytes(8 + 8 + 16)]);
+    for (let i = 0; i < 5; i++) raw.send(initialWithToken(forged), port, HOST);
+    for (let i = 0; i < 5; i++) raw.send(clientInitial(port, raw.address().port), port, HOST);
+    // a token of another shape (another server's NEW_TOKEN) counts as none: a Retry
+    raw.send(initialWithToken(randomBytes(20)), port, HOST);
+    await until(() => listener.stats.badTokens + listener.stats.retries >= 12);
+    let st = listener.stats;
+    expect(st.badTokens).toBe(6);
+    expect(st.retries).toBe(6);
+    expect(st.loadRetries).toBe(6);
+    expect(st.initialDecrypts).toBe(0);
+    expect(listener.halfOpen).toBe(0);
+    // a real client proves its address and gets in: its Initial with our token is decrypted
+    const out = await quic.connect({ host: HOST, port, ca: EC_CERT_PEM });
+    cleanups.push(() => out.close());
+    expect(out.established).toBe(true);
+    st = listener.stats;
+    expect(st.loadRetries).toBeGreaterThanOrEqual(7);
+    expect(st.initialDecrypts).toBeGreaterThanOrEqual(1);
+    expect(st.badTokens).toBe(6);
+  });
+
+  it('bounds decryptions per second: past the budget, new clients are sent a Retry instead', async () => {
+    // 8 per second, so a bucket of 2: two Initials decrypted, the rest retried
+    const listener = await listen({
+      limits: { initialRateThreshold: Number.POSITIVE_INFINITY, maxDecryptsPerSecond: 8 },
+    });
+    const raw = await udpSocket();
+    const port = listener.address[1];
+    for (let i = 0; i < 6; i++) raw.send(clientInitial(port, raw.address().port), port, HOST);
+    await until(() => listener.stats.initialDecrypts + listener.stats.retries >= 6);
+    const st = listener.stats;
+    expect(st.initialDecrypts).toBe(2);
+    expect(st.loadRetries).toBe(4);
+    expect(listener.halfOpen).toBe(2);
+  });
+
+  it('bounds Retries per second and counts the Initials it drops', async () => {
+    const listener = await listen({ limits: { initialRateThreshold: 0, maxRetriesPerSecond: 8 } });
+    const raw = await udpSocket();
+    const port = listener.address[1];
+    for (let i = 0; i < 10; i++) raw.send(clientInitial(port, raw.address().port), port, HOST);
+    await until(() => listener.stats.retries + listener.stats.loadDrops >= 10);
+    const st = listener.stats;
+    expect(st.retries).toBe(2);
+    expect(st.loadDrops).toBe(8);
+    expect(st.initialDecrypts).toBe(0);
   });
 
   it('drops Initials past maxHandshakes and recovers once half-open ones time out', async () => {

@@ -14,6 +14,7 @@ export const BENCH_NAMES: readonly string[] = [
   'dtls',
   'handshake',
   'quic',
+  'quic-flood',
   'quic-initial',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */

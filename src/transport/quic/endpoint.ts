@@ -10,10 +10,17 @@ import { isIP } from 'node:net';
 import type { HostPort } from './binding.js';
 import { CidTable, dcidLength, dcidOffset } from './cid.js';
 import { MAX_SEND_UDP_PAYLOAD } from './config.js';
+import { DeadlineHeap } from './deadlines.js';
 import type { QuicSession, SessionTransport } from './session.js';
 
 /** Datagrams one session sends per flush before others get a turn. */
 const MAX_BURST = 64;
+/**
+ * Datagrams a closed session (closing: only CONNECTION_CLOSE left to say) sends per flush, and
+ * it is not flushed again for more: quiche repeats a client's Handshake-level close for as
+ * long as it is asked (a busy loop of tens of thousands of datagrams a second otherwise).
+ */
+const CLOSED_BURST = 2;
 /** Outgoing datagrams are carved from slabs: a pending send keeps its slab alive. */
 const SLAB_SIZE = 64 * 1024;
 /** Stream and datagram reads go through this buffer, one per endpoint. */
@@ -30,9 +37,18 @@ export interface EndpointStats {
   garbage: number;
   /** No session has their DCID and nobody took them (short headers, stray long headers). */
   unroutable: number;
-  /** Socket errors while sending. */
+  /** Packets quiche could not build (`send` threw); the session's flush stopped there. */
   sendErrors: number;
+  /** Datagrams quiche refused with an error (`recv` threw); quiche closes the connection when it is fatal. */
+  recvErrors: number;
+  /** Errors the socket reported: failed sends, and on a client's connected socket ICMP errors. */
+  socketFailures: number;
+  /** Of those, ICMP errors: port, host or network unreachable (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH). */
+  unreachable: number;
 }
+
+/** Socket error codes that come from ICMP errors a connected UDP socket received. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Takes datagrams no session claims (a listener: new Initials). */
 export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo) => void;
@@ -63,10 +79,22 @@ export class QuicEndpoint implements SessionTransport {
   /** Our bound address as quiche knows it. */
   readonly local: HostPort;
   readonly connected: boolean;
-  readonly stats: EndpointStats = { received: 0, sent: 0, garbage: 0, unroutable: 0, sendErrors: 0 };
+  readonly stats: EndpointStats = {
+    received: 0,
+    sent: 0,
+    garbage: 0,
+    unroutable: 0,
+    sendErrors: 0,
+    recvErrors: 0,
+    socketFailures: 0,
+    unreachable: 0,
+  };
   readonly sessions = new Set<QuicSession>();
   readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   readonly #routes = new CidTable<QuicSession>();
+  readonly #deadlines = new DeadlineHeap<QuicSession>();
+  /** Sessions whose deadline passed, taken from the heap before any is run (reused). */
+  readonly #due: QuicSession[] = [];
   #unroutable: UnroutableHandler | null = null;
   #dirty: QuicSession[] = [];
   #immediate: NodeJS.Immediate | null = null;
@@ -83,6 +111,11 @@ export class QuicEndpoint implements SessionTransport {
     this.local = local;
     this.connected = connected;
     socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(msg, rinfo));
+    // always listened to: an ICMP error on a client's socket must be counted, never thrown
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.stats.socketFailures++;
+      if (err.code !== undefined && UNREACHABLE.has(err.code)) this.stats.unreachable++;
+    });
   }
 
   /** Binds (and for a client, connects) a socket. */
@@ -200,7 +233,9 @@ export class QuicEndpoint implements SessionTransport {
   transmit(session: QuicSession): void {
     if (this.#closed) return;
     const engine = session.engine;
-    for (let i = 0; i < MAX_BURST; i++) {
+    const closed = session.closed;
+    const burst = closed ? CLOSED_BURST : MAX_BURST;
+    for (let i = 0; i < burst; i++) {
       if (this.#slabUsed + MAX_SEND_UDP_PAYLOAD > SLAB_SIZE) {
         this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
         this.#slabUsed = 0;
@@ -210,6 +245,7 @@ export class QuicEndpoint implements SessionTransport {
       try {
         result = engine.send(out);
       } catch {
+        this.stats.sendErrors++;
         return;
       }
       if (result === null) return;
@@ -227,7 +263,7 @@ export class QuicEndpoint implements SessionTransport {
       }
     }
     // more to send: let other sessions and incoming datagrams have a turn first
-    this.markDirty(session);
+    if (!closed) this.markDirty(session);
   }
 
   /** Sends a datagram made outside any session (Version Negotiation, Retry). */
@@ -239,11 +275,11 @@ export class QuicEndpoint implements SessionTransport {
 
   arm(session: QuicSession, timeoutMs: number | null): void {
     if (timeoutMs === null) {
-      session.deadline = Number.POSITIVE_INFINITY;
+      this.#deadlines.set(session, Number.POSITIVE_INFINITY);
       return;
     }
     const at = performance.now() + timeoutMs;
-    session.deadline = at;
+    this.#deadlines.set(session, at);
     // a later timer than needed is moved; an earlier one just fires and re-arms
     if (at < this.#timerAt - 1) this.#setTimer(at);
   }
@@ -258,13 +294,18 @@ export class QuicEndpoint implements SessionTransport {
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const t = performance.now() + 0.5;
-    for (const session of this.sessions) if (session.deadline <= t) this.#guard(session, true);
-    let next = Number.POSITIVE_INFINITY;
-    for (const session of this.sessions) if (session.deadline < next) next = session.deadline;
-    if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#setTimer(next);
+    // take every due session out first: one re-armed to a deadline already past waits for the
+    // next firing instead of looping here
+    const due = this.#due;
+    for (let s = this.#deadlines.popDue(t); s !== undefined; s = this.#deadlines.popDue(t)) due.push(s);
+    for (let i = 0; i < due.length; i++) this.#guard(due[i]!, true);
+    due.length = 0;
+    const next = this.#deadlines.next;
+    if (next !== Number.POSITIVE_INFINITY && !this.#closed && next < this.#timerAt - 1) this.#setTimer(next);
   };
 
   retire(session: QuicSession): void {
+    this.#deadlines.remove(session);
     this.sessions.delete(session);
     if (this.closeWhenIdle && this.sessions.size === 0) void this.close();
   }

@@ -5,6 +5,9 @@
  * so SNI and ALPN offers are known before `accept` and the certificate can be chosen per SNI
  * (the `clientHello` hook). Limits bound sessions, half-open handshakes and connection IDs; past a
  * threshold of half-open handshakes, clients must prove their address with a Retry token.
+ * Under an Initial flood (new Initials faster than `initialRateThreshold`), every Initial
+ * without a valid token gets a Retry made from its header alone, tokens are checked by HMAC
+ * before anything is decrypted, and decryptions and Retries are bounded per second.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
@@ -14,6 +17,7 @@ import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
+import { RateMeter, TokenBucket } from './admission.js';
 import { quiche } from './binding.js';
 import { CID_LENGTH, CidTable, newCid } from './cid.js';
 import {
@@ -44,6 +48,24 @@ export interface QuicLimits {
   handshakeTimeoutMs: number;
   /** Initial datagrams kept per half-open handshake while its ClientHello arrives. */
   maxPendingDatagrams: number;
+  /**
+   * New connections' Initials per second (a sliding 100 ms window) from which every one
+   * without a valid token gets a stateless Retry, read from its header alone: no key
+   * derivation, no decryption; for a second after the rate was last over it (Infinity: never).
+   */
+  initialRateThreshold: number;
+  /**
+   * New connections' Initials decrypted per second at most (a token bucket holding a quarter
+   * second's worth); beyond it, an Initial without a token gets a Retry and one with a valid
+   * token is dropped (its client sends it again).
+   */
+  maxDecryptsPerSecond: number;
+  /**
+   * Retries sent per second at most (a token bucket holding a quarter second's worth): each
+   * costs a send, the largest cost of a flood's datagram; beyond it, Initials that would get
+   * one are dropped and counted (`loadDrops`).
+   */
+  maxRetriesPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: QuicLimits = {
@@ -53,6 +75,9 @@ export const DEFAULT_LIMITS: QuicLimits = {
   maxCidsPerSession: 4,
   handshakeTimeoutMs: 10_000,
   maxPendingDatagrams: 8,
+  initialRateThreshold: 1000,
+  maxDecryptsPerSecond: 2000,
+  maxRetriesPerSecond: 30_000,
 };
 
 /** What the QUIC hook learns beside the ClientHello and the Client model. */
@@ -99,9 +124,22 @@ export interface QuicListenOptions extends ListenOptions {
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
 export interface QuicListenerStats extends EndpointStats, ListenerStats {
   versionNegotiations: number;
+  /** Retries sent, for whatever reason. */
   retries: number;
-  /** Initials with a token that did not verify. */
+  /** Of those, Retries sent because of load: Initials over `initialRateThreshold`, or decryptions over budget. */
+  loadRetries: number;
+  /**
+   * Initials with a token that did not verify (HMAC, address, age): when Retry is required
+   * (load, or half-open past `retryThreshold`), ours are dropped without decrypting and foreign
+   * ones are answered with a Retry.
+   */
   badTokens: number;
+  /** Initial datagrams of new connections decrypted (a key derivation and a decryption each). */
+  initialDecrypts: number;
+  /** Initials with a valid token dropped because `maxDecryptsPerSecond` was spent. */
+  decryptLimited: number;
+  /** Initials that should have had a Retry, dropped because `maxRetriesPerSecond` was spent. */
+  loadDrops: number;
   /** Initials in datagrams under 1200 bytes, or with a DCID under 8 bytes. */
   badInitials: number;
   /** Long-header packets for no known connection that are not Initials. */
@@ -117,6 +155,11 @@ export interface QuicListenerStats extends EndpointStats, ListenerStats {
   refused: number;
 }
 
+/**
+ * Once over `initialRateThreshold`, the listener stays loaded this long: the rate is measured
+ * as datagrams are read, so after a stall the backlog of a flood would otherwise look new.
+ */
+const LOAD_HOLD_MS = 1000;
 /** RFC 9000, 14.1: a client's Initial datagram is at least this long. */
 const MIN_INITIAL_DATAGRAM = 1200;
 /** RFC 9000, 7.2: a client's first DCID is at least 8 bytes. */
@@ -153,13 +196,22 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly #handshaking = new Set<QuicSession<Client>>();
   readonly #configs = new ServerConfigCache();
   readonly #tokens = new RetryTokens();
+  readonly #initialRate = new RateMeter();
+  readonly #decrypts: TokenBucket;
+  readonly #retries: TokenBucket;
+  /** Loaded until then (performance.now() ms): Retry for every Initial without a valid token. */
+  #loadedUntil = Number.NEGATIVE_INFINITY;
   /** The listener's own `cert`/`key`, if it was given them. */
   readonly #identity: QuicIdentity | null;
   #certs: CertStore | null;
   readonly #counts = {
     versionNegotiations: 0,
     retries: 0,
+    loadRetries: 0,
     badTokens: 0,
+    initialDecrypts: 0,
+    decryptLimited: 0,
+    loadDrops: 0,
     badInitials: 0,
     strayPackets: 0,
     overLimit: 0,
@@ -173,6 +225,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     this.endpoint = endpoint;
     this.#options = options;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    const perSecond = this.limits.maxDecryptsPerSecond;
+    this.#decrypts = new TokenBucket(perSecond, Math.ceil(perSecond / 4));
+    const retriesPerSecond = this.limits.maxRetriesPerSecond;
+    this.#retries = new TokenBucket(retriesPerSecond, Math.ceil(retriesPerSecond / 4));
     this.#identity =
       options.cert !== undefined && options.key !== undefined
         ? { cert: options.cert, key: options.key }
@@ -271,6 +327,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#counts.badInitials++;
       return;
     }
+    const now = performance.now();
+    // under a flood, decide from the header alone: no key derivation until the client proves its address
+    if (this.#initialRate.hit(now) > this.limits.initialRateThreshold) this.#loadedUntil = now + LOAD_HOLD_MS;
+    const loaded = now < this.#loadedUntil;
     if (
       this.sessions.size + this.#pendingSet.size >= this.limits.maxSessions ||
       this.halfOpen >= this.limits.maxHandshakes
@@ -278,21 +338,26 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#counts.overLimit++;
       return;
     }
+    const gated = loaded || this.halfOpen >= this.limits.retryThreshold;
     let odcid: Uint8Array | null = null;
     if (header.token.length > 0) {
-      odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port);
+      odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port, now);
       if (odcid === null) {
         this.#counts.badTokens++;
-        // a token from elsewhere (NEW_TOKEN of another server): only Retry-gated handshakes need one
-        if (this.halfOpen >= this.limits.retryThreshold) return;
+        // one of ours, altered or expired: dropped unread when gated. A token of another shape
+        // (NEW_TOKEN of another server) counts as none (RFC 9000, 8.1.3): a Retry when gated
+        if (gated && this.#tokens.isOurs(header.token)) return;
       }
     }
-    if (odcid === null && this.halfOpen >= this.limits.retryThreshold) {
-      const scid = newCid();
-      const token = this.#tokens.mint(header.dcid, scid, rinfo.address, rinfo.port);
-      const n = quiche().retry(header.scid, header.dcid, scid, token, header.version, this.#out);
-      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
-      this.#counts.retries++;
+    if (odcid === null && gated) {
+      this.#retry(header.scid, header.dcid, header.version, rinfo, loaded, now);
+      return;
+    }
+    if (!this.#decrypts.take(now)) {
+      // over the decryption budget: the unproven are asked to prove their address (which costs
+      // us no decryption); the proven send their Initial again after a PTO
+      if (odcid === null) this.#retry(header.scid, header.dcid, header.version, rinfo, true, now);
+      else this.#counts.decryptLimited++;
       return;
     }
     const dcid = Uint8Array.from(header.dcid);
@@ -311,6 +376,27 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     this.#addToPending(fresh, msg);
   }
 
+  /** A Retry made from the header alone: a token (HMAC) and quiche's packet, no key derivation. */
+  #retry(
+    clientScid: Uint8Array,
+    dcid: Uint8Array,
+    version: number,
+    rinfo: RemoteInfo,
+    load: boolean,
+    now: number,
+  ): void {
+    if (!this.#retries.take(now)) {
+      this.#counts.loadDrops++;
+      return;
+    }
+    const scid = newCid();
+    const token = this.#tokens.mint(dcid, scid, rinfo.address, rinfo.port, now);
+    const n = quiche().retry(clientScid, dcid, scid, token, version, this.#out);
+    this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+    this.#counts.retries++;
+    if (load) this.#counts.loadRetries++;
+  }
+
   #addToPending(pending: PendingHandshake, msg: Buffer): void {
     if (pending.datagrams.length >= this.limits.maxPendingDatagrams) {
       this.endpoint.stats.unroutable++;
@@ -318,6 +404,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     }
     pending.datagrams.push(msg);
     if (pending.deciding) return;
+    this.#counts.initialDecrypts++;
     pending.observer.observe(msg, 'client');
     if (pending.observer.clientHello !== null) void this.#decide(pending);
     else if (pending.observer.problem !== null && pending.datagrams.length === 1) {

@@ -12,6 +12,7 @@ import type { DatagramSession, StreamSession } from '../types.js';
 import type { ConnectionError, HostPort, QuicheConnection, RecvInfo } from './binding.js';
 import { newCid, newResetToken } from './cid.js';
 import { QuicDatagramChannel } from './datagrams.js';
+import type { EndpointStats } from './endpoint.js';
 import { describeClose, isCleanClose, QuicErrorCode } from './errors.js';
 import type { KeylogTarget } from './keylog.js';
 import { SessionKeylog } from './keylog.js';
@@ -33,6 +34,8 @@ export interface SessionTransport {
   retire(session: QuicSession): void;
   /** A receive buffer shared by the endpoint's sessions (used synchronously only). */
   readonly scratch: Buffer;
+  /** The endpoint's counters (the session counts quiche's refusals there). */
+  readonly stats: EndpointStats;
 }
 
 export interface QuicSessionInit<C extends Client | Server> {
@@ -83,11 +86,12 @@ export class QuicSession<C extends Client | Server = Client | Server>
   readonly datagrams: QuicDatagramChannel;
   /** Reused for every datagram: only `from` changes. */
   readonly recvInfo: RecvInfo;
-  /** Endpoint bookkeeping: pending flush, deadline (performance.now() ms). */
+  /** Endpoint bookkeeping: pending flush, deadline (performance.now() ms), slot in its deadline heap. */
   dirty = false;
   deadline = Number.POSITIVE_INFINITY;
   /** The code of the failure that ended the session (a ConnectError's or SessionError's `code`), or null. */
   failureCode: string | null = null;
+  heapIndex = -1;
 
   readonly #transport: SessionTransport;
   readonly #streams = new Map<number, QuicStream>();
@@ -115,6 +119,12 @@ export class QuicSession<C extends Client | Server = Client | Server>
   #pathWatchUntil = 0;
   #retired = false;
   #failure: string | null = null;
+  /**
+   * Client side: a datagram of 1-RTT packets only has arrived, so the server is done and has
+   * (in practice, in that datagram) sent HANDSHAKE_DONE: our handshake is confirmed. Before
+   * that, quiche sends a close at the Handshake level only, which a server that is done drops.
+   */
+  #shortSeen = false;
 
   constructor(init: QuicSessionInit<C>) {
     super('quic', init.conn);
@@ -161,6 +171,14 @@ export class QuicSession<C extends Client | Server = Client | Server>
     return stream;
   }
 
+  /**
+   * The counters of the endpoint the session runs on: its own socket for a dialed session
+   * (ICMP errors after the handshake land here), the listener's for an accepted one.
+   */
+  get endpointStats(): Readonly<EndpointStats> {
+    return this.#transport.stats;
+  }
+
   /** Live streams by ID. */
   get streams(): ReadonlyMap<number, QuicStream> {
     return this.#streams;
@@ -168,6 +186,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
 
   /** Hot path: one datagram from the endpoint. */
   receive(datagram: Buffer, address: string, port: number, observed = false): void {
+    if (!this.#shortSeen && datagram.length > 0 && (datagram[0]! & 0x80) === 0) this.#shortSeen = true;
     const from = this.recvInfo.from;
     if (port !== from.port || address !== from.host) {
       // a new path (NAT rebinding, migration): watch quiche's path events while it is validated
@@ -182,7 +201,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
     try {
       this.engine.recv(datagram, this.recvInfo);
     } catch {
-      // an undecodable packet; quiche closes the connection itself when it is fatal
+      // quiche closes the connection itself when the error is fatal; the flush sees it
+      this.#transport.stats.recvErrors++;
     }
     if (!this.dirty) this.#transport.markDirty(this);
   }
@@ -389,16 +409,18 @@ export class QuicSession<C extends Client | Server = Client | Server>
   }
 
   /**
-   * Closes gracefully: waits (at most CLOSE_GRACE_MS) for blocked writes to reach quiche,
-   * then sends CONNECTION_CLOSE with NO_ERROR (application code `code` if given), and
-   * resolves once the model is CLOSED.
+   * Closes gracefully: waits (at most CLOSE_GRACE_MS) for blocked writes to reach quiche and,
+   * on a client, for the handshake to be confirmed (see #shortSeen), then sends
+   * CONNECTION_CLOSE with NO_ERROR (application code `code` if given), and resolves once the
+   * model is CLOSED.
    */
   close(code = 0, reason = ''): Promise<void> {
     if (!this.closed && !this.#closeRequested) {
       const deadline = performance.now() + CLOSE_GRACE_MS;
       const go = (): void => {
         if (this.closed || this.#closeRequested) return;
-        if (this.#blocked.size > 0 && performance.now() < deadline && this.established) {
+        const waiting = this.#blocked.size > 0 || (!this.isServer && !this.#shortSeen);
+        if (waiting && this.established && performance.now() < deadline) {
           setTimeout(go, 5);
           return;
         }
