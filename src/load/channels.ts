@@ -183,6 +183,8 @@ export class DatagramLoadChannel implements LoadChannel {
 
   /**
    * @param capacity datagrams tracked in flight at most (beyond, the oldest is given up as lost)
+   * @param queued datagrams the transport still holds (QUIC queues DATAGRAM frames until
+   *   congestion control lets them go, and a close drops them)
    */
   constructor(
     private readonly sink: ChannelSink,
@@ -191,6 +193,7 @@ export class DatagramLoadChannel implements LoadChannel {
     size: number,
     capacity: number,
     timeoutMs: number,
+    private readonly queued: () => number = () => 0,
   ) {
     // receiving: small requests, each answered by a datagram of `size` bytes
     this.#wireSize = mode === 'receive' ? DATAGRAM_HEADER_BYTES : size;
@@ -209,7 +212,7 @@ export class DatagramLoadChannel implements LoadChannel {
   }
 
   get flushed(): boolean {
-    return true;
+    return this.queued() === 0;
   }
 
   get ready(): boolean {
