@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { errorCode } from '../transport/errors.js';
 import type { DatagramChannel } from '../transport/types.js';
 import { datagramTemplate, headerSeq, headerTime, streamMessage, writeHeader } from './message.js';
-import { ERR_DUPLICATE_REPLY, ERR_LATE_REPLY, ERR_UNMATCHED_REPLY } from './report.js';
+import { ERR_DUPLICATE_REPLY, ERR_LATE_REPLY, ERR_REPLY_SIZE, ERR_UNMATCHED_REPLY } from './report.js';
 import { DATAGRAM_HEADER_BYTES, type LoadMode } from './spec.js';
 import { REPLY_DUPLICATE, REPLY_LATE, ReplyTracker, TimeQueue } from './tracker.js';
 
@@ -177,6 +177,8 @@ export class DatagramLoadChannel implements LoadChannel {
   readonly #ring: Buffer[];
   readonly #wireSize: number;
   readonly #replySize: number;
+  /** The size every answer should have: what we sent (echo), or what we asked for (receive). */
+  readonly #answerSize: number;
   #seq = 0;
   readonly #onDatagram: (d: Uint8Array) => void;
   readonly #drops: CountsDrops | null;
@@ -198,6 +200,7 @@ export class DatagramLoadChannel implements LoadChannel {
     // receiving: small requests, each answered by a datagram of `size` bytes
     this.#wireSize = mode === 'receive' ? DATAGRAM_HEADER_BYTES : size;
     this.#replySize = mode === 'receive' ? size : 0;
+    this.#answerSize = size;
     this.#tracker = mode === 'send' ? null : new ReplyTracker(capacity, timeoutMs);
     const template = datagramTemplate(this.#wireSize);
     this.#ring = Array.from({ length: DATAGRAM_RING }, () => Buffer.from(template));
@@ -262,8 +265,11 @@ export class DatagramLoadChannel implements LoadChannel {
   #answer(d: Uint8Array): void {
     const tracker = this.#tracker!;
     const verdict = tracker.reply(headerSeq(d), headerTime(d), performance.now());
-    if (verdict >= 0) this.sink.answered(this, verdict, d.byteLength);
-    else
+    if (verdict >= 0) {
+      // an answer of another size is still an answer, but a peer that joins or cuts datagrams shows
+      if (d.byteLength !== this.#answerSize) this.sink.error(ERR_REPLY_SIZE);
+      this.sink.answered(this, verdict, d.byteLength);
+    } else
       this.sink.error(
         verdict === REPLY_LATE
           ? ERR_LATE_REPLY

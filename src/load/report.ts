@@ -44,6 +44,8 @@ export interface LoadRecord {
 export const ERR_LATE_REPLY = 'ERR_LOAD_LATE_REPLY';
 export const ERR_DUPLICATE_REPLY = 'ERR_LOAD_DUPLICATE_REPLY';
 export const ERR_UNMATCHED_REPLY = 'ERR_LOAD_UNMATCHED_REPLY';
+/** An answer whose size is not the datagram's (echo) or the one asked for (receive). */
+export const ERR_REPLY_SIZE = 'ERR_LOAD_REPLY_SIZE';
 
 /** The counts of one span. */
 export class LoadCounters {
