@@ -175,15 +175,7 @@ describe('wirelayer load against other peers', () => {
     ]);
     peers.push(peer);
     await peer.waitFor(/listening on/);
-    const r = await runCli([
-      'load',
-      `udp://127.0.0.1:${port}`,
-      '--count',
-      '1000',
-      '--size',
-      '512',
-      '--json',
-    ]);
+    const r = await runCli(['load', `udp://127.0.0.1:${port}`, '--count', '1000', '--size', '512', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(records(r.stdout).at(-1)).toMatchObject({ sent: 1000, received: 1000, loss: 0, errors: {} });
   });

@@ -15,6 +15,7 @@ export const BENCH_NAMES: readonly string[] = [
   'handshake',
   'quic',
   'quic-initial',
+  'load',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
 export const RELAY_NAMES: readonly string[] = ['wirelayer', 'node', 'socat'];
