@@ -73,6 +73,8 @@ export class StreamLoadChannel implements LoadChannel {
     countErrors: boolean,
   ) {
     this.#message = streamMessage(size);
+    // no Nagle: a message waits for no acknowledgement of the one before (TCP and TLS sockets)
+    (stream as Duplex & { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     this.#onData = mode === 'echo' ? (chunk) => this.#reply(chunk) : (chunk) => this.#receive(chunk);
     this.#onDrain = () => this.#drain();
     this.#onError = countErrors ? (err) => sink.error(errorCode(err, 'ERR_STREAM')) : () => {};

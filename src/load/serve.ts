@@ -58,6 +58,8 @@ export function serve(session: AnySession<Client>, behaviour: ServeBehaviour): v
 export function serveStream(stream: Duplex, behaviour: ServeBehaviour): void {
   // the session records a failure in its model; an unhandled 'error' would end the process
   stream.on('error', ignore);
+  // no Nagle: an echo goes back at once, not when the previous one is acknowledged
+  (stream as Duplex & { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   if (behaviour === 'echo') {
     stream.pipe(stream);
     return;

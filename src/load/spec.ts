@@ -35,7 +35,10 @@ export interface LoadOptions extends SecurityOptions {
    * (no coordinated omission).
    */
   rate?: number;
-  /** Closed loop: messages in flight per channel (a session, or a QUIC stream); default 1. */
+  /**
+   * Closed loop: messages in flight per channel (a session, or a QUIC stream); default 1. Echo
+   * and receive only: sending without a rate goes as fast as the transport takes.
+   */
   window?: number;
   /** Seconds to send for (default 10, unless `count`). */
   duration?: number;

@@ -16,7 +16,7 @@ export const usage = `wirelayer load SCHEME://HOST:PORT [--rate R | --window W] 
   --datagrams            QUIC: DATAGRAM frames instead of streams
   --size B               message or datagram size in bytes, K and M suffixes (default 64; datagrams >= 16)
   --rate R               open loop: messages/s in total, latency from each scheduled send time
-  --window W             closed loop: messages in flight per channel (default 1)
+  --window W             closed loop: messages in flight per channel (default 1; echo and receive)
   --duration S           seconds of sending (default 10)
   --count N              messages (with --handshakes: sessions) in total, instead of a duration
   --handshakes           a new session per request: handshakes/s and handshake latency
