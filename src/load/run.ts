@@ -264,10 +264,12 @@ export class LoadRun implements ChannelSink {
     this.#t0 = performance.now();
     this.#spanStart = this.#t0;
     this.#cpu = process.cpuUsage();
-    // the deadline first: at the same instant it runs before the interval's tick, so the last
-    // interval takes the drain with it instead of leaving a sliver of its own
+    // the deadline first: at the same instant it runs before the interval's tick
     if (p.durationMs !== null) this.#deadlineTimer = setTimeout(() => this.#stopSending(), p.durationMs);
-    this.#intervalTimer = setInterval(() => this.#emitInterval(), p.intervalMs);
+    // while replies drain, the last interval waits for them: no sliver of a record after it
+    this.#intervalTimer = setInterval(() => {
+      if (this.#phase === 'send') this.#emitInterval();
+    }, p.intervalMs);
     this.#houseTimer = setInterval(() => this.#housekeeping(), Math.max(5, Math.min(50, p.timeoutMs / 4)));
     if (p.rate !== null) {
       const limit = p.count ?? Math.ceil(((p.durationMs ?? 0) * p.rate) / 1000);
