@@ -109,6 +109,8 @@ export class LoadRun implements ChannelSink {
   #houseTimer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
+  /** Made when the run ends; what `run()` resolves to. */
+  #summary!: LoadRecord;
   #finished!: () => void;
   readonly #done = new Promise<void>((resolve) => {
     this.#finished = resolve;
@@ -141,8 +143,6 @@ export class LoadRun implements ChannelSink {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     return this.#summary;
   }
-
-  #summary!: LoadRecord;
 
   // ---- sessions ----
 
