@@ -52,4 +52,11 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),
   },
+  load: {
+    title: 'wirelayer load: the generator beside iperf3 on loopback, and against C echo servers',
+    run: async () =>
+      (await import('./load.js')).runLoadBench({
+        progress: (line) => process.stderr.write(`bench load: ${line}\n`),
+      }),
+  },
 };

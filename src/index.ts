@@ -57,6 +57,12 @@ export { parseServerHello, type ServerHello } from './handshake/tls/server-hello
 export { tlsVersionFromName, tlsVersionFromWire } from './handshake/versions.js';
 export { inspectCapture } from './inspect/inspect.js';
 export type { InspectRecord } from './inspect/record.js';
+// The load generator (`wirelayer load`) and the server behaviours it runs against.
+export type { Percentiles } from './load/histogram.js';
+export { load } from './load/index.js';
+export type { LoadRecord } from './load/report.js';
+export { SERVE_BEHAVIOURS, type ServeBehaviour, serve } from './load/serve.js';
+export { LOAD_MODES, type LoadMode, LoadOptionError, type LoadOptions } from './load/spec.js';
 // The UDP relay and mode specs.
 export { ModeError, type ProxyMode, parseMode } from './proxy/mode.js';
 export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/udp-relay.js';

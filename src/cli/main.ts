@@ -30,6 +30,11 @@ export const COMMANDS: Record<string, { synopsis: string; load(): Promise<Comman
       'wirelayer proxy --mode reverse:SCHEME://HOST:PORT [--listen-host H] [--listen-port P] [options]',
     load: () => import('./commands/proxy.js'),
   },
+  load: {
+    synopsis:
+      'wirelayer load SCHEME://HOST:PORT [--rate R | --window W] [--size B] [--duration S | --count N] [options]',
+    load: () => import('./commands/load.js'),
+  },
   bench: {
     synopsis: 'wirelayer bench NAME [options] | wirelayer bench all',
     load: () => import('./commands/bench.js'),

@@ -306,6 +306,43 @@ describe('the packed package, installed with no compiler', () => {
     }
   });
 
+  it('wirelayer load against wirelayer listen: the HDR histogram (a dependency) installed with it', async () => {
+    const listen: ChildProcess = spawn(wirelayer(), ['listen', 'udp://127.0.0.1:0', '--echo'], {
+      cwd: app,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    listen.stderr?.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      let port: number | null = null;
+      while (port === null && Date.now() < deadline && listen.exitCode === null) {
+        const m = /listening on udp:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (m) port = Number(m[1]);
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(port, stderr).not.toBeNull();
+      const r = await run(wirelayer(), ['load', `udp://127.0.0.1:${port}`, '--count', '200', '--json'], {
+        cwd: app,
+        env,
+        timeoutMs: 30_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const summary = jsonLines(r.stdout).at(-1) ?? {};
+      expect(summary).toMatchObject({ event: 'summary', sent: 200, received: 200, loss: 0 });
+      expect((summary.latency_ms as { p99: number }).p99).toBeGreaterThan(0);
+    } finally {
+      if (listen.exitCode === null && listen.pid !== undefined) {
+        const exited = once(listen, 'exit');
+        process.kill(listen.pid, 'SIGTERM');
+        await exited;
+      }
+    }
+  });
+
   it('wirelayer bench tcp prints its table beside node:net', async () => {
     const r = await run(wirelayer(), ['bench', 'tcp'], { cwd: app, env, timeoutMs: 90_000 });
     expect(r.code, r.stderr).toBe(0);

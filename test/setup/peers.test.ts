@@ -101,6 +101,7 @@ describe('planPeers', () => {
         'gnutls-serv',
         'gtlsclient',
         'gtlsserver',
+        'iperf3',
         'openssl',
         'ps',
         'python3',

@@ -23,6 +23,8 @@ export const PEERS: readonly Peer[] = [
   { binary: 'gtlsserver', debian: 'ngtcp2-server' },
   { binary: 'tshark', debian: 'tshark' },
   { binary: 'socat', debian: 'socat' },
+  // the load benchmark's baseline (test/load/bench.test.ts runs it)
+  { binary: 'iperf3', debian: 'iperf3' },
   { binary: 'ss', debian: 'iproute2' },
   { binary: 'ps', debian: 'procps' },
   { binary: 'python3', debian: 'python3' },

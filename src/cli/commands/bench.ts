@@ -16,6 +16,7 @@ export const BENCH_NAMES: readonly string[] = [
   'quic',
   'quic-flood',
   'quic-initial',
+  'load',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
 export const RELAY_NAMES: readonly string[] = ['wirelayer', 'node', 'socat'];
