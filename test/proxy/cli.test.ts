@@ -96,7 +96,8 @@ describe('wirelayer proxy (built CLI, child process)', () => {
         );
         expect(mine.map((r) => r.event)).toEqual(['start', 'up', 'closed']);
         for (const r of mine) {
-          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', ...CLIENT_STATE_KEYS]);
+          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', 'flow', ...CLIENT_STATE_KEYS]);
+          expect(r.flow).toBe(r.id);
           expect(r).toMatchObject({
             driver: 'udp',
             transport_protocol: 'udp',
@@ -114,7 +115,9 @@ describe('wirelayer proxy (built CLI, child process)', () => {
         const mine = servers.filter((r) => r.id === id);
         expect(mine.map((r) => r.event)).toEqual(['start', 'up', 'closed']);
         for (const r of mine) {
-          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', ...SERVER_STATE_KEYS]);
+          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', 'flow', ...SERVER_STATE_KEYS]);
+          // the flow is its Client's id
+          expect(records.some((c) => c.role === 'client' && c.id === r.flow)).toBe(true);
           expect(r).toMatchObject({
             address: ['127.0.0.1', upstream],
             timestamp_tcp_setup: null,
@@ -134,7 +137,10 @@ describe('wirelayer proxy (built CLI, child process)', () => {
     for (const args of [
       ['proxy'],
       ['proxy', '--mode', 'udp://127.0.0.1:53'],
-      ['proxy', '--mode', 'reverse:tcp://127.0.0.1:80'],
+      ['proxy', '--mode', 'reverse:quic://127.0.0.1:443'],
+      ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--connection-strategy', 'sometimes'],
+      ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--ignore-hosts', '('],
+      ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '-s', '/nonexistent/addon.js'],
       ['proxy', '--mode', 'reverse:udp://127.0.0.1:53', '--listen-port', '70000'],
       ['bench', 'nope'],
     ]) {

@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Client, ConnectionState, type Server } from '../../src/connection/index.js';
-import { ModeError, parseMode } from '../../src/proxy/mode.js';
-import { type DatagramClass, UdpRelay } from '../../src/proxy/udp-relay.js';
+import { type DatagramClass, UdpRelay } from '../../src/proxy/layers/udp.js';
 import { dtlsDatagrams } from '../handshake/fixtures.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
@@ -40,28 +39,6 @@ function record(relay: UdpRelay): string[] {
   }
   return log;
 }
-
-describe('parseMode', () => {
-  it('reads reverse:SCHEME://HOST:PORT, IPv6 in brackets', () => {
-    expect(parseMode('reverse:udp://example.com:53')).toEqual({
-      kind: 'reverse',
-      scheme: 'udp',
-      host: 'example.com',
-      port: 53,
-      spec: 'reverse:udp://example.com:53',
-    });
-    expect(parseMode('reverse:quic://[::1]:443')).toMatchObject({ scheme: 'quic', host: '::1', port: 443 });
-    for (const bad of [
-      'udp://a:1',
-      'reverse:ftp://a:1',
-      'reverse:udp://a',
-      'reverse:udp://a:0',
-      'reverse:udp://a:70000',
-    ]) {
-      expect(() => parseMode(bad), bad).toThrow(ModeError);
-    }
-  });
-});
 
 describe('UdpRelay', () => {
   it('300 concurrent clients each get their own echo back, through their own upstream socket', async () => {

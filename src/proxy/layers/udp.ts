@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { type Address, Server } from '../connection/index.js';
-import { detectDatagram } from '../handshake/detect.js';
-import type { ReceiveQueueLimits } from '../transport/udp/channel.js';
-import { connectUdp, type UdpSocketSession } from '../transport/udp/connect.js';
-import type { UdpFlowSession } from '../transport/udp/flow.js';
-import { UdpListener, type UdpListenerStats } from '../transport/udp/listener.js';
+import { type Address, type Client, Server } from '../../connection/index.js';
+import { detectDatagram } from '../../handshake/detect.js';
+import type { ReceiveQueueLimits } from '../../transport/udp/channel.js';
+import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
+import type { UdpFlowSession } from '../../transport/udp/flow.js';
+import { UdpListener, type UdpListenerStats } from '../../transport/udp/listener.js';
+import type { ProxyContext } from '../context.js';
+import type { ProxyMode } from '../modes.js';
+import type { ModeServer } from './tcp.js';
 
 /** What the first datagram of a flow looks like (the handshake layer's `detectDatagram`). */
 export type DatagramClass = 'dtls' | 'quic' | 'raw';
@@ -264,4 +267,43 @@ class RelayFlow {
     this.relay.emit('clientDisconnected', this.client.conn);
     this.#resolveEnded();
   }
+}
+
+/** Starts a `reverse:udp` mode: a relay whose flows are reported as model events. */
+export async function startUdpMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+  const relay = await UdpRelay.start({
+    upstream: { host: mode.host, port: mode.port },
+    host: mode.listenHost ?? ctx.options.listenHost,
+    port: mode.listenPort ?? ctx.options.listenPort,
+    idleTimeout: ctx.options.udpTimeout,
+    maxFlows: ctx.options.maxFlows,
+    proxyMode: mode.spec,
+  });
+  const flowOf = new Map<Server, Client>();
+  relay.on('clientConnected', (client: Client) => {
+    ctx.model('start', client, client.id, mode);
+    ctx.model('up', client, client.id, mode);
+  });
+  relay.on('serverConnect', (server: Server, client: Client) => {
+    flowOf.set(server, client);
+    ctx.model('start', server, client.id, mode);
+  });
+  const serverEvent = (event: 'up' | 'closed' | 'error') => (server: Server) => {
+    const client = flowOf.get(server);
+    if (event !== 'up') flowOf.delete(server);
+    ctx.model(
+      event === 'closed' && server.error !== null ? 'error' : event,
+      server,
+      client?.id ?? server.id,
+      mode,
+    );
+  };
+  relay.on('serverConnected', serverEvent('up'));
+  relay.on('serverConnectError', serverEvent('error'));
+  relay.on('serverDisconnected', serverEvent('closed'));
+  relay.on('clientDisconnected', (client: Client) =>
+    ctx.model(client.error === null ? 'closed' : 'error', client, client.id, mode),
+  );
+  relay.on('error', (err: Error) => ctx.events.emit('error', err));
+  return { mode, address: relay.address, close: () => relay.close() };
 }
