@@ -73,6 +73,7 @@ export class ProxyContext {
   readonly #flowErrors = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
+  readonly #shutdown = new AbortController();
   #leafKey: KeyObject | null = null;
 
   constructor(
@@ -84,6 +85,16 @@ export class ProxyContext {
     /** Where model and stream events go (the Proxy). */
     readonly events: EventEmitter,
   ) {}
+
+  /** Aborted when the proxy closes: live flows end their legs. */
+  get shutdown(): AbortSignal {
+    return this.#shutdown.signal;
+  }
+
+  /** The proxy is closing: every live flow is told to end. */
+  stop(): void {
+    this.#shutdown.abort();
+  }
 
   get stats(): ProxyStats {
     return {

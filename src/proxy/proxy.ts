@@ -165,6 +165,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
   /** Stops every listener, closes every flow (their closing hooks run), resolves once all are done. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#ctx.stop();
       await Promise.all(this.#servers.map((s) => s.close()));
       await this.#ctx.settled();
       this.emit('close');

@@ -34,6 +34,9 @@ export interface ModeServer {
   close(): Promise<void>;
 }
 
+/** How long a closing proxy waits for a flow's legs to finish after its FINs. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 /** Resolves on `drain`, or when the stream can no longer drain. */
 function drained(stream: Duplex): Promise<void> {
   if (stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
@@ -65,6 +68,7 @@ export async function relayStreams(
   return new Promise((resolve) => {
     let reset: string | null = null;
     let open = 2;
+    let grace: NodeJS.Timeout | undefined;
     const fail = (code: string, message: string | null): void => {
       reset ??= `reset ${code}`;
       if (message !== null) flow.error ??= message;
@@ -76,11 +80,23 @@ export async function relayStreams(
       stream.once('close', () => {
         // gone without its FIN: a reset, or the other leg's failure destroyed it
         if (!stream.readableEnded) fail('ECONNRESET', conn.error);
-        if (--open === 0) resolve(reset ?? 'fin');
+        if (--open === 0) {
+          clearTimeout(grace);
+          resolve(reset ?? 'fin');
+        }
       });
     };
     watch(client, flow.client);
     watch(server, flow.server);
+    // the proxy is closing: FIN both ways, and a leg that does not finish in time is dropped
+    const onShutdown = (): void => {
+      client.end();
+      server.end();
+      grace = setTimeout(() => fail('ESHUTDOWN', null), SHUTDOWN_GRACE_MS);
+    };
+    if (ctx.shutdown.aborted) onShutdown();
+    else ctx.shutdown.addEventListener('abort', onShutdown, { once: true });
+    client.once('close', () => ctx.shutdown.removeEventListener('abort', onShutdown));
     const idle = ctx.options.idleTimeout;
     if (idle > 0) {
       const onIdle = (): void => fail('ETIMEDOUT', `Idle for ${idle} ms: the flow was closed`);

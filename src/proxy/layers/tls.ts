@@ -117,6 +117,8 @@ class TlsFlow {
   clientSettings: TlsClientSettings | null = null;
   /** The engine's code of the server leg's failed handshake. */
   #serverFailure: string | null = null;
+  /** The TLS layer began (`tlsClienthello` ran): its failures get the TLS hooks. */
+  #tlsBegan = false;
   readonly outcome: Promise<ClientOutcome>;
   settle!: (o: ClientOutcome) => void;
 
@@ -215,7 +217,8 @@ class TlsFlow {
     // our own refusal (the server leg failed) keeps its message
     if (this.client.error === error.message) this.client.error = describeClientLegFailure(error, dest);
     ctx.failFlow(flow, error);
-    await ctx.bus.run('tlsFailedClient', this.#failedData(this.client, this.clientSettings));
+    if (this.#tlsBegan)
+      await ctx.bus.run('tlsFailedClient', this.#failedData(this.client, this.clientSettings));
   }
 
   #data<S extends TlsClientSettings | TlsServerSettings>(conn: Client | Server, settings: S): TlsData<S> {
@@ -320,6 +323,7 @@ class TlsFlow {
         }),
         establishServerTlsFirst: ctx.options.connectionStrategy === 'eager',
       };
+      this.#tlsBegan = true;
       await ctx.bus.run('tlsClienthello', data);
       if (data.ignoreConnection) {
         if (this.tcp === null && !(await this.openTcp())) {
