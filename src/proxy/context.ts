@@ -63,6 +63,9 @@ export interface ProxyStats {
   flowErrors: Record<string, number>;
   /** Hooks that threw, by hook name. */
   hookErrors: Record<string, number>;
+  /** Records of DTLS flows a `udpMessage` hook dropped, and those dropped because a flow's queue was full. */
+  hookDrops: number;
+  queueDrops: number;
 }
 
 /** The shared state of one proxy. */
@@ -70,6 +73,8 @@ export class ProxyContext {
   flows = 0;
   liveFlows = 0;
   passthrough = 0;
+  /** Datagrams of DTLS flows dropped by hooks or full queues. */
+  readonly datagramCounters = { hookDrops: 0, queueDrops: 0 };
   readonly #flowErrors = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
@@ -103,6 +108,7 @@ export class ProxyContext {
       passthrough: this.passthrough,
       flowErrors: Object.fromEntries(this.#flowErrors),
       hookErrors: this.bus.errors,
+      ...this.datagramCounters,
     };
   }
 
@@ -144,12 +150,20 @@ export class ProxyContext {
     this.events.emit('model', event, conn, typeof flow === 'string' ? flow : flow.id, mode);
   }
 
-  /** Counts a failed flow by code and records why on the flow and its Client. */
+  /**
+   * A flow failed: its first failure is counted by code and recorded on the flow (and, for a
+   * hook that threw, on its Client); `flowError` reports it, and any later hook failure.
+   */
   failFlow(flow: Flow, err: unknown): void {
-    const code = errorCode(err, 'ERR_PROXY_FLOW');
-    this.#flowErrors.set(code, (this.#flowErrors.get(code) ?? 0) + 1);
     const message = err instanceof Error ? err.message : String(err);
-    flow.error ??= message;
+    if (flow.error === null) {
+      // the first failure is the flow's; what follows from it (the other leg's) is not counted again
+      const code = errorCode(err, 'ERR_PROXY_FLOW');
+      this.#flowErrors.set(code, (this.#flowErrors.get(code) ?? 0) + 1);
+      flow.error = message;
+    } else if (!(err instanceof HookError)) {
+      return;
+    }
     if (err instanceof HookError) flow.client.error ??= message;
     this.events.emit('flowError', err, flow);
   }

@@ -9,6 +9,7 @@ import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
 import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
 import { type Addon, HookBus } from './hooks.js';
+import { startDtlsMode } from './layers/dtls.js';
 import { HostFilter } from './layers/next-layer.js';
 import { type ModeServer, startTcpMode } from './layers/tcp.js';
 import { startTlsMode, upstreamTrust } from './layers/tls.js';
@@ -186,7 +187,9 @@ function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
       return startTlsMode(ctx, mode);
     case 'udp':
       return startUdpMode(ctx, mode);
+    case 'dtls':
+      return startDtlsMode(ctx, mode);
     default:
-      throw new ModeError(`reverse:${mode.scheme} is not available yet (tcp, tls and udp are)`);
+      throw new ModeError(`reverse:${mode.scheme} is not available yet (tcp, tls, udp and dtls are)`);
   }
 }

@@ -15,7 +15,7 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
   (the client leg gets a certificate of the wirelayer CA, the server leg is verified) unless
   the flow is ignored. Per flow, both legs' models are printed as they change (start, up,
   closed, error) with the flow's id, and a stream record when a stream ends. The bound
-  addresses go to stderr. Schemes available: tcp, tls, udp.
+  addresses go to stderr. Schemes available: tcp, tls, udp, dtls.
   --mode SPEC           reverse:SCHEME://HOST:PORT; repeatable (one listener each; MODE@PORT or
                         MODE@HOST:PORT says where that one listens)
   --listen-host H       address to listen on (default 127.0.0.1)
@@ -129,8 +129,10 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   const modes = values.mode.map((spec) => {
     try {
       const mode = parseMode(spec);
-      if (mode.scheme === 'dtls' || mode.scheme === 'quic')
-        throw new UsageError(`--mode: scheme ${mode.scheme} is not available yet (tcp, tls and udp are)`);
+      if (mode.scheme === 'quic')
+        throw new UsageError(
+          `--mode: scheme ${mode.scheme} is not available yet (tcp, tls, udp and dtls are)`,
+        );
       return mode;
     } catch (e) {
       if (e instanceof ModeError) throw new UsageError(`--mode: ${e.message}`);

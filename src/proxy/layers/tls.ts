@@ -45,7 +45,12 @@ const ALERTS: Record<string, number> = {
 };
 const HANDSHAKE_FAILURE = 40;
 
-/** Engine codes of a client that rejected our certificate (its alert). */
+/** The alert a client leg gets after its server leg's handshake failed with this engine code. */
+export function alertFor(code: string | null): number {
+  return (code !== null ? ALERTS[code] : undefined) ?? HANDSHAKE_FAILURE;
+}
+
+/** Engine codes of a client that rejected our certificate (its alert), TLS's and our DTLS engine's. */
 const DISTRUST = new Set([
   'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
   'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
@@ -96,6 +101,33 @@ function domainMatches(pattern: string, name: string): boolean {
   const n = name.toLowerCase();
   if (p === '*' || p === n) return true;
   return p.startsWith('*.') && n.endsWith(p.slice(1)) && !n.slice(0, -(p.length - 1)).includes('.');
+}
+
+/**
+ * The certificate for a client leg: a `--certs` one whose domain matches the SNI, else a leaf of
+ * the wirelayer CA named as mitmproxy's tlsconfig does: the upstream leaf's CN and SANs (with
+ * `upstreamCert`, once the server leg is up), the SNI (or the address the client reached), the
+ * server's host; the first is the CN, the upstream's O is kept.
+ */
+export function clientLegCertificate(
+  ctx: ProxyContext,
+  client: Client,
+  server: Server,
+): { cert: string; key: string } {
+  const given = client.sni ? ctx.options.certs.find((c) => domainMatches(c.domain, client.sni!)) : undefined;
+  if (given !== undefined) return { cert: given.cert, key: given.key };
+  const names: string[] = [];
+  let organization: string | undefined;
+  const upstream = server.certificateList[0];
+  if (ctx.options.upstreamCert && upstream !== undefined) {
+    const seen = certificateNames(upstream);
+    names.push(...seen.names);
+    organization = seen.organization;
+  }
+  names.push(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
+  if (server.address) names.push(server.address[0]);
+  const leaf = ctx.leaf([...new Set(names.map((n) => n.toLowerCase()))], organization);
+  return { cert: leaf.certPem, key: leaf.keyPem };
 }
 
 /** How the client leg ended up: up, failed (the listener's error), or closed without either (passthrough, or dropped). */
@@ -277,28 +309,6 @@ class TlsFlow {
     return true;
   }
 
-  /** The certificate for the client leg: `--certs`, else a CA leaf for the SNI (or the address reached) and the upstream's names. */
-  #certificate(): { cert: string; key: string } {
-    const { ctx, client, server } = this;
-    const given = client.sni
-      ? ctx.options.certs.find((c) => domainMatches(c.domain, client.sni!))
-      : undefined;
-    if (given !== undefined) return { cert: given.cert, key: given.key };
-    const names: string[] = [];
-    let organization: string | undefined;
-    const upstream = server.certificateList[0];
-    if (ctx.options.upstreamCert && upstream !== undefined) {
-      const seen = certificateNames(upstream);
-      names.push(...seen.names);
-      organization = seen.organization;
-    }
-    names.push(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
-    if (server.address) names.push(server.address[0]);
-    // mitmproxy's tlsconfig order; the first name is the CN
-    const leaf = ctx.leaf([...new Set(names.map((n) => n.toLowerCase()))], organization);
-    return { cert: leaf.certPem, key: leaf.keyPem };
-  }
-
   /**
    * The listener's ClientHello hook: the ignore check and `tlsClienthello`, then passthrough,
    * or the server leg's handshake (eager) and `tlsStartClient`, answered with the client
@@ -351,7 +361,7 @@ class TlsFlow {
           };
         }
       }
-      const { cert, key } = this.#certificate();
+      const { cert, key } = clientLegCertificate(ctx, this.client, this.server);
       const settings: TlsClientSettings = {
         cert,
         key,
@@ -380,8 +390,7 @@ class TlsFlow {
 
   /** The alert for the client leg after the server leg failed: the upstream's own when it sent one. */
   #alert(): number {
-    const code = this.#serverFailure;
-    return (code !== null ? ALERTS[code] : undefined) ?? HANDSHAKE_FAILURE;
+    return alertFor(this.#serverFailure);
   }
 }
 

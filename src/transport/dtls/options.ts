@@ -1,6 +1,7 @@
 import type { CertStore } from '../../certs/index.js';
 import type { Client, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { ClientHelloRefusal } from '../tls/options.js';
 import type { SecurityOptions } from '../types.js';
 import type { UdpConnectOptions } from '../udp/connect.js';
 import type { UdpListenOptions } from '../udp/listener.js';
@@ -11,10 +12,13 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * What a ClientHello hook answers: the certificate chain (leaf first) and key to present, PEM,
- * or nothing (the listener's own).
+ * and optionally the ALPN protocols this session selects from instead of the listener's (a
+ * proxy mirroring its upstream's choice); a refusal; or nothing (the listener's own).
  */
 export type DtlsClientHelloAnswer =
-  | { cert: string | Buffer; key: string | Buffer }
+  | { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: readonly string[] }
+  /** Refuse the client: the fatal alert (if given) goes out in the clear, the session fails with `code` and `message`. */
+  | { refuse: ClientHelloRefusal }
   | undefined
   // biome-ignore lint/suspicious/noConfusingVoidType: a hook that decides nothing may just return
   | void;
