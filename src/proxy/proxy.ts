@@ -11,6 +11,7 @@ import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats
 import { type Addon, HookBus } from './hooks.js';
 import { startDtlsMode } from './layers/dtls.js';
 import { HostFilter } from './layers/next-layer.js';
+import { startQuicMode } from './layers/quic.js';
 import { type ModeServer, startTcpMode } from './layers/tcp.js';
 import { startTlsMode, upstreamTrust } from './layers/tls.js';
 import { startUdpMode } from './layers/udp.js';
@@ -189,7 +190,7 @@ function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
       return startUdpMode(ctx, mode);
     case 'dtls':
       return startDtlsMode(ctx, mode);
-    default:
-      throw new ModeError(`reverse:${mode.scheme} is not available yet (tcp, tls, udp and dtls are)`);
+    case 'quic':
+      return startQuicMode(ctx, mode);
   }
 }

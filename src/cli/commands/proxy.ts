@@ -15,7 +15,7 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
   (the client leg gets a certificate of the wirelayer CA, the server leg is verified) unless
   the flow is ignored. Per flow, both legs' models are printed as they change (start, up,
   closed, error) with the flow's id, and a stream record when a stream ends. The bound
-  addresses go to stderr. Schemes available: tcp, tls, udp, dtls.
+  addresses go to stderr. Schemes: tcp, tls, udp, dtls, quic.
   --mode SPEC           reverse:SCHEME://HOST:PORT; repeatable (one listener each; MODE@PORT or
                         MODE@HOST:PORT says where that one listens)
   --listen-host H       address to listen on (default 127.0.0.1)

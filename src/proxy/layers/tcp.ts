@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import { type Address, type Client, now, type Server } from '../../connection/index.js';
 import { describeSocketError, errorCode } from '../../transport/errors.js';
+import { QuicStreamError } from '../../transport/quic/stream.js';
 import { connectTcp, tcpServerModel } from '../../transport/tcp/connect.js';
 import { TcpListener } from '../../transport/tcp/listener.js';
 import type { TcpSession } from '../../transport/tcp/session.js';
@@ -75,8 +76,17 @@ export async function relayStreams(
       client.destroy();
       server.destroy();
     };
-    const watch = (stream: Duplex, conn: Client | Server): void => {
-      stream.on('error', (err: Error) => fail(errorCode(err, 'ERR_STREAM'), describeSocketError(err)));
+    const watch = (stream: Duplex, other: Duplex, conn: Client | Server): void => {
+      stream.on('error', (err: Error) => {
+        if (err instanceof QuicStreamError) {
+          // a QUIC stream's RESET_STREAM or STOP_SENDING: the other leg's stream gets the same code
+          reset ??= `reset ${err.code}`;
+          flow.error ??= err.message;
+          other.destroy(new QuicStreamError(err.message, err.code));
+          return;
+        }
+        fail(errorCode(err, 'ERR_STREAM'), describeSocketError(err));
+      });
       stream.once('close', () => {
         // gone without its FIN: a reset, or the other leg's failure destroyed it
         if (!stream.readableEnded) fail('ECONNRESET', conn.error);
@@ -86,8 +96,8 @@ export async function relayStreams(
         }
       });
     };
-    watch(client, flow.client);
-    watch(server, flow.server);
+    watch(client, server, flow.client);
+    watch(server, client, flow.server);
     // the proxy is closing: FIN both ways, and a leg that does not finish in time is dropped
     const onShutdown = (): void => {
       client.end();
@@ -155,13 +165,15 @@ export async function relayStreams(
   });
 }
 
-/** The `stream` record of a TCP or TLS flow. */
+const streamId = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** The `stream` record of a stream flow (a TCP or TLS connection, or one QUIC stream: its IDs from `metadata`). */
 export function streamRecord(flow: Flow, end: string): StreamRecord {
   return {
     event: 'stream',
     flow: flow.id,
-    client_stream_id: null,
-    server_stream_id: null,
+    client_stream_id: streamId(flow.metadata.quicStreamIdClient),
+    server_stream_id: streamId(flow.metadata.quicStreamIdServer),
     bytes_from_client: flow.bytesFromClient,
     bytes_from_server: flow.bytesFromServer,
     end,
