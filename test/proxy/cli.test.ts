@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_STATE_KEYS, SERVER_STATE_KEYS } from '../../src/connection/index.js';
@@ -250,11 +251,56 @@ describe('wirelayer proxy (built CLI, child process)', () => {
     }
   });
 
+  it('several --mode: one listener each (tcp and udp here), every flow relayed by its own mode', async () => {
+    const echo = await bound();
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+    const tcpEcho = createServer((s) => s.pipe(s));
+    tcpEcho.listen(0, '127.0.0.1');
+    await once(tcpEcho, 'listening');
+    const tcpPort = (tcpEcho.address() as { port: number }).port;
+    const cli = runCli([
+      'proxy',
+      '--mode',
+      `reverse:tcp://127.0.0.1:${tcpPort}`,
+      '--mode',
+      `reverse:udp://127.0.0.1:${echo.address().port}`,
+      '--json',
+    ]);
+    const client = await bound();
+    try {
+      await until(() => (cli.stderr().match(/listening on/g) ?? []).length === 2, 'two listening lines');
+      const tcpProxy = Number(/listening on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      const udpProxy = Number(/listening on udp:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      const reply = once(client, 'message');
+      client.send('over udp', udpProxy, '127.0.0.1');
+      expect(String((await reply)[0])).toBe('over udp');
+      const socket = connect(tcpProxy, '127.0.0.1');
+      socket.write('over tcp');
+      const [data] = await once(socket, 'data');
+      expect(String(data)).toBe('over tcp');
+      socket.destroy();
+      await until(() => /"event":"stream"/.test(cli.stdout()), 'the tcp stream record');
+      const drivers = new Set(
+        cli
+          .stdout()
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { driver?: string }).driver)
+          .filter((d) => d !== undefined),
+      );
+      expect([...drivers].sort()).toEqual(['tcp', 'udp']);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      tcpEcho.close();
+      await Promise.all([client, echo].map(closeSocket));
+    }
+  });
+
   it('exits 2 on bad usage', async () => {
     for (const args of [
       ['proxy'],
       ['proxy', '--mode', 'udp://127.0.0.1:53'],
-      ['proxy', '--mode', 'reverse:quic://127.0.0.1:443'],
+      ['proxy', '--mode', 'reverse:ftp://127.0.0.1:21'],
       ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--connection-strategy', 'sometimes'],
       ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--ignore-hosts', '('],
       ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '-s', '/nonexistent/addon.js'],
