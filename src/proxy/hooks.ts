@@ -63,8 +63,10 @@ export interface TlsServerSettings {
 
 /**
  * The argument of every TLS hook (`tlsStartClient`, `tlsEstablishedServer`, `tlsFailedClient`,
- * ...): `conn` is the leg concerned (`client` or `server`), `isDtls` tells DTLS from TLS, and
- * `settings` are that leg's handshake settings (a `tlsStart*` hook may change them in place).
+ * ...): `conn` is the leg concerned (`client` or `server`), `isDtls` tells DTLS from TLS (QUIC
+ * legs have it false), and `settings` are that leg's handshake settings (a `tlsStart*` hook may
+ * change them in place; in `tlsFailedClient` for a handshake that failed before its settings
+ * were made, an empty object).
  */
 export interface TlsData<S extends TlsClientSettings | TlsServerSettings> {
   conn: Client | Server;
