@@ -9,7 +9,7 @@ import type { Client, Connection, Server } from '../../src/connection/index.js';
 import type { UdpFlow } from '../../src/proxy/hooks.js';
 import { type ProxyOptions, Proxy as WirelayerProxy } from '../../src/proxy/proxy.js';
 import { dtls } from '../../src/transport/dtls/index.js';
-import { EC_CERT, EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
+import { EC_CERT, EC_CERT_PEM, EC_KEY_PEM, fixturePath } from '../helpers/certs.js';
 import { opensslStandardName } from '../helpers/cipher-names.js';
 import { spawnPeer } from '../helpers/peer.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -128,6 +128,61 @@ describe('reverse:dtls interception', () => {
       'clientDisconnected',
     ]);
     expect(hooks.log.filter((h) => h === 'udpMessage')).toHaveLength(2);
+  });
+
+  it('passes through a flow --ignore-hosts matches: the client sees the upstream certificate, models from the clear ServerHello', async () => {
+    const upstream = await sServer('127.0.0.1', ['-dtls1_2', '-alpn', 'coap']);
+    const hooks = hookRecorder();
+    await using proxy = await startProxy(upstream.port, {
+      addons: [hooks.addon],
+      ignoreHosts: ['^localhost:'],
+    });
+    const seen = legs(proxy);
+    const peer = spawnPeer('openssl', [
+      's_client',
+      '-dtls1_2',
+      '-connect',
+      `127.0.0.1:${proxy.listening[0]!.address[1]}`,
+      '-servername',
+      'localhost',
+      '-alpn',
+      'coap',
+      '-CAfile',
+      fixturePath('ec-cert.pem'),
+      '-verify_return_error',
+    ]);
+    try {
+      const [, version] = await peer.waitFor(/Protocol\s*: (\S+)/);
+      const [, cipher] = await peer.waitFor(/Cipher\s*: (\S+)/);
+      await peer.waitFor(/Verify return code: 0 \(ok\)/);
+      // the upstream's own certificate, not one of ours
+      expect(peer.output()).toMatch(/issuer=CN = wirelayer-test-ec/);
+      peer.child.stdin!.write('raw both ways\n');
+      await upstream.peer.waitFor(/raw both ways/);
+      upstream.peer.child.stdin!.write('and back\n');
+      await peer.waitFor(/and back/);
+      for (const conn of [seen.client(), seen.server()]) {
+        expect(conn).toMatchObject({
+          tlsVersion: version,
+          cipher: opensslStandardName(cipher!),
+          alpn: 'coap',
+        });
+      }
+      expect(seen.client()).toMatchObject({ sni: 'localhost', alpnOffers: ['coap'], mitmcert: null });
+      expect(proxy.stats.passthrough).toBe(1);
+    } finally {
+      await peer.stop();
+      await upstream.stop();
+    }
+    await proxy.close();
+    // decided at the door, before any TLS layer: no TLS hooks (mitmproxy's ignored flows have none)
+    expect(hooks.log).toEqual([
+      'clientConnected',
+      'serverConnect',
+      'serverConnected',
+      'serverDisconnected',
+      'clientDisconnected',
+    ]);
   });
 
   it('records one for one; a udpMessage hook rewrites and drops records', async () => {

@@ -4,9 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '../../src/connection/index.js';
+import { detectDatagram } from '../../src/handshake/detect.js';
 import { dtls, upgradeDtls } from '../../src/transport/dtls/index.js';
 import type { DtlsLayerSession } from '../../src/transport/dtls/session.js';
 import { ConnectError, type SessionError } from '../../src/transport/errors.js';
+import type { DatagramSession } from '../../src/transport/types.js';
 import { connectUdp } from '../../src/transport/udp/connect.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
 
@@ -50,6 +52,56 @@ describe('the DTLS ClientHello hook answers for this session', () => {
     const [session, error] = await failed;
     expect(error.code).toBe('ERR_NOPE');
     expect(session.conn.error).toBe('not you');
+  });
+});
+
+describe("the DTLS listener's passthrough door", () => {
+  it('makes the flow of a first (cookieless) ClientHello it accepts a raw session that gets that hello first', async () => {
+    const asked: (string | null)[] = [];
+    await using listener = await dtls.listen({
+      host: HOST,
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      passthrough: (hello) => {
+        asked.push(hello.sni);
+        return hello.sni === 'pass.localhost';
+      },
+    });
+    const events: string[] = [];
+    listener.on('passthrough', () => events.push('passthrough'));
+    const first = new Promise<Uint8Array>((resolve) =>
+      listener.on('session', (s: DatagramSession<Client>) => {
+        events.push('session');
+        expect(s.conn).toMatchObject({ tls: true, sni: 'pass.localhost', alpnOffers: ['coap'] });
+        s.datagrams.once('datagram', resolve);
+      }),
+    );
+    const dial = dtls
+      .connect({
+        host: HOST,
+        port: listener.address[1],
+        servername: 'pass.localhost',
+        ALPNProtocols: ['coap'],
+        rejectUnauthorized: false,
+        connectTimeout: 300,
+      })
+      .catch((e: unknown) => e);
+    const hello = await first;
+    expect(detectDatagram(hello)).toBe('dtls');
+    expect(hello[13]).toBe(1); // a ClientHello
+    expect(events).toEqual(['passthrough', 'session']);
+    expect(listener.stats.passthroughFlows).toBe(1);
+    // nobody answers it here: the client gives up
+    expect(await dial).toBeInstanceOf(ConnectError);
+    // one that the door refuses goes through the cookie exchange and the handshake as usual
+    await using session = await dtls.connect({
+      host: HOST,
+      port: listener.address[1],
+      servername: 'localhost',
+      rejectUnauthorized: false,
+    });
+    expect(session.conn.tlsVersion).toBe('DTLSv1.2');
+    expect(asked).toEqual(['pass.localhost', 'localhost']);
   });
 });
 

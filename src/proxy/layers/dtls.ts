@@ -8,7 +8,10 @@
  */
 import { isIP } from 'node:net';
 import type { Client, Server } from '../../connection/index.js';
+import { cipherSuiteName } from '../../handshake/ciphers.js';
+import { parseDtlsServerHello } from '../../handshake/dtls/hello.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import { tlsVersionFromWire } from '../../handshake/versions.js';
 import { dtlsServerModel, upgradeDtls } from '../../transport/dtls/connect.js';
 import { DtlsListener } from '../../transport/dtls/listener.js';
 import type { DtlsClientHelloAnswer } from '../../transport/dtls/options.js';
@@ -30,6 +33,9 @@ import type { ProxyMode } from '../modes.js';
 import { closeLegs, type ModeServer } from './tcp.js';
 import { alertFor, clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
+
+/** Datagrams of a passed-through flow read for its ServerHello at most. */
+const MAX_OBSERVED_DATAGRAMS = 16;
 
 /** TLS alert 80: what a client leg gets when the flow failed for a reason of ours. */
 const INTERNAL_ERROR = 80;
@@ -57,15 +63,19 @@ class DtlsFlow {
   readonly outcome: Promise<ClientOutcome>;
   settle!: (o: ClientOutcome) => void;
   #tlsBegan = false;
+  /** The listener passed the flow through at its door (the filter ignores it): raw datagrams both ways. */
+  passedThrough = false;
   #serverFailure: string | null = null;
   /** Records that arrive before the relay runs, held (bounded) for it. */
   #held: { datagram: Uint8Array; fromClient: boolean }[] | null = [];
-  #pump: DatagramPump | null = null;
+  /** Where the records go once the relay runs: the UDP layer's pump, or the raw relay of a passthrough. */
+  #pump: Pick<DatagramPump, 'fromClient' | 'fromServer'> | null = null;
 
   constructor(
     readonly ctx: ProxyContext,
     readonly mode: ProxyMode,
-    readonly session: DtlsLayerSession<Client>,
+    /** The client leg: a DTLS session, or (passed through at the door) the raw UDP flow. */
+    readonly session: DatagramSession<Client>,
   ) {
     this.flow = new Flow(
       'udp',
@@ -135,7 +145,10 @@ class DtlsFlow {
       }
       const outcome = await this.outcome;
       if (outcome.kind === 'failed') await this.#clientFailed(outcome.error);
-      else if (outcome.kind === 'up') await this.#relay();
+      else if (outcome.kind === 'up' && this.passedThrough) {
+        await this.#openUdp();
+        await this.#passthrough();
+      } else if (outcome.kind === 'up') await this.#relay();
     } catch (err) {
       ctx.failFlow(flow, err);
     }
@@ -185,7 +198,7 @@ class DtlsFlow {
       ctx.bus,
       flow,
       (d) => server.transmit(d),
-      (d) => client.transmit(d),
+      (d) => client.datagrams.send(d),
       DEFAULT_PENDING_LIMIT,
       ctx.datagramCounters,
       (err) => {
@@ -202,8 +215,8 @@ class DtlsFlow {
     await ctx.settle(flow, ctx.bus.run(flow.error === null ? 'udpEnd' : 'udpError', flow));
   }
 
-  /** The server leg, inside the ClientHello hook: UDP, then DTLS, each with its hooks. */
-  async #openServer(): Promise<void> {
+  /** The server leg's UDP socket, with the connect hooks. */
+  async #openUdp(): Promise<UdpSocketSession> {
     const { ctx, mode, flow } = this;
     const udp = await ctx.openServer(
       flow,
@@ -220,6 +233,62 @@ class DtlsFlow {
       },
     );
     if (udp === null) throw new FlowRefused('ERR_PROXY_UPSTREAM', `Upstream unavailable: ${flow.error}`);
+    return udp;
+  }
+
+  /**
+   * A passed-through flow: ciphertext both ways, untouched, one datagram for one (no `udp*`
+   * hooks, as mitmproxy's ignored flows); the models get the version and cipher from the
+   * ServerHello seen going by (DTLS sends it in the clear), and the ALPN it carries.
+   */
+  async #passthrough(): Promise<void> {
+    const { ctx, mode, flow } = this;
+    const client = this.session;
+    const udp = this.udp!;
+    ctx.model('up', this.client, flow, mode);
+    const seen: Uint8Array[] = [];
+    const observe = (datagram: Uint8Array): void => {
+      if (seen.length >= MAX_OBSERVED_DATAGRAMS) return;
+      seen.push(Uint8Array.prototype.slice.call(datagram));
+      const r = parseDtlsServerHello(seen);
+      if (r.status === 'need-more') return;
+      seen.length = MAX_OBSERVED_DATAGRAMS;
+      if (r.status !== 'done' || r.value.helloRetryRequest) return;
+      for (const conn of [this.client, this.server]) {
+        conn.tlsVersion = tlsVersionFromWire(r.value.version);
+        conn.cipher = cipherSuiteName(r.value.cipherSuite);
+        conn.alpn = r.value.alpn ?? '';
+      }
+      ctx.model('up', this.server, flow, mode);
+    };
+    udp.datagrams.on('datagram', (d: Uint8Array) => {
+      observe(d);
+      client.datagrams.send(d);
+    });
+    const held = this.#held ?? [];
+    this.#held = null;
+    const toServer = (d: Uint8Array): void => udp.transmit(d);
+    this.#pump = { fromClient: toServer, fromServer: (d: Uint8Array) => client.datagrams.send(d) };
+    for (const { datagram } of held) toServer(datagram);
+    await new Promise<void>((resolve) => {
+      const end = (): void => {
+        void client.close();
+        void udp.close();
+        resolve();
+      };
+      if (client.closed || udp.closed) end();
+      client.once('close', end);
+      udp.once('close', end);
+      if (ctx.shutdown.aborted) end();
+      else ctx.shutdown.addEventListener('abort', end, { once: true });
+      client.once('close', () => ctx.shutdown.removeEventListener('abort', end));
+    });
+  }
+
+  /** The server leg, inside the ClientHello hook: UDP, then DTLS, each with its hooks. */
+  async #openServer(): Promise<void> {
+    const { ctx, mode, flow } = this;
+    const udp = await this.#openUdp();
     const settings: TlsServerSettings = {
       servername: this.client.sni ?? (isIP(mode.host) ? undefined : mode.host),
       ALPNProtocols: [...this.client.alpnOffers],
@@ -261,23 +330,27 @@ class DtlsFlow {
 
   /**
    * The listener's ClientHello hook: `tlsClienthello`, the server leg, `tlsStartClient`, then the
-   * client leg's certificate and ALPN. A failure throws: the listener fails the client leg.
+   * client leg's certificate and ALPN. A failure answers a refusal with an alert.
    */
   async clientHello(hello: ClientHello): Promise<DtlsClientHelloAnswer> {
-    const { ctx, mode, flow } = this;
+    const { ctx, flow } = this;
     try {
       if (!(await this.ready)) throw new FlowRefused('ERR_PROXY_FLOW', `The flow failed: ${flow.error}`);
       const data: ClientHelloData = {
         client: this.client,
         server: this.server,
         clientHello: hello,
-        ignoreConnection: ctx.filter.ignores({ address: [mode.host, mode.port], sni: hello.sni }),
+        // flows the filter ignores were passed through at the listener's door, before any cookie
+        ignoreConnection: false,
         establishServerTlsFirst: true,
       };
       this.#tlsBegan = true;
       await ctx.bus.run('tlsClienthello', data);
       if (data.ignoreConnection)
-        throw new FlowRefused('ERR_PROXY_UNSUPPORTED', 'DTLS passthrough is not available yet');
+        throw new FlowRefused(
+          'ERR_PROXY_UNSUPPORTED',
+          'DTLS passthrough is decided before the cookie exchange (--ignore-hosts, --allow-hosts), not by tlsClienthello',
+        );
       await this.#openServer();
       const { cert, key } = clientLegCertificate(ctx, this.client, this.server);
       const settings: TlsClientSettings = {
@@ -313,6 +386,13 @@ export async function startDtlsMode(ctx: ProxyContext, mode: ProxyMode): Promise
     handshakeTimeout: ctx.options.handshakeTimeout,
     ...(ctx.options.maxFlows !== undefined ? { maxFlows: ctx.options.maxFlows } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+    // the filter's decision needs only the first hello's SNI: made at the door, before our cookie
+    ...(ctx.filter.active
+      ? {
+          passthrough: (hello: ClientHello) =>
+            ctx.filter.ignores({ address: [mode.host, mode.port], sni: hello.sni }),
+        }
+      : {}),
     clientHello: (hello, client) => {
       const flow = flows.get(client);
       if (flow === undefined) throw new Error('no flow for this client');
@@ -320,9 +400,15 @@ export async function startDtlsMode(ctx: ProxyContext, mode: ProxyMode): Promise
     },
   });
   listener.on('start', (session: DatagramSession<Client>) => {
-    const flow = new DtlsFlow(ctx, mode, session as DtlsLayerSession<Client>);
+    const flow = new DtlsFlow(ctx, mode, session);
     flows.set(session.conn, flow);
     ctx.track(() => flow.run());
+  });
+  listener.on('passthrough', (session: DatagramSession<Client>) => {
+    const flow = flows.get(session.conn);
+    if (flow === undefined) return;
+    flow.passedThrough = true;
+    ctx.passthrough++;
   });
   listener.on('session', (session: DatagramSession<Client>) => flows.get(session.conn)?.up());
   listener.on('sessionError', (session: DatagramSession<Client>, error: SessionError) =>
