@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, Connection, Server } from '../../src/connection/index.js';
@@ -411,6 +412,31 @@ describe('reverse:tls with Node on both sides: hooks and flows', () => {
     expect(proxy.stats.hookErrors).toEqual({ tlsClienthello: 1, tcpMessage: 1 });
     expect(proxy.stats.flowErrors).toMatchObject({ ERR_PROXY_HOOK: 2 });
     good.destroy();
+    upstream.close();
+  });
+
+  it('garbage instead of a ClientHello: the flow fails with the parse error on its Client, counted; the next flow is fine', async () => {
+    const { server: upstream, port } = await nodeTlsEcho({ cert: RSA_CERT_PEM, key: RSA_KEY_PEM });
+    const hooks = hookRecorder();
+    await using proxy = await startProxy(port, { addons: [hooks.addon] });
+    const seen = watchModels(proxy);
+    const raw = connect(portOf(proxy), '127.0.0.1');
+    raw.on('error', () => undefined);
+    raw.write('GET / HTTP/1.1\r\n\r\n');
+    await once(raw, 'close');
+    await waitUntil(() => hooks.log.includes('clientDisconnected'), 'the flow to end');
+    expect(hooks.log).toEqual([
+      'clientConnected',
+      'serverConnect',
+      'serverConnected',
+      'serverDisconnected',
+      'clientDisconnected',
+    ]);
+    expect(seen.clients[0]!.error).toMatch(/^Cannot parse ClientHello: 474554/);
+    expect(proxy.stats.flowErrors).toEqual({ ERR_TLS_CLIENT_HELLO: 1 });
+    const socket = await nodeClient(portOf(proxy));
+    expect(await exchange(socket, 'fine')).toBe('echo:fine');
+    socket.destroy();
     upstream.close();
   });
 
