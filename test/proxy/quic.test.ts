@@ -125,6 +125,43 @@ describe('reverse:quic interception', () => {
     expect(hooks.log.filter((h) => h === 'tcpStart').length).toBe(seen.streams.length);
   });
 
+  it("follows the client's NAT rebinding: the fetch goes on from its new port, the server leg stays put", async () => {
+    const htdocs = join(conf.dir, 'htdocs-rebind');
+    const download = join(conf.dir, 'download-rebind');
+    mkdirSync(htdocs);
+    mkdirSync(download);
+    const body = randomBytes(64 * 1024);
+    writeFileSync(join(htdocs, 'file.bin'), body);
+    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${htdocs}`]);
+    await using proxy = await startProxy(upstream.port);
+    const seen = watch(proxy);
+    const port = proxy.listening[0]!.address[1];
+    // the request stream opens after the rebinding, so it comes from the new port
+    const client = spawnPeer('gtlsclient', [
+      '--no-http-dump',
+      '--no-quic-dump',
+      '--timeout=5s',
+      '--change-local-addr=200ms',
+      '--nat-rebinding',
+      '--delay-stream=500ms',
+      `--download=${download}`,
+      '--exit-on-all-streams-close',
+      '127.0.0.1',
+      String(port),
+      `https://127.0.0.1:${port}/file.bin`,
+    ]);
+    try {
+      const [, newPort] = await client.waitFor(/Local address is now \[127\.0\.0\.1\]:(\d+)/);
+      await waitUntil(() => client.child.exitCode !== null, 'gtlsclient to finish', { timeoutMs: 15_000 });
+      expect(readFileSync(join(download, 'file.bin')).equals(body)).toBe(true);
+      expect(seen.client().peername).toEqual(['127.0.0.1', Number(newPort)]);
+      expect(seen.server().peername).toEqual(['127.0.0.1', upstream.port]);
+    } finally {
+      await client.stop();
+      await upstream.peer.stop();
+    }
+  });
+
   it('streams both ways with our own peers: IDs mapped per leg, FIN passed on, a reset code mirrored, DATAGRAM frames one for one', async () => {
     const upstream = await quic.listen({
       host: '127.0.0.1',
