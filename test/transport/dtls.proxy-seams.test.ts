@@ -70,7 +70,7 @@ describe("the DTLS listener's passthrough door", () => {
     const events: string[] = [];
     listener.on('passthrough', () => events.push('passthrough'));
     const first = new Promise<Uint8Array>((resolve) =>
-      listener.on('session', (s: DatagramSession<Client>) => {
+      listener.once('session', (s: DatagramSession<Client>) => {
         events.push('session');
         expect(s.conn).toMatchObject({ tls: true, sni: 'pass.localhost', alpnOffers: ['coap'] });
         s.datagrams.once('datagram', resolve);
