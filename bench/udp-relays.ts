@@ -8,7 +8,7 @@
  * with {stats} (ours: its counters; the baseline: null), and exits on disconnect.
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
-import { UdpRelay, type UdpRelayStats } from '../src/proxy/udp-relay.js';
+import { UdpRelay, type UdpRelayStats } from '../src/proxy/layers/udp.js';
 import { DEFAULT_LISTENER_RECV_BUFFER } from '../src/transport/udp/listener.js';
 import { createUdpSocket } from '../src/transport/udp/socket.js';
 

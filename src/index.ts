@@ -63,9 +63,30 @@ export { load } from './load/index.js';
 export type { LoadRecord } from './load/report.js';
 export { SERVE_BEHAVIOURS, type ServeBehaviour, serve } from './load/serve.js';
 export { LOAD_MODES, type LoadMode, LoadOptionError, type LoadOptions } from './load/spec.js';
-// The UDP relay and mode specs.
-export { ModeError, type ProxyMode, parseMode } from './proxy/mode.js';
-export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/udp-relay.js';
+// The intercepting proxy: modes, addons and their hooks, the UDP relay.
+export type { GivenCertificate, ModelEvent, ProxyStats } from './proxy/context.js';
+export {
+  type Addon,
+  type ClientHelloData,
+  ERR_PROXY_HOOK,
+  Flow,
+  FlowMessage,
+  HOOK_NAMES,
+  type HookArgument,
+  HookError,
+  type HookName,
+  type ServerConnectionHookData,
+  type TcpFlow,
+  type TlsClientSettings,
+  type TlsData,
+  type TlsServerSettings,
+  type UdpFlow,
+} from './proxy/hooks.js';
+export { HostFilter, type HostPatterns } from './proxy/layers/next-layer.js';
+export type { StreamRecord } from './proxy/layers/tcp.js';
+export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/layers/udp.js';
+export { ModeError, type ProxyMode, parseMode, type ReverseMode } from './proxy/modes.js';
+export { Proxy, type ProxyListener, type ProxyOptions } from './proxy/proxy.js';
 // Listeners and sessions of each driver, their options, counters and hooks.
 export { DtlsError } from './transport/dtls/engine.js';
 // The drivers: one interface, five transports.
@@ -102,7 +123,9 @@ export { type TlsDriver, tls } from './transport/tls/index.js';
 export { TlsListener } from './transport/tls/listener.js';
 export type {
   ClientHelloAnswer,
+  ClientHelloCertificate,
   ClientHelloHook,
+  ClientHelloRefusal,
   PassthroughTarget,
   TlsConnectOptions,
   TlsListenOptions,

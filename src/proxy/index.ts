@@ -1,4 +1,7 @@
-export { ModeError, type ProxyMode, parseMode, type ReverseMode } from './mode.js';
+export type { GivenCertificate, ModelEvent, ProxyStats } from './context.js';
+export * from './hooks.js';
+export { type HostCandidates, HostFilter, type HostPatterns } from './layers/next-layer.js';
+export type { StreamRecord } from './layers/tcp.js';
 export {
   type ClassifyDatagram,
   classifyAsRaw,
@@ -8,4 +11,6 @@ export {
   UdpRelay,
   type UdpRelayOptions,
   type UdpRelayStats,
-} from './udp-relay.js';
+} from './layers/udp.js';
+export { hostPort, ModeError, type ProxyMode, parseMode, type ReverseMode } from './modes.js';
+export { Proxy, type ProxyListener, type ProxyOptions } from './proxy.js';

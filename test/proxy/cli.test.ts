@@ -5,15 +5,23 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_STATE_KEYS, SERVER_STATE_KEYS } from '../../src/connection/index.js';
+import { fixturePath } from '../helpers/certs.js';
+import { startOpensslServer } from '../transport/tls-peers.js';
+import { opensslClient, tempConfdir } from './proxy-peers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const main = `${root}dist/src/cli/main.js`;
 
-function runCli(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { child: ChildProcess; stdout: () => string; stderr: () => string } {
+  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => {
@@ -96,7 +104,8 @@ describe('wirelayer proxy (built CLI, child process)', () => {
         );
         expect(mine.map((r) => r.event)).toEqual(['start', 'up', 'closed']);
         for (const r of mine) {
-          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', ...CLIENT_STATE_KEYS]);
+          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', 'flow', ...CLIENT_STATE_KEYS]);
+          expect(r.flow).toBe(r.id);
           expect(r).toMatchObject({
             driver: 'udp',
             transport_protocol: 'udp',
@@ -114,7 +123,9 @@ describe('wirelayer proxy (built CLI, child process)', () => {
         const mine = servers.filter((r) => r.id === id);
         expect(mine.map((r) => r.event)).toEqual(['start', 'up', 'closed']);
         for (const r of mine) {
-          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', ...SERVER_STATE_KEYS]);
+          expect(Object.keys(r)).toEqual(['event', 'driver', 'role', 'flow', ...SERVER_STATE_KEYS]);
+          // the flow is its Client's id
+          expect(records.some((c) => c.role === 'client' && c.id === r.flow)).toBe(true);
           expect(r).toMatchObject({
             address: ['127.0.0.1', upstream],
             timestamp_tcp_setup: null,
@@ -130,11 +141,169 @@ describe('wirelayer proxy (built CLI, child process)', () => {
     }
   });
 
+  it('reverse:tls with -s ADDON and --keylog: s_client -> proxy -> s_server, both legs and a stream record per flow', async () => {
+    const conf = tempConfdir();
+    const keylog = `${conf.dir}/keys.log`;
+    const upstream = await startOpensslServer(
+      '127.0.0.1',
+      ['-cert', fixturePath('rsa-cert.pem'), '-key', fixturePath('rsa-key.pem'), '-alpn', 'h2'],
+      { brief: false },
+    );
+    const cli = runCli(
+      [
+        'proxy',
+        '--mode',
+        `reverse:tls://127.0.0.1:${upstream.port}`,
+        '--upstream-ca',
+        fixturePath('rsa-cert.pem'),
+        '-s',
+        `${root}test/proxy/fixtures/rewrite-addon.mjs`,
+        '--keylog',
+        keylog,
+        '--json',
+      ],
+      { ...process.env, WIRELAYER_CONFDIR: conf.dir },
+    );
+    try {
+      await until(() => /listening on tls:\/\//.test(cli.stderr()), 'the listening line');
+      const port = Number(/listening on tls:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      const { peer, report } = await opensslClient(port, [
+        '-servername',
+        'localhost',
+        '-alpn',
+        'h2',
+        '-CAfile',
+        conf.caFile,
+        '-verify_return_error',
+      ]);
+      try {
+        expect(report).toMatchObject({ verifyCode: 0, alpn: 'h2' });
+        peer.child.stdin!.write('ping pong\n');
+        await upstream.peer.waitFor(/PING pong/);
+        upstream.peer.child.stdin!.write('reply\n');
+        await peer.waitFor(/reply/);
+      } finally {
+        await peer.stop();
+      }
+      await until(() => /"event":"stream"/.test(cli.stdout()), 'the stream record');
+      await until(() => (cli.stdout().match(/"event":"closed"/g) ?? []).length === 2, 'both legs closed');
+      const exited = once(cli.child, 'exit');
+      cli.child.kill('SIGTERM');
+      expect(((await exited) as [number])[0]).toBe(0);
+      const records = cli
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const client = records.filter((r) => r.role === 'client');
+      const server = records.filter((r) => r.role === 'server');
+      const flow = client[0]!.id;
+      expect(client.map((r) => r.event)).toEqual(['start', 'up', 'closed']);
+      expect(server.map((r) => r.event)).toEqual(['start', 'up', 'closed']);
+      for (const r of [...client, ...server]) {
+        expect(r).toMatchObject({ driver: 'tls', flow });
+        expect(Object.keys(r)).toEqual([
+          'event',
+          'driver',
+          'role',
+          'flow',
+          ...(r.role === 'client' ? CLIENT_STATE_KEYS : SERVER_STATE_KEYS),
+        ]);
+      }
+      // each leg's handshake, from its own engine
+      expect(client[1]).toMatchObject({
+        tls_version: 'TLSv1.3',
+        alpn: 'h2',
+        sni: 'localhost',
+        cipher: report.cipher,
+      });
+      expect(client[1]!.mitmcert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      expect(server[1]).toMatchObject({
+        tls_version: 'TLSv1.3',
+        alpn: 'h2',
+        sni: 'localhost',
+        alpn_offers: ['h2'],
+      });
+      expect(server[1]!.certificate_list).toEqual([readFileSync(fixturePath('rsa-cert.pem'), 'utf8')]);
+      const stream = records.find((r) => r.event === 'stream');
+      expect(stream).toEqual({
+        event: 'stream',
+        flow,
+        client_stream_id: null,
+        server_stream_id: null,
+        bytes_from_client: 'ping pong\n'.length,
+        bytes_from_server: 'reply\n'.length,
+        end: expect.stringMatching(/^(fin|reset \w+)$/),
+      });
+      expect(cli.stderr()).toMatch(new RegExp(`addon: flow ${flow} localhost: 10 B up, 6 B down`));
+      // both legs' secrets: two TLS 1.3 handshakes, two client randoms
+      const randoms = new Set(
+        readFileSync(keylog, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 '))
+          .map((l) => l.split(' ')[1]),
+      );
+      expect(randoms.size).toBe(2);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      await upstream.stop();
+      conf.remove();
+    }
+  });
+
+  it('several --mode: one listener each (tcp and udp here), every flow relayed by its own mode', async () => {
+    const echo = await bound();
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+    const tcpEcho = createServer((s) => s.pipe(s));
+    tcpEcho.listen(0, '127.0.0.1');
+    await once(tcpEcho, 'listening');
+    const tcpPort = (tcpEcho.address() as { port: number }).port;
+    const cli = runCli([
+      'proxy',
+      '--mode',
+      `reverse:tcp://127.0.0.1:${tcpPort}`,
+      '--mode',
+      `reverse:udp://127.0.0.1:${echo.address().port}`,
+      '--json',
+    ]);
+    const client = await bound();
+    try {
+      await until(() => (cli.stderr().match(/listening on/g) ?? []).length === 2, 'two listening lines');
+      const tcpProxy = Number(/listening on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      const udpProxy = Number(/listening on udp:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      const reply = once(client, 'message');
+      client.send('over udp', udpProxy, '127.0.0.1');
+      expect(String((await reply)[0])).toBe('over udp');
+      const socket = connect(tcpProxy, '127.0.0.1');
+      socket.write('over tcp');
+      const [data] = await once(socket, 'data');
+      expect(String(data)).toBe('over tcp');
+      socket.destroy();
+      await until(() => /"event":"stream"/.test(cli.stdout()), 'the tcp stream record');
+      const drivers = new Set(
+        cli
+          .stdout()
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { driver?: string }).driver)
+          .filter((d) => d !== undefined),
+      );
+      expect([...drivers].sort()).toEqual(['tcp', 'udp']);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      tcpEcho.close();
+      await Promise.all([client, echo].map(closeSocket));
+    }
+  });
+
   it('exits 2 on bad usage', async () => {
     for (const args of [
       ['proxy'],
       ['proxy', '--mode', 'udp://127.0.0.1:53'],
-      ['proxy', '--mode', 'reverse:tcp://127.0.0.1:80'],
+      ['proxy', '--mode', 'reverse:ftp://127.0.0.1:21'],
+      ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--connection-strategy', 'sometimes'],
+      ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--ignore-hosts', '('],
+      ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '-s', '/nonexistent/addon.js'],
       ['proxy', '--mode', 'reverse:udp://127.0.0.1:53', '--listen-port', '70000'],
       ['bench', 'nope'],
     ]) {

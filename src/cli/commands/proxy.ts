@@ -1,26 +1,57 @@
-import type { Client, Server } from '../../connection/index.js';
-import { formatAddress } from '../../connection/index.js';
-import { ModeError, parseMode } from '../../proxy/mode.js';
-import { UdpRelay } from '../../proxy/udp-relay.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Client, formatAddress, type Server } from '../../connection/index.js';
+import type { ModelEvent } from '../../proxy/context.js';
+import type { Addon } from '../../proxy/hooks.js';
+import type { StreamRecord } from '../../proxy/layers/tcp.js';
+import { ModeError, type ProxyMode, parseMode } from '../../proxy/modes.js';
+import { type ProxyOptions, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
 import { parse, securityOptions, UsageError } from '../args.js';
-import { EventPrinter } from '../output.js';
+import { modelLine, modelRecord } from '../output.js';
 
-export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT [--listen-host H] [--listen-port P] [options]
-  Relay every client to HOST:PORT until stopped (SIGINT/SIGTERM). Per flow, both models are
-  printed as they change: the Client (start, up, closed) and its Server upstream (start, up,
-  closed, or error). The bound address goes to stderr. Schemes available: udp.
+export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] [--mode ...] [options]
+  Relay every client to the mode's HOST:PORT until stopped (SIGINT/SIGTERM), intercepting TLS
+  (the client leg gets a certificate of the wirelayer CA, the server leg is verified) unless
+  the flow is ignored. Per flow, both legs' models are printed as they change (start, up,
+  closed, error) with the flow's id, and a stream record when a stream ends. The bound
+  addresses go to stderr. Schemes: tcp, tls, udp, dtls, quic.
+  --mode SPEC           reverse:SCHEME://HOST:PORT; repeatable (one listener each; MODE@PORT or
+                        MODE@HOST:PORT says where that one listens)
   --listen-host H       address to listen on (default 127.0.0.1)
   --listen-port P       port to listen on (default 0: a free one, shown on stderr)
-  --idle-timeout SECONDS  a flow idle this long is closed (default 60, as mitmproxy)
-  --max-flows N         flows held at most; at the cap the least recently active is evicted (default 10000)
+  -s, --script FILE     an ES module whose default export is an addon or an array of addons; repeatable
+  --ignore-hosts RE     pass through flows whose server address or SNI (host:port) matches; repeatable
+  --allow-hosts RE      pass through flows that match none of these; repeatable
+  --insecure            do not verify upstream certificates
+  --upstream-ca FILE    trust this CA (PEM) for upstreams, beside the system's
+  --certs DOMAIN=FILE   present FILE (PEM chain and key) to clients asking for DOMAIN (*.x, * allowed); repeatable
+  --keylog FILE         append both legs' TLS secrets (SSLKEYLOGFILE format)
+  --connection-strategy eager|lazy  eager (default): the server leg is up before the client's handshake
+  --tls-min V, --tls-max V, --ciphers STR  versions and ciphers allowed on both legs
+  --idle-timeout SECONDS  close flows idle this long (default: none for TCP/TLS, 60 for UDP)
+  --udp-timeout SECONDS   the idle timeout of UDP flows alone
+  --max-flows N         UDP flows held at most; at the cap the least recently active is evicted (default 10000)
   --json                one JSON object per line on stdout`;
 
 const options = {
-  mode: { type: 'string' },
+  mode: { type: 'string', multiple: true },
   'listen-host': { type: 'string' },
   'listen-port': { type: 'string' },
+  script: { type: 'string', short: 's', multiple: true },
+  'ignore-hosts': { type: 'string', multiple: true },
+  'allow-hosts': { type: 'string', multiple: true },
+  insecure: { type: 'boolean' },
+  'upstream-ca': { type: 'string' },
+  certs: { type: 'string', multiple: true },
+  keylog: { type: 'string' },
+  'connection-strategy': { type: 'string' },
+  'tls-min': { type: 'string' },
+  'tls-max': { type: 'string' },
+  ciphers: { type: 'string' },
   'max-flows': { type: 'string' },
   'idle-timeout': { type: 'string' },
+  'udp-timeout': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -33,6 +64,59 @@ function integer(text: string | undefined, flag: string, min: number, max: numbe
   return n;
 }
 
+function readText(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** `--certs DOMAIN=FILE` (mitmproxy's): FILE holds the PEM chain and the key; no DOMAIN means `*`. */
+function givenCertificate(spec: string): { domain: string; cert: string; key: string } {
+  const eq = spec.indexOf('=');
+  const [domain, file] = eq === -1 ? ['*', spec] : [spec.slice(0, eq), spec.slice(eq + 1)];
+  const text = readText(file, '--certs');
+  const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----/.exec(text)?.[0];
+  const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (key === undefined || certs === null)
+    throw new UsageError(`--certs: ${file} must hold a certificate and its private key (PEM)`);
+  return { domain, cert: `${certs.join('\n')}\n`, key: `${key}\n` };
+}
+
+/** An addon module (`-s FILE`): its default export, an addon or an array of them. */
+async function loadScript(file: string): Promise<Addon[]> {
+  let module: { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+  } catch (e) {
+    throw new UsageError(`--script: cannot load ${file}: ${(e as Error).message}`);
+  }
+  const exported = module.default;
+  const addons = Array.isArray(exported) ? exported : [exported];
+  if (addons.length === 0 || addons.some((a) => typeof a !== 'object' || a === null))
+    throw new UsageError(`--script: ${file} must export default an addon object or an array of them`);
+  return addons as Addon[];
+}
+
+function seconds(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const s = Number(text);
+  if (!Number.isFinite(s) || s < 0) throw new UsageError(`${flag}: not a number of seconds: ${text}`);
+  return s * 1000;
+}
+
+/** The JSON record of a leg's event: the listen/connect record with the flow's id after `role`. */
+function flowRecord(event: ModelEvent, mode: ProxyMode, conn: Client | Server, flow: string): string {
+  const { event: e, driver, role, ...state } = modelRecord(event, mode.scheme, conn);
+  return JSON.stringify({ event: e, driver, role, flow, ...state });
+}
+
+function streamLine(r: StreamRecord): string {
+  const ids = r.client_stream_id === null ? '' : `  stream ${r.client_stream_id} -> ${r.server_stream_id}`;
+  return `Flow(${r.flow})  stream${ids}  ${r.bytes_from_client} B from client, ${r.bytes_from_server} B from server  end=${r.end}`;
+}
+
 /** Runs the proxy until SIGINT/SIGTERM (or `signal`, for embedding and tests). */
 export async function run(args: string[], signal?: AbortSignal): Promise<number> {
   const { values } = parse(args, options);
@@ -40,42 +124,80 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     console.log(usage);
     return 0;
   }
-  if (values.mode === undefined) throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT');
-  let mode: ReturnType<typeof parseMode>;
-  try {
-    mode = parseMode(values.mode);
-  } catch (e) {
-    if (e instanceof ModeError) throw new UsageError(`--mode: ${e.message}`);
-    throw e;
+  if (values.mode === undefined || values.mode.length === 0)
+    throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT');
+  const modes = values.mode.map((spec) => {
+    try {
+      const mode = parseMode(spec);
+      if (mode.scheme === 'quic')
+        throw new UsageError(
+          `--mode: scheme ${mode.scheme} is not available yet (tcp, tls, udp and dtls are)`,
+        );
+      return mode;
+    } catch (e) {
+      if (e instanceof ModeError) throw new UsageError(`--mode: ${e.message}`);
+      throw e;
+    }
+  });
+  const strategy = values['connection-strategy'];
+  if (strategy !== undefined && strategy !== 'eager' && strategy !== 'lazy')
+    throw new UsageError(`--connection-strategy: eager or lazy, not ${strategy}`);
+  const security = securityOptions({
+    'tls-min': values['tls-min'],
+    'tls-max': values['tls-max'],
+    ciphers: values.ciphers,
+  });
+  for (const re of [...(values['ignore-hosts'] ?? []), ...(values['allow-hosts'] ?? [])]) {
+    try {
+      new RegExp(re, 'i');
+    } catch (e) {
+      throw new UsageError(`not a regular expression: ${re} (${(e as Error).message})`);
+    }
   }
-  if (mode.scheme !== 'udp')
-    throw new UsageError(`--mode: scheme ${mode.scheme} is not available yet (udp is)`);
-  const { idleTimeout } = securityOptions({ 'idle-timeout': values['idle-timeout'] });
+  const addons: Addon[] = [];
+  for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
-  const relay = await UdpRelay.start({
-    upstream: { host: mode.host, port: mode.port },
-    host: values['listen-host'] ?? '127.0.0.1',
-    port: integer(values['listen-port'], '--listen-port', 0, 65535) ?? 0,
-    idleTimeout,
+  const proxyOptions: ProxyOptions = {
+    modes,
+    addons,
+    listenHost: values['listen-host'] ?? '127.0.0.1',
+    listenPort: integer(values['listen-port'], '--listen-port', 0, 65535) ?? 0,
+    ignoreHosts: values['ignore-hosts'],
+    allowHosts: values['allow-hosts'],
+    insecure: values.insecure ?? false,
+    upstreamCa:
+      values['upstream-ca'] === undefined ? undefined : readText(values['upstream-ca'], '--upstream-ca'),
+    certs: (values.certs ?? []).map(givenCertificate),
+    keylog: values.keylog,
+    connectionStrategy: strategy,
+    idleTimeout: seconds(values['idle-timeout'], '--idle-timeout'),
+    udpTimeout: seconds(values['udp-timeout'], '--udp-timeout'),
     maxFlows: integer(values['max-flows'], '--max-flows', 1, 10_000_000),
-    proxyMode: mode.spec,
+    minVersion: security.minVersion,
+    maxVersion: security.maxVersion,
+    ciphers: security.ciphers,
     signal: stop.signal,
+  };
+  const proxy = await WirelayerProxy.start(proxyOptions);
+  const json = values.json ?? false;
+  const write = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  proxy.on('model', (event: ModelEvent, conn: Client | Server, flow: string, mode: ProxyMode) =>
+    write(json ? flowRecord(event, mode, conn, flow) : modelLine(event, mode.scheme, conn)),
+  );
+  proxy.on('stream', (record: StreamRecord) => write(json ? JSON.stringify(record) : streamLine(record)));
+  proxy.on('flowError', (err: Error & { code?: string }) => {
+    if (!json) process.stderr.write(`wirelayer: flow failed: ${err.code ?? 'ERR'}: ${err.message}\n`);
   });
-  const printer = new EventPrinter(values.json ?? false);
-  const driver = mode.scheme;
-  const end = (conn: Client | Server): void => printer.print(conn.error ? 'error' : 'closed', driver, conn);
-  relay.on('clientConnected', (client: Client) => {
-    printer.print('start', driver, client);
-    printer.print('up', driver, client);
-  });
-  relay.on('serverConnect', (server: Server) => printer.print('start', driver, server));
-  relay.on('serverConnected', (server: Server) => printer.print('up', driver, server));
-  relay.on('serverConnectError', (server: Server) => printer.print('error', driver, server));
-  relay.on('serverDisconnected', end);
-  relay.on('clientDisconnected', end);
-  process.stderr.write(`wirelayer: listening on udp://${formatAddress(relay.address)} (${mode.spec})\n`);
+  proxy.on('error', (err: Error) => process.stderr.write(`wirelayer: listener error: ${err.message}\n`));
+  for (const l of proxy.listening) {
+    process.stderr.write(
+      `wirelayer: listening on ${l.mode.scheme}://${formatAddress(l.address)} (${l.mode.spec})\n`,
+    );
+  }
 
-  const closed = new Promise<void>((resolve) => relay.once('close', () => resolve()));
+  const closed = new Promise<void>((r) => proxy.once('close', () => r()));
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -63,18 +63,51 @@ export function connectDtls(options: DtlsConnectOptions): Promise<DtlsLayerSessi
           : `The remote server did not complete the DTLS handshake. (handshake timed out after ${ms} ms)`,
     },
     async (d) => {
-      let context: DtlsContext;
-      try {
-        context = clientContext(engineContextOptions('client', options));
-      } catch (err) {
-        throw d.fail(
-          errorCode(err, 'ERR_DTLS_CONTEXT'),
-          `DTLS configuration refused: ${(err as Error).message}`,
-          err,
-        );
-      }
+      const context = dialContext(d, options);
       const flow = await openUdp(d, options, undefined);
       return handshake(d, options, flow, context);
+    },
+  );
+}
+
+/** The dial's engine context, or the dial failed with the option's fault. */
+function dialContext(d: Dial, options: DtlsConnectOptions): DtlsContext {
+  try {
+    return clientContext(engineContextOptions('client', options));
+  } catch (err) {
+    throw d.fail(
+      errorCode(err, 'ERR_DTLS_CONTEXT'),
+      `DTLS configuration refused: ${(err as Error).message}`,
+      err,
+    );
+  }
+}
+
+/**
+ * Runs the DTLS handshake over a UDP session already connected (a proxy's server leg, whose
+ * `serverConnected` comes before `tlsStartServer`): its Server model gets `tls`, `sni` and
+ * `alpnOffers` now and the handshake fields once done, keeping its addresses and
+ * `timestampStart`. Same guard as `connectDtls`; a failed handshake closes the UDP session.
+ */
+export function upgradeDtls(
+  udp: UdpSocketSession,
+  options: DtlsConnectOptions,
+): Promise<DtlsLayerSession<Server>> {
+  const conn = dtlsServerModel({ ...options, conn: udp.conn });
+  const started = conn.timestampStart;
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      timeoutMessage: (ms) =>
+        `The remote server did not complete the DTLS handshake. (handshake timed out after ${ms} ms)`,
+    },
+    (d) => {
+      // the dial began with the UDP connect, not now
+      conn.timestampStart = started;
+      d.onFail(() => udp.destroy());
+      return handshake(d, options, udp, dialContext(d, options));
     },
   );
 }

@@ -5,7 +5,7 @@ import { DtlsListener } from './listener.js';
 import type { DtlsConnectOptions, DtlsListenOptions } from './options.js';
 import type { DtlsLayerSession } from './session.js';
 
-export { connectDtls } from './connect.js';
+export { connectDtls, upgradeDtls } from './connect.js';
 export { describeBadClientHello, describeClientDtlsError, describeServerDtlsError } from './errors.js';
 export { type DtlsGateOptions, type DtlsGateStats, DtlsHelloGate, GateVerdict } from './gate.js';
 export { DtlsListener, type DtlsListenerStats } from './listener.js';

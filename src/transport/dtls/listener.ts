@@ -2,6 +2,8 @@ import type { RemoteInfo } from 'node:dgram';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import type { Address, Client } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
+import { parseDtlsClientHello } from '../../handshake/dtls/hello.js';
+import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { BaseListener } from '../listener.js';
 import type { DatagramSession } from '../types.js';
 import type { UdpFlowSession } from '../udp/flow.js';
@@ -25,10 +27,15 @@ export interface DtlsListenerStats extends UdpListenerStats, DtlsGateStats {
   handshakeFailures: number;
   /** Raw UDP sessions (with `detect`). */
   rawFlows: number;
+  /** Flows the `passthrough` option passed through, as raw UDP sessions. */
+  passthroughFlows: number;
 }
 
 /** What the door decided for the flow about to open (the UDP listener opens it synchronously). */
-type Admission = { kind: 'dtls'; rebuilt: Uint8Array | null } | { kind: 'raw' };
+type Admission =
+  | { kind: 'dtls'; rebuilt: Uint8Array | null }
+  | { kind: 'raw' }
+  | { kind: 'passthrough'; hello: ClientHello };
 
 /**
  * Accepts DTLS sessions on one UDP socket: the DTLS layer over a UDP listener's flows.
@@ -53,6 +60,7 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
   #handshakes = 0;
   #handshakeFailures = 0;
   #rawFlows = 0;
+  #passthroughFlows = 0;
 
   private constructor(udp: UdpListener, context: DtlsContext, options: DtlsListenOptions) {
     super('dtls', options.signal);
@@ -119,6 +127,7 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
       handshakes: this.#handshakes,
       handshakeFailures: this.#handshakeFailures,
       rawFlows: this.#rawFlows,
+      passthroughFlows: this.#passthroughFlows,
     };
   }
 
@@ -135,6 +144,15 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
       }
       this.#admission = { kind: 'raw' };
       return true;
+    }
+    const passthrough = this.#options.passthrough;
+    if (passthrough !== undefined) {
+      // only a first hello (no cookie yet): one that went through our cookie exchange is ours
+      const parsed = parseDtlsClientHello([datagram]);
+      if (parsed.status === 'done' && parsed.value.cookie?.length === 0 && passthrough(parsed.value, rinfo)) {
+        this.#admission = { kind: 'passthrough', hello: parsed.value };
+        return true;
+      }
     }
     const gate = this.#gate;
     const verdict = gate.check(datagram, `${rinfo.address}:${rinfo.port}`, performance.now());
@@ -154,6 +172,17 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
     if (admission.kind === 'raw') {
       this.#rawFlows++;
       this.sessionStarted(flow);
+      this.sessionUp(flow);
+      return;
+    }
+    if (admission.kind === 'passthrough') {
+      this.#passthroughFlows++;
+      const client = flow.conn;
+      client.tls = true;
+      client.sni = admission.hello.sni;
+      client.alpnOffers = [...admission.hello.alpnProtocols];
+      this.sessionStarted(flow);
+      this.emit('passthrough', flow, admission.hello);
       this.sessionUp(flow);
       return;
     }

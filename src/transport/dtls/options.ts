@@ -1,6 +1,8 @@
+import type { RemoteInfo } from 'node:dgram';
 import type { CertStore } from '../../certs/index.js';
 import type { Client, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { ClientHelloRefusal } from '../tls/options.js';
 import type { SecurityOptions } from '../types.js';
 import type { UdpConnectOptions } from '../udp/connect.js';
 import type { UdpListenOptions } from '../udp/listener.js';
@@ -11,10 +13,13 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * What a ClientHello hook answers: the certificate chain (leaf first) and key to present, PEM,
- * or nothing (the listener's own).
+ * and optionally the ALPN protocols this session selects from instead of the listener's (a
+ * proxy mirroring its upstream's choice); a refusal; or nothing (the listener's own).
  */
 export type DtlsClientHelloAnswer =
-  | { cert: string | Buffer; key: string | Buffer }
+  | { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: readonly string[] }
+  /** Refuse the client: the fatal alert (if given) goes out in the clear, the session fails with `code` and `message`. */
+  | { refuse: ClientHelloRefusal }
   | undefined
   // biome-ignore lint/suspicious/noConfusingVoidType: a hook that decides nothing may just return
   | void;
@@ -49,6 +54,15 @@ export interface DtlsListenOptions
   clientHello?: DtlsClientHelloHook;
   /** Serve DTLS and raw UDP on one port: a flow whose first datagram is not a DTLS ClientHello is a raw UDP session. */
   detect?: boolean;
+  /**
+   * Asked about a peer's first ClientHello (whole in one datagram, no cookie yet) before the
+   * cookie exchange: true makes the flow a raw UDP session that carries the peer's datagrams
+   * as they are, this ClientHello first (a proxy passes it through to a server that runs its
+   * own handshake and cookie exchange). Its Client has `tls`, `sni` and `alpnOffers` from the
+   * hello; `passthrough` (session, hello) is emitted before `session`. Synchronous: it runs on
+   * the listener's hot path, before any state exists for the peer.
+   */
+  passthrough?: (hello: ClientHello, peer: RemoteInfo) => boolean;
   /** A session not through its handshake after this many ms fails; default 10000. */
   handshakeTimeout?: number;
   /** Leaves for a listener without `cert`/`key` (one per SNI); default: the CA of `confdir`. */

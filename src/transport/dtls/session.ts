@@ -59,6 +59,8 @@ export class DtlsLayerSession<C extends Client | Server>
   #timer: NodeJS.Timeout | undefined;
   #helloDatagrams: Uint8Array[] | null;
   #helloSeen = false;
+  /** The record version of the client's ClientHello (what an alert to it carries). */
+  #helloVersion = 0xfefd;
   #closing = false;
 
   constructor(conn: C, flow: UdpSession<C>, engine: DtlsSession, options: DtlsLayerOptions) {
@@ -161,6 +163,7 @@ export class DtlsLayerSession<C extends Client | Server>
       return;
     }
     const hello = parsed.value;
+    this.#helloVersion = hello.legacyVersion === 0xfeff ? 0xfeff : 0xfefd;
     const client = this.conn as Client;
     client.sni = hello.sni;
     client.alpnOffers = [...hello.alpnProtocols];
@@ -192,6 +195,10 @@ export class DtlsLayerSession<C extends Client | Server>
 
   #resume(answer: DtlsClientHelloAnswer): void {
     if (this.closed) return;
+    if (answer !== undefined && 'refuse' in answer) {
+      this.#refuse(answer.refuse);
+      return;
+    }
     if (answer?.cert !== undefined) {
       const pem = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('utf8'));
       try {
@@ -204,8 +211,30 @@ export class DtlsLayerSession<C extends Client | Server>
         );
         return;
       }
+      if (answer.ALPNProtocols !== undefined && answer.ALPNProtocols.length > 0) {
+        try {
+          this.#engine.setALPNProtocols(answer.ALPNProtocols);
+        } catch (err) {
+          this.#fail('ERR_DTLS_ALPN', `ClientHello hook: unusable ALPN: ${(err as Error).message}`, err);
+          return;
+        }
+      }
     }
     this.#after(this.#engine.resume());
+  }
+
+  /**
+   * A hook refused the client: a fatal alert (epoch 0, in the clear, after the sequence numbers
+   * our HelloVerifyRequest may have used) so the client stops retransmitting, then the failure.
+   */
+  #refuse(refusal: { code: string; message: string; alert?: number }): void {
+    if (refusal.alert !== undefined) {
+      const v = this.#helloVersion;
+      this.#flow.transmit(
+        Uint8Array.of(0x15, v >> 8, v & 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, refusal.alert & 0xff),
+      );
+    }
+    this.#fail(refusal.code, refusal.message);
   }
 
   /** The handshake completed: the model from what the engine negotiated, then `up`. */

@@ -88,11 +88,12 @@ export interface QuicHelloInfo {
 
 /**
  * The answer of `clientHello` (as the TLS listener's): the certificate to present (`cert`,
- * `key` as PEM), nothing (the listener's default), or `false` to refuse the connection
- * (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly).
+ * `key` as PEM) and optionally the ALPN protocols this connection selects from instead of the
+ * listener's (a proxy mirroring its upstream's choice), nothing (the listener's default), or
+ * `false` to refuse the connection (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly).
  */
 export type QuicClientHelloAnswer =
-  | QuicIdentity
+  | (QuicIdentity & { ALPNProtocols?: readonly string[] })
   | false
   | null
   | undefined
@@ -461,7 +462,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     }
     const offers = hello.alpnProtocols;
     // without a configured list, take the client's first offer (what a transparent proxy wants)
-    const configured = this.#options.ALPNProtocols;
+    const configured = choice?.ALPNProtocols?.length ? choice.ALPNProtocols : this.#options.ALPNProtocols;
     const alpn = configured?.length ? configured : offers.length > 0 ? [offers[0]!] : [DEFAULT_ALPN];
     let session: QuicSession<Client>;
     try {

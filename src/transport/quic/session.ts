@@ -334,6 +334,14 @@ export class QuicSession<C extends Client | Server = Client | Server>
     if (id <= seen && !(create && id === 0 && this.#first === null)) return undefined;
     if (uni) this.#peerUniSeen = Math.max(seen, id);
     else this.#peerBidiSeen = Math.max(seen, id);
+    // RFC 9000 3.2: a peer opening stream `id` opens every lower one of its type too. quiche
+    // lists readable streams in no particular order, so 10 may show up before 6: the lower
+    // ones are made (and announced) now, in order, or they would pass for finished ones
+    for (let lower = seen < 0 ? id & 3 : seen + 4; lower < id; lower += 4) this.#peerStream(lower, false);
+    return this.#peerStream(id, create);
+  }
+
+  #peerStream(id: number, create: boolean): QuicStream {
     const stream = new QuicStream(this, id);
     this.#streams.set(id, stream);
     if (!create || id !== 0) this.emit('stream', stream);

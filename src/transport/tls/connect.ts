@@ -33,6 +33,18 @@ function clientContext(security: ReturnType<typeof nodeSecurityOptions>): Secure
   return contexts.getOrSet(hash.digest('base64'), () => createSecureContext(security));
 }
 
+/** The dial's client context, or the dial failed with the option's fault. */
+function dialContext(d: Dial, options: TlsConnectOptions): SecureContext {
+  try {
+    return clientContext(nodeSecurityOptions(options));
+  } catch (err) {
+    // a version outside TLS is our RangeError; unreadable certificates or keys carry OpenSSL's code
+    const code =
+      err instanceof RangeError ? 'ERR_TLS_INVALID_PROTOCOL_VERSION' : errorCode(err, 'ERR_TLS_OPTIONS');
+    throw d.fail(code, (err as Error).message, err);
+  }
+}
+
 /** What a TLS connect sends, known before it dials (see `Driver.serverModel`). */
 export function tlsServerModel(
   options: Pick<TlsConnectOptions, 'host' | 'port' | 'conn' | 'servername' | 'ALPNProtocols'>,
@@ -66,17 +78,35 @@ export function connectTls(options: TlsConnectOptions): Promise<TlsSession<Serve
           : `TLS handshake timed out (${host}:${port} after ${ms} ms)`,
     },
     async (d) => {
-      let secureContext: SecureContext;
-      try {
-        secureContext = clientContext(nodeSecurityOptions(options));
-      } catch (err) {
-        // a version outside TLS is our RangeError; unreadable certificates or keys carry OpenSSL's code
-        const code =
-          err instanceof RangeError ? 'ERR_TLS_INVALID_PROTOCOL_VERSION' : errorCode(err, 'ERR_TLS_OPTIONS');
-        throw d.fail(code, (err as Error).message, err);
-      }
+      const secureContext = dialContext(d, options);
       const tcp = await openTcp(d, options, 'tls');
       return handshake(d, options, tcp, secureContext);
+    },
+  );
+}
+
+/**
+ * Runs the TLS handshake over a TCP session already connected (a proxy's server leg, dialed
+ * before the client's ClientHello arrived): the session's Server model gets `tls`, `sni` and
+ * `alpnOffers` now and the handshake fields once done, keeping its TCP fields and
+ * `timestampStart`. Same guard as `connectTls` (`connectTimeout`, `signal`, ConnectError); a
+ * failed handshake destroys the TCP session.
+ */
+export function upgradeTls(tcp: TcpSession<Server>, options: TlsConnectOptions): Promise<TlsSession<Server>> {
+  const conn = tlsServerModel({ ...options, conn: tcp.conn });
+  const started = conn.timestampStart;
+  return dial(
+    conn,
+    {
+      signal: options.signal,
+      connectTimeout: options.connectTimeout,
+      timeoutMessage: (ms) => `TLS handshake timed out (${options.host}:${options.port} after ${ms} ms)`,
+    },
+    (d) => {
+      // the dial began with the TCP connect, not now
+      conn.timestampStart = started;
+      d.onFail(() => tcp.destroy());
+      return handshake(d, options, tcp, dialContext(d, options));
     },
   );
 }

@@ -6,14 +6,16 @@ import type { TlsConnectOptions, TlsListenOptions } from './options.js';
 import type { TlsSession } from './session.js';
 
 export { type KeylogSink, keylogSink } from '../keylog.js';
-export { connectTls } from './connect.js';
+export { connectTls, upgradeTls } from './connect.js';
 export { describeBadClientHello, describeClientTlsError, describeServerTlsError } from './errors.js';
 export { TlsListener } from './listener.js';
 export { fillFromHandshake, peerCertificateChain } from './model.js';
 export { type ObserveResult, ServerHelloObserver } from './observe.js';
 export type {
   ClientHelloAnswer,
+  ClientHelloCertificate,
   ClientHelloHook,
+  ClientHelloRefusal,
   PassthroughTarget,
   TlsConnectOptions,
   TlsListenOptions,

@@ -20,6 +20,8 @@ import { fillFromHandshake } from './model.js';
 import { ServerHelloObserver } from './observe.js';
 import {
   type ClientHelloAnswer,
+  type ClientHelloCertificate,
+  type ClientHelloRefusal,
   nodeSecurityOptions,
   type PassthroughTarget,
   type TlsListenOptions,
@@ -35,6 +37,8 @@ const CONTEXT_CACHE = 256;
 interface Presented {
   context: SecureContext;
   cert: X509Certificate;
+  /** The hook's ALPN list for this connection, replacing the listener's. */
+  ALPNProtocols?: readonly string[];
 }
 
 /**
@@ -97,9 +101,21 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     return this.#certs;
   }
 
-  #present(cert: string | Buffer, key: string | Buffer): Presented {
+  #present(
+    cert: string | Buffer,
+    key: string | Buffer,
+    settings?: Pick<ClientHelloCertificate, 'minVersion' | 'maxVersion' | 'ciphers'>,
+  ): Presented {
+    const own =
+      settings === undefined
+        ? {}
+        : nodeSecurityOptions({
+            minVersion: settings.minVersion,
+            maxVersion: settings.maxVersion,
+            ciphers: settings.ciphers,
+          });
     return {
-      context: createSecureContext({ ...this.#security, cert, key }),
+      context: createSecureContext({ ...this.#security, ...own, cert, key }),
       cert: new X509(cert),
     };
   }
@@ -111,10 +127,16 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
   /** The certificate for a client: the hook's, the listener's own, or a leaf for the SNI (else the address reached). */
   #choose(answer: ClientHelloAnswer, client: Client): Presented {
     if (answer && 'cert' in answer) {
-      const { cert, key } = answer;
+      const { cert, key, minVersion, maxVersion, ciphers } = answer;
       // by content, certificate and key both: a hook may read its files anew for every client
       const text = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('latin1'));
-      return this.#cached(`hook:${text(cert)}\0${text(key)}`, () => this.#present(cert, key));
+      const presented = this.#cached(
+        `hook:${text(cert)}\0${text(key)}\0${minVersion}\0${maxVersion}\0${ciphers}`,
+        () => this.#present(cert, key, answer),
+      );
+      return answer.ALPNProtocols === undefined
+        ? presented
+        : { ...presented, ALPNProtocols: answer.ALPNProtocols };
     }
     if (this.#configured) return this.#configured;
     const name = client.sni ?? client.sockname[0].replace(/^::ffff:/, '');
@@ -245,6 +267,10 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
       return;
     }
     release();
+    if (answer && 'refuse' in answer) {
+      this.#refuse(session, socket, answer.refuse);
+      return;
+    }
     let presented: Presented;
     try {
       presented = this.#choose(answer, client);
@@ -270,10 +296,12 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     const client = session.conn;
     // the engine reads the ClientHello we peeked first (TLSSocket takes what the socket holds)
     socket.unshift(bytes);
+    const alpn = presented.ALPNProtocols ?? this.options.ALPNProtocols;
     const tls = new TLSSocket(socket, {
       isServer: true,
       secureContext: presented.context,
-      ALPNProtocols: this.options.ALPNProtocols ? [...this.options.ALPNProtocols] : undefined,
+      // an empty list selects no protocol: no ALPN extension in our answer
+      ALPNProtocols: alpn && alpn.length > 0 ? [...alpn] : undefined,
       requestCert: false,
       rejectUnauthorized: false,
     });
@@ -309,18 +337,20 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     release: () => void,
   ): Promise<void> {
     const client = session.conn;
-    const conn = new Server({ address: [target.host, target.port] });
+    const conn = target.upstream?.conn ?? new Server({ address: [target.host, target.port] });
     conn.tls = true;
     conn.sni = client.sni;
     conn.alpnOffers = client.alpnOffers;
     let upstream: TcpSession<Server>;
     try {
-      upstream = await connectTcp({
-        host: target.host,
-        port: target.port,
-        conn,
-        connectTimeout: this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-      });
+      upstream =
+        target.upstream ??
+        (await connectTcp({
+          host: target.host,
+          port: target.port,
+          conn,
+          connectTimeout: this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        }));
     } catch (err) {
       release();
       this.#fail(
@@ -352,6 +382,20 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     socket.pipe(upstream.stream);
     upstream.stream.pipe(socket);
     socket.resume();
+  }
+
+  /** A hook refused the client: the alert (if any) goes out before the connection is dropped. */
+  #refuse(session: TlsSession<Client>, socket: Socket, refusal: ClientHelloRefusal): void {
+    const fail = (): void => this.#fail(session, refusal.code, refusal.message);
+    if (refusal.alert === undefined || socket.destroyed) {
+      fail();
+      return;
+    }
+    // a plaintext fatal alert record (level 2); the record version TLS 1.2's, as TLS 1.3's are
+    const record = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, refusal.alert & 0xff]);
+    // the session fails (and the socket is dropped) once the alert has left
+    socket.end(record, fail);
+    socket.once('error', fail);
   }
 
   #fail(session: TlsSession<Client>, code: string, message: string, cause?: unknown): void {

@@ -1,22 +1,54 @@
 import type { SecureVersion } from 'node:tls';
 import type { CertStore } from '../../certs/index.js';
-import type { Client, TlsVersion } from '../../connection/index.js';
+import type { Client, Server, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { TcpSession } from '../tcp/session.js';
 import type { ConnectOptions, ListenOptions, SecurityOptions } from '../types.js';
 
 /** Where a passed-through connection goes. */
 export interface PassthroughTarget {
   host: string;
   port: number;
+  /**
+   * A TCP session to `host:port` already connected (a proxy's server leg, dialed before the
+   * ClientHello): used instead of dialing, and its `conn` gets the observed handshake fields.
+   */
+  upstream?: TcpSession<Server>;
 }
 
 /**
- * What a ClientHello hook answers: the certificate to present (`cert`, `key` as PEM), relay the
- * connection untouched to an upstream (`passthrough`), or nothing (the listener's default).
+ * The certificate a hook answers with, and optionally this connection's own handshake settings
+ * (a proxy mirroring its upstream): `ALPNProtocols` replaces the listener's list (empty: select
+ * none), `minVersion`, `maxVersion` and `ciphers` the listener's.
+ */
+export interface ClientHelloCertificate {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ALPNProtocols?: readonly string[];
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  ciphers?: string;
+}
+
+/**
+ * A hook's refusal: the session fails with `code` and `message` (its Client's `error`), after a
+ * fatal TLS alert `alert` (RFC 8446 6: e.g. 40 handshake_failure) is sent if given.
+ */
+export interface ClientHelloRefusal {
+  code: string;
+  message: string;
+  alert?: number;
+}
+
+/**
+ * What a ClientHello hook answers: the certificate to present (`cert`, `key` as PEM, and maybe
+ * the settings of this handshake), relay the connection untouched to an upstream
+ * (`passthrough`), refuse it (`refuse`), or nothing (the listener's default).
  */
 export type ClientHelloAnswer =
-  | { cert: string | Buffer; key: string | Buffer }
+  | ClientHelloCertificate
   | { passthrough: PassthroughTarget }
+  | { refuse: ClientHelloRefusal }
   | undefined
   // biome-ignore lint/suspicious/noConfusingVoidType: a hook that decides nothing may just return
   | void;

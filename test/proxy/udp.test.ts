@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Client, ConnectionState, type Server } from '../../src/connection/index.js';
-import { ModeError, parseMode } from '../../src/proxy/mode.js';
-import { type DatagramClass, UdpRelay } from '../../src/proxy/udp-relay.js';
+import type { UdpFlow } from '../../src/proxy/hooks.js';
+import { type DatagramClass, UdpRelay } from '../../src/proxy/layers/udp.js';
 import { dtlsDatagrams } from '../handshake/fixtures.js';
 import { freeUdpPort } from '../helpers/ports.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const closeSocket = (s: Socket): Promise<void> => new Promise((r) => s.close(() => r()));
 
@@ -40,28 +41,6 @@ function record(relay: UdpRelay): string[] {
   }
   return log;
 }
-
-describe('parseMode', () => {
-  it('reads reverse:SCHEME://HOST:PORT, IPv6 in brackets', () => {
-    expect(parseMode('reverse:udp://example.com:53')).toEqual({
-      kind: 'reverse',
-      scheme: 'udp',
-      host: 'example.com',
-      port: 53,
-      spec: 'reverse:udp://example.com:53',
-    });
-    expect(parseMode('reverse:quic://[::1]:443')).toMatchObject({ scheme: 'quic', host: '::1', port: 443 });
-    for (const bad of [
-      'udp://a:1',
-      'reverse:ftp://a:1',
-      'reverse:udp://a',
-      'reverse:udp://a:0',
-      'reverse:udp://a:70000',
-    ]) {
-      expect(() => parseMode(bad), bad).toThrow(ModeError);
-    }
-  });
-});
 
 describe('UdpRelay', () => {
   it('300 concurrent clients each get their own echo back, through their own upstream socket', async () => {
@@ -280,5 +259,129 @@ describe('UdpRelay', () => {
     } finally {
       await Promise.all([...clients.map(closeSocket), closeSocket(echo)]);
     }
+  });
+});
+
+describe('UdpRelay with addons (the UDP layer of the proxy)', () => {
+  it("runs mitmproxy's raw UDP hooks in order; udpMessage rewrites and drops, the flow holding one message", async () => {
+    const echo = await echoServer();
+    const log: string[] = [];
+    const seenAtEnd: { messages: number; current: unknown }[] = [];
+    await using relay = await UdpRelay.start({
+      upstream: { host: '127.0.0.1', port: echo.address().port },
+      idleTimeout: 200,
+      addons: [
+        {
+          clientConnected: () => void log.push('clientConnected'),
+          udpStart: () => void log.push('udpStart'),
+          serverConnect: () => void log.push('serverConnect'),
+          serverConnected: () => void log.push('serverConnected'),
+          async udpMessage(flow: UdpFlow) {
+            log.push('udpMessage');
+            await new Promise((r) => setTimeout(r, 2));
+            const m = flow.message!;
+            const text = Buffer.from(m.content).toString();
+            if (text === 'drop') m.drop();
+            else if (m.fromClient) m.content = Buffer.from(`${text}!`);
+          },
+          udpEnd: (flow: UdpFlow) => {
+            log.push('udpEnd');
+            seenAtEnd.push({
+              messages: flow.messagesFromClient + flow.messagesFromServer,
+              current: flow.message,
+            });
+          },
+          serverDisconnected: () => void log.push('serverDisconnected'),
+          clientDisconnected: () => void log.push('clientDisconnected'),
+        },
+      ],
+    });
+    const client = await bound();
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.toString()));
+    client.send('one', relay.address[1], '127.0.0.1');
+    client.send('drop', relay.address[1], '127.0.0.1');
+    client.send('two', relay.address[1], '127.0.0.1');
+    await waitUntil(() => got.length === 2, 'two echoes');
+    expect(got).toEqual(['one!', 'two!']);
+    await waitUntil(() => log.includes('clientDisconnected'), 'the idle flow to end');
+    expect(log.filter((h) => h !== 'udpMessage')).toEqual([
+      'clientConnected',
+      'udpStart',
+      'serverConnect',
+      'serverConnected',
+      'udpEnd',
+      'serverDisconnected',
+      'clientDisconnected',
+    ]);
+    // 3 from the client, 2 echoes back
+    expect(log.filter((h) => h === 'udpMessage')).toHaveLength(5);
+    expect(seenAtEnd).toEqual([{ messages: 5, current: null }]);
+    expect(relay.stats.hookDrops).toBe(1);
+    await closeSocket(client);
+    await closeSocket(echo);
+  });
+
+  it('a slow udpMessage hook: the flow queues a bounded number of datagrams and drops (counts) the rest', async () => {
+    const echo = await echoServer();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let calls = 0;
+    await using relay = await UdpRelay.start({
+      upstream: { host: '127.0.0.1', port: echo.address().port },
+      pendingLimit: 8,
+      addons: [
+        {
+          async udpMessage(flow: UdpFlow) {
+            calls++;
+            if (flow.message!.fromClient) await gate;
+          },
+        },
+      ],
+    });
+    const client = await bound();
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.toString()));
+    client.send('first', relay.address[1], '127.0.0.1');
+    await waitUntil(() => calls === 1, 'the first hook call');
+    for (let i = 0; i < 50; i++) client.send(`d${i}`, relay.address[1], '127.0.0.1');
+    await waitUntil(() => relay.stats.datagramsIn === 51, 'all 51 datagrams in');
+    // one in the hook, 8 queued: the other 42 dropped
+    expect(relay.stats.queueDrops).toBe(42);
+    release();
+    await waitUntil(() => got.length === 9, 'nine echoes');
+    expect(got).toEqual(['first', ...Array.from({ length: 8 }, (_, i) => `d${i}`)]);
+    await closeSocket(client);
+    await closeSocket(echo);
+  });
+
+  it('a hook that throws fails its flow alone (flowError, counted); other flows go on', async () => {
+    const echo = await echoServer();
+    const errors: unknown[] = [];
+    await using relay = await UdpRelay.start({
+      upstream: { host: '127.0.0.1', port: echo.address().port },
+      addons: [
+        {
+          udpMessage(flow: UdpFlow) {
+            if (Buffer.from(flow.message!.content).toString() === 'boom') throw new Error('boom');
+          },
+        },
+      ],
+    });
+    relay.on('flowError', (err: unknown) => errors.push(err));
+    const [bad, good] = [await bound(), await bound()];
+    const closed = new Promise<Client>((r) => relay.on('clientDisconnected', r));
+    bad.send('boom', relay.address[1], '127.0.0.1');
+    const c = await closed;
+    expect(c.error).toBe('Addon hook udpMessage failed: boom');
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as { code: string }).code).toBe('ERR_PROXY_HOOK');
+    expect(relay.stats.hookFailures).toBe(1);
+    const reply = once(good, 'message');
+    good.send('fine', relay.address[1], '127.0.0.1');
+    expect(String((await reply)[0])).toBe('fine');
+    await Promise.all([bad, good, echo].map(closeSocket));
   });
 });

@@ -1,0 +1,221 @@
+/**
+ * What every layer of the proxy shares: the resolved options, the addon bus, the counters, and
+ * the steps every flow takes the same way (opening the server leg with its hooks, failing a
+ * flow, the closing hooks). Internal: the public surface is `Proxy` and the hook types.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { type CertStore, generateKey, type IssuedCertificate } from '../certs/index.js';
+import { LruMap } from '../collections/lru-map.js';
+import type { Client, Connection, Server } from '../connection/index.js';
+import type { TlsVersion } from '../connection/types.js';
+import { ConnectError, errorCode } from '../transport/errors.js';
+import type { Session } from '../transport/types.js';
+import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
+import type { HostFilter } from './layers/next-layer.js';
+import type { ProxyMode } from './modes.js';
+
+/** The model events of the command-line contract, per leg of a flow. */
+export type ModelEvent = 'start' | 'up' | 'closed' | 'error';
+
+/** A certificate given for a domain (`--certs DOMAIN=FILE`): PEM chain and key. */
+export interface GivenCertificate {
+  /** A DNS name, or `*.example.com` for its subdomains, or `*` for every name. */
+  domain: string;
+  cert: string;
+  key: string;
+}
+
+/** Options every layer reads, resolved from `ProxyOptions`. */
+export interface LayerOptions {
+  listenHost: string;
+  listenPort: number;
+  insecure: boolean;
+  /** Trust for the server legs: Node's roots plus `upstreamCa`; undefined: Node's roots alone. */
+  upstreamCa: string[] | undefined;
+  keylog: string | ((line: Buffer, conn: Connection) => void) | undefined;
+  connectionStrategy: 'eager' | 'lazy';
+  upstreamCert: boolean;
+  certs: readonly GivenCertificate[];
+  /** Server-leg dials (connect and handshake), ms. */
+  connectTimeout: number;
+  /** Client-leg handshakes, ms. */
+  handshakeTimeout: number;
+  /** Idle timeout of a stream flow (ms; 0: none). */
+  idleTimeout: number;
+  /** Idle timeout of a UDP or DTLS flow (ms). */
+  udpTimeout: number;
+  maxFlows: number | undefined;
+  minVersion: TlsVersion | undefined;
+  maxVersion: TlsVersion | undefined;
+  ciphers: string | undefined;
+  confdir: string | undefined;
+}
+
+/** Counters of a proxy since it started. */
+export interface ProxyStats {
+  /** Flows started (a client leg accepted), and live now. */
+  flows: number;
+  liveFlows: number;
+  /** Flows whose encrypted bytes were relayed untouched (`--ignore-hosts`, `ignoreConnection`). */
+  passthrough: number;
+  /** Flows that ended in failure, by the failure's `code` (ERR_PROXY_HOOK, ECONNREFUSED, ...). */
+  flowErrors: Record<string, number>;
+  /** Hooks that threw, by hook name. */
+  hookErrors: Record<string, number>;
+  /** Records of DTLS flows a `udpMessage` hook dropped, and those dropped because a flow's queue was full. */
+  hookDrops: number;
+  queueDrops: number;
+}
+
+/** The shared state of one proxy. */
+export class ProxyContext {
+  flows = 0;
+  liveFlows = 0;
+  passthrough = 0;
+  /** Datagrams of DTLS flows dropped by hooks or full queues. */
+  readonly datagramCounters = { hookDrops: 0, queueDrops: 0 };
+  readonly #flowErrors = new Map<string, number>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #leaves = new LruMap<string, IssuedCertificate>(256);
+  readonly #shutdown = new AbortController();
+  #leafKey: KeyObject | null = null;
+
+  constructor(
+    readonly options: LayerOptions,
+    readonly bus: HookBus,
+    readonly filter: HostFilter,
+    /** Leaves for the client legs, signed by the wirelayer CA. */
+    readonly certs: CertStore,
+    /** Where model and stream events go (the Proxy). */
+    readonly events: EventEmitter,
+  ) {}
+
+  /** Aborted when the proxy closes: live flows end their legs. */
+  get shutdown(): AbortSignal {
+    return this.#shutdown.signal;
+  }
+
+  /** The proxy is closing: every live flow is told to end. */
+  stop(): void {
+    this.#shutdown.abort();
+  }
+
+  get stats(): ProxyStats {
+    return {
+      flows: this.flows,
+      liveFlows: this.liveFlows,
+      passthrough: this.passthrough,
+      flowErrors: Object.fromEntries(this.#flowErrors),
+      hookErrors: this.bus.errors,
+      ...this.datagramCounters,
+    };
+  }
+
+  /**
+   * A leaf of the wirelayer CA for a name set (the first name is its CN; all are SANs, DNS names
+   * or IP literals), cached per set. Leaves share one key, as the CertStore's do.
+   */
+  leaf(names: readonly string[], organization?: string): IssuedCertificate {
+    const key = `${organization ?? ''}\0${names.join('\0').toLowerCase()}`;
+    return this.#leaves.getOrSet(key, () => {
+      this.#leafKey ??= generateKey({ type: 'ec' });
+      return this.certs.ca.issue(names[0]!, { key: this.#leafKey, altNames: names.slice(1), organization });
+    });
+  }
+
+  /** Runs one flow to its end; `settled()` waits for every flow started. */
+  track(run: () => Promise<void>): void {
+    this.flows++;
+    this.liveFlows++;
+    const p = run()
+      .catch((err: unknown) => {
+        // a flow's own failures are handled inside it: this is a bug, kept visible
+        process.emitWarning(`wirelayer proxy: flow crashed: ${(err as Error)?.stack ?? String(err)}`);
+      })
+      .finally(() => {
+        this.liveFlows--;
+        this.#running.delete(p);
+      });
+    this.#running.add(p);
+  }
+
+  /** Resolves once every flow started so far has ended. */
+  async settled(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
+  }
+
+  /** A model event of a flow's leg (the CLI prints them). */
+  model(event: ModelEvent, conn: Client | Server, flow: Flow | string, mode: ProxyMode): void {
+    this.events.emit('model', event, conn, typeof flow === 'string' ? flow : flow.id, mode);
+  }
+
+  /**
+   * A flow failed: its first failure is counted by code and recorded on the flow (and, for a
+   * hook that threw, on its Client); `flowError` reports it, and any later hook failure.
+   */
+  failFlow(flow: Flow, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    if (flow.error === null) {
+      // the first failure is the flow's; what follows from it (the other leg's) is not counted again
+      const code = errorCode(err, 'ERR_PROXY_FLOW');
+      this.#flowErrors.set(code, (this.#flowErrors.get(code) ?? 0) + 1);
+      flow.error = message;
+    } else if (!(err instanceof HookError)) {
+      return;
+    }
+    if (err instanceof HookError) flow.client.error ??= message;
+    this.events.emit('flowError', err, flow);
+  }
+
+  /**
+   * The server leg's hooks around `dial`: `serverConnect` (a hook may veto by setting
+   * `server.error`), then `serverConnected` or `serverConnectError`. Resolves with the session,
+   * or null when the connect was vetoed or failed (the hooks have run, the flow error is set).
+   * `opened` receives the session before `serverConnected` runs, so a hook that throws there
+   * still leaves it to be closed.
+   */
+  async openServer<S extends Session<Server>>(
+    flow: Flow,
+    mode: ProxyMode,
+    dial: () => Promise<S>,
+    opened: (session: S) => void,
+  ): Promise<S | null> {
+    const data: ServerConnectionHookData = { client: flow.client, server: flow.server };
+    const server = flow.server;
+    await this.bus.run('serverConnect', data);
+    this.model('start', server, flow, mode);
+    if (server.error !== null) {
+      server.timestampEnd ??= server.timestampStart;
+      this.failFlow(flow, new ConnectError('ERR_PROXY_VETO', server.error, server));
+      this.model('error', server, flow, mode);
+      await this.bus.run('serverConnectError', data);
+      return null;
+    }
+    let session: S;
+    try {
+      session = await dial();
+    } catch (err) {
+      if (!(err instanceof ConnectError)) throw err;
+      this.failFlow(flow, err);
+      this.model('error', server, flow, mode);
+      await this.bus.run('serverConnectError', data);
+      return null;
+    }
+    opened(session);
+    await this.bus.run('serverConnected', data);
+    return session;
+  }
+
+  /**
+   * Awaits a hook at the end of a flow (`tcpEnd`, `serverDisconnected`, ...): it runs even when
+   * the flow failed, and one that throws is counted without stopping the ones after it.
+   */
+  async settle(flow: Flow, hook: Promise<void>): Promise<void> {
+    try {
+      await hook;
+    } catch (err) {
+      this.failFlow(flow, err);
+    }
+  }
+}

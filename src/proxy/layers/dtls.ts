@@ -1,0 +1,419 @@
+/**
+ * The DTLS layers of `reverse:dtls`: the client leg terminated by our DTLS listener, the server
+ * leg dialed by our DTLS client, both models from their own handshakes, and the records relayed
+ * one for one (one datagram in, one out) through the UDP layer's pump, `udp*` hooks included.
+ * UDP transports are never opened before the ClientHello (mitmproxy): the server leg is dialed
+ * and its handshake done inside the ClientHello hook, so the client's certificate carries the
+ * upstream's names and the client leg selects the ALPN the server chose.
+ */
+import { isIP } from 'node:net';
+import type { Client, Server } from '../../connection/index.js';
+import { cipherSuiteName } from '../../handshake/ciphers.js';
+import { parseDtlsServerHello } from '../../handshake/dtls/hello.js';
+import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import { tlsVersionFromWire } from '../../handshake/versions.js';
+import { dtlsServerModel, upgradeDtls } from '../../transport/dtls/connect.js';
+import { DtlsListener } from '../../transport/dtls/listener.js';
+import type { DtlsClientHelloAnswer } from '../../transport/dtls/options.js';
+import type { DtlsLayerSession } from '../../transport/dtls/session.js';
+import { ConnectError, type SessionError } from '../../transport/errors.js';
+import type { DatagramSession } from '../../transport/types.js';
+import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
+import type { ProxyContext } from '../context.js';
+import {
+  type ClientHelloData,
+  Flow,
+  HookError,
+  type TlsClientSettings,
+  type TlsData,
+  type TlsServerSettings,
+  type UdpFlow,
+} from '../hooks.js';
+import type { ProxyMode } from '../modes.js';
+import { closeLegs, type ModeServer } from './tcp.js';
+import { alertFor, clientLegCertificate } from './tls.js';
+import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
+
+/** Datagrams of a passed-through flow read for its ServerHello at most. */
+const MAX_OBSERVED_DATAGRAMS = 16;
+
+/** TLS alert 80: what a client leg gets when the flow failed for a reason of ours. */
+const INTERNAL_ERROR = 80;
+
+/** A failure of the flow inside the ClientHello hook: the client leg is refused with it. */
+class FlowRefused extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type ClientOutcome = { kind: 'up' } | { kind: 'failed'; error: SessionError } | { kind: 'closed' };
+
+/** One `reverse:dtls` flow, from the client's first (cookie-checked) ClientHello to the end of both legs. */
+class DtlsFlow {
+  readonly flow: UdpFlow;
+  udp: UdpSocketSession | null = null;
+  dtls: DtlsLayerSession<Server> | null = null;
+  clientSettings: TlsClientSettings | null = null;
+  readonly ready: Promise<boolean>;
+  #markReady!: (ok: boolean) => void;
+  readonly outcome: Promise<ClientOutcome>;
+  settle!: (o: ClientOutcome) => void;
+  #tlsBegan = false;
+  /** The listener passed the flow through at its door (the filter ignores it): raw datagrams both ways. */
+  passedThrough = false;
+  #serverFailure: string | null = null;
+  /** Records that arrive before the relay runs, held (bounded) for it. */
+  #held: { datagram: Uint8Array; fromClient: boolean }[] | null = [];
+  /** Where the records go once the relay runs: the UDP layer's pump, or the raw relay of a passthrough. */
+  #pump: Pick<DatagramPump, 'fromClient' | 'fromServer'> | null = null;
+
+  constructor(
+    readonly ctx: ProxyContext,
+    readonly mode: ProxyMode,
+    /** The client leg: a DTLS session, or (passed through at the door) the raw UDP flow. */
+    readonly session: DatagramSession<Client>,
+  ) {
+    this.flow = new Flow(
+      'udp',
+      session.conn,
+      dtlsServerModel({ host: mode.host, port: mode.port }),
+    ) as UdpFlow;
+    this.ready = new Promise((resolve) => {
+      this.#markReady = resolve;
+    });
+    this.outcome = new Promise((resolve) => {
+      let settled = false;
+      this.settle = (o) => {
+        if (settled) return;
+        settled = true;
+        resolve(o);
+      };
+    });
+    session.once('close', () => this.settle({ kind: 'closed' }));
+  }
+
+  get client(): Client {
+    return this.flow.client;
+  }
+
+  get server(): Server {
+    return this.flow.server;
+  }
+
+  /** The client leg is up: its records are taken from now on (held until the relay runs). */
+  up(): void {
+    this.session.datagrams.on('datagram', this.#fromClient);
+    this.settle({ kind: 'up' });
+  }
+
+  readonly #fromClient = (datagram: Uint8Array): void => {
+    const pump = this.#pump;
+    if (pump !== null) pump.fromClient(datagram);
+    else this.#hold(datagram, true);
+  };
+
+  readonly #fromServer = (datagram: Uint8Array): void => {
+    const pump = this.#pump;
+    if (pump !== null) pump.fromServer(datagram);
+    else this.#hold(datagram, false);
+  };
+
+  #hold(datagram: Uint8Array, fromClient: boolean): void {
+    const held = this.#held;
+    if (held !== null && held.length < DEFAULT_PENDING_LIMIT) held.push({ datagram, fromClient });
+    else this.ctx.datagramCounters.queueDrops++;
+  }
+
+  #data<S extends TlsClientSettings | TlsServerSettings>(conn: Client | Server, settings: S): TlsData<S> {
+    return { conn, client: this.client, server: this.server, isDtls: true, settings };
+  }
+
+  async run(): Promise<void> {
+    const { ctx, mode, flow } = this;
+    try {
+      let ok = false;
+      try {
+        await ctx.bus.run('clientConnected', this.client);
+        ctx.model('start', this.client, flow, mode);
+        ok = true;
+      } finally {
+        this.#markReady(ok);
+      }
+      const outcome = await this.outcome;
+      if (outcome.kind === 'failed') await this.#clientFailed(outcome.error);
+      else if (outcome.kind === 'up' && this.passedThrough) {
+        await this.#openUdp();
+        await this.#passthrough();
+      } else if (outcome.kind === 'up') await this.#relay();
+    } catch (err) {
+      ctx.failFlow(flow, err);
+    }
+    await closeLegs(ctx, flow, mode, this.session, this.dtls ?? this.udp);
+  }
+
+  async #clientFailed(error: SessionError): Promise<void> {
+    const { ctx, flow } = this;
+    const distrust = /^The client does not trust the certificate for ([\s\S]*)$/.exec(
+      this.client.error ?? '',
+    );
+    if (distrust) this.client.error = `The client does not trust the proxy's certificate for ${distrust[1]}`;
+    ctx.failFlow(flow, error);
+    if (this.#tlsBegan)
+      await ctx.bus.run(
+        'tlsFailedClient',
+        this.#data(this.client, this.clientSettings ?? ({} as TlsClientSettings)),
+      );
+  }
+
+  /** Both legs are up: the UDP layer relays record for record until one leg ends. */
+  async #relay(): Promise<void> {
+    const { ctx, mode, flow } = this;
+    const server = this.dtls;
+    if (server === null) return;
+    if (this.clientSettings !== null)
+      await ctx.bus.run('tlsEstablishedClient', this.#data(this.client, this.clientSettings));
+    ctx.model('up', this.client, flow, mode);
+    await ctx.bus.run('udpStart', flow);
+    const client = this.session;
+    const ended = new Promise<void>((resolve) => {
+      const end = (): void => {
+        // the other leg goes too (close_notify), and the relay is over
+        void client.close();
+        void server.close();
+        resolve();
+      };
+      if (client.closed || server.closed) end();
+      client.once('close', end);
+      server.once('close', end);
+      const onShutdown = (): void => end();
+      if (ctx.shutdown.aborted) end();
+      else ctx.shutdown.addEventListener('abort', onShutdown, { once: true });
+      client.once('close', () => ctx.shutdown.removeEventListener('abort', onShutdown));
+    });
+    const pump = new DatagramPump(
+      ctx.bus,
+      flow,
+      (d) => server.transmit(d),
+      (d) => client.datagrams.send(d),
+      DEFAULT_PENDING_LIMIT,
+      ctx.datagramCounters,
+      (err) => {
+        ctx.failFlow(flow, err);
+        client.destroy(err instanceof Error ? err : undefined);
+      },
+    );
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#pump = pump;
+    for (const { datagram, fromClient } of held) (fromClient ? pump.fromClient : pump.fromServer)(datagram);
+    await ended;
+    flow.live = false;
+    await ctx.settle(flow, ctx.bus.run(flow.error === null ? 'udpEnd' : 'udpError', flow));
+  }
+
+  /** The server leg's UDP socket, with the connect hooks. */
+  async #openUdp(): Promise<UdpSocketSession> {
+    const { ctx, mode, flow } = this;
+    const udp = await ctx.openServer(
+      flow,
+      mode,
+      () =>
+        connectUdp({
+          host: mode.host,
+          port: mode.port,
+          conn: this.server,
+          idleTimeout: ctx.options.udpTimeout,
+        }),
+      (s) => {
+        this.udp = s;
+      },
+    );
+    if (udp === null) throw new FlowRefused('ERR_PROXY_UPSTREAM', `Upstream unavailable: ${flow.error}`);
+    return udp;
+  }
+
+  /**
+   * A passed-through flow: ciphertext both ways, untouched, one datagram for one (no `udp*`
+   * hooks, as mitmproxy's ignored flows); the models get the version and cipher from the
+   * ServerHello seen going by (DTLS sends it in the clear), and the ALPN it carries.
+   */
+  async #passthrough(): Promise<void> {
+    const { ctx, mode, flow } = this;
+    const client = this.session;
+    const udp = this.udp!;
+    ctx.model('up', this.client, flow, mode);
+    const seen: Uint8Array[] = [];
+    const observe = (datagram: Uint8Array): void => {
+      if (seen.length >= MAX_OBSERVED_DATAGRAMS) return;
+      seen.push(Uint8Array.prototype.slice.call(datagram));
+      const r = parseDtlsServerHello(seen);
+      if (r.status === 'need-more') return;
+      seen.length = MAX_OBSERVED_DATAGRAMS;
+      if (r.status !== 'done' || r.value.helloRetryRequest) return;
+      for (const conn of [this.client, this.server]) {
+        conn.tlsVersion = tlsVersionFromWire(r.value.version);
+        conn.cipher = cipherSuiteName(r.value.cipherSuite);
+        conn.alpn = r.value.alpn ?? '';
+      }
+      ctx.model('up', this.server, flow, mode);
+    };
+    udp.datagrams.on('datagram', (d: Uint8Array) => {
+      observe(d);
+      client.datagrams.send(d);
+    });
+    const held = this.#held ?? [];
+    this.#held = null;
+    const toServer = (d: Uint8Array): void => udp.transmit(d);
+    this.#pump = { fromClient: toServer, fromServer: (d: Uint8Array) => client.datagrams.send(d) };
+    for (const { datagram } of held) toServer(datagram);
+    await new Promise<void>((resolve) => {
+      const end = (): void => {
+        void client.close();
+        void udp.close();
+        resolve();
+      };
+      if (client.closed || udp.closed) end();
+      client.once('close', end);
+      udp.once('close', end);
+      if (ctx.shutdown.aborted) end();
+      else ctx.shutdown.addEventListener('abort', end, { once: true });
+      client.once('close', () => ctx.shutdown.removeEventListener('abort', end));
+    });
+  }
+
+  /** The server leg, inside the ClientHello hook: UDP, then DTLS, each with its hooks. */
+  async #openServer(): Promise<void> {
+    const { ctx, mode, flow } = this;
+    const udp = await this.#openUdp();
+    const settings: TlsServerSettings = {
+      servername: this.client.sni ?? (isIP(mode.host) ? undefined : mode.host),
+      ALPNProtocols: [...this.client.alpnOffers],
+      rejectUnauthorized: !ctx.options.insecure,
+      ca: ctx.options.upstreamCa,
+      minVersion: ctx.options.minVersion,
+      maxVersion: ctx.options.maxVersion,
+      ciphers: ctx.options.ciphers,
+    };
+    const data = this.#data(this.server, settings);
+    await ctx.bus.run('tlsStartServer', data);
+    try {
+      this.dtls = await upgradeDtls(udp, {
+        host: mode.host,
+        port: mode.port,
+        ...(settings.servername !== undefined ? { servername: settings.servername } : {}),
+        ...(settings.ALPNProtocols.length > 0 ? { ALPNProtocols: settings.ALPNProtocols } : {}),
+        rejectUnauthorized: settings.rejectUnauthorized,
+        ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
+        ...(settings.minVersion !== undefined ? { minVersion: settings.minVersion } : {}),
+        ...(settings.maxVersion !== undefined ? { maxVersion: settings.maxVersion } : {}),
+        ...(settings.ciphers !== undefined ? { ciphers: settings.ciphers } : {}),
+        ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+        connectTimeout: ctx.options.connectTimeout,
+      });
+    } catch (err) {
+      if (!(err instanceof ConnectError)) throw err;
+      this.#serverFailure = err.code;
+      ctx.failFlow(flow, err);
+      ctx.model('error', this.server, flow, mode);
+      await ctx.bus.run('tlsFailedServer', data);
+      throw new FlowRefused('ERR_PROXY_UPSTREAM_TLS', `Server TLS handshake failed. ${this.server.error}`);
+    }
+    // its records are taken at once: they wait (bounded) for the relay
+    this.dtls.datagrams.on('datagram', this.#fromServer);
+    await ctx.bus.run('tlsEstablishedServer', data);
+    ctx.model('up', this.server, flow, mode);
+  }
+
+  /**
+   * The listener's ClientHello hook: `tlsClienthello`, the server leg, `tlsStartClient`, then the
+   * client leg's certificate and ALPN. A failure answers a refusal with an alert.
+   */
+  async clientHello(hello: ClientHello): Promise<DtlsClientHelloAnswer> {
+    const { ctx, flow } = this;
+    try {
+      if (!(await this.ready)) throw new FlowRefused('ERR_PROXY_FLOW', `The flow failed: ${flow.error}`);
+      const data: ClientHelloData = {
+        client: this.client,
+        server: this.server,
+        clientHello: hello,
+        // flows the filter ignores were passed through at the listener's door, before any cookie
+        ignoreConnection: false,
+        establishServerTlsFirst: true,
+      };
+      this.#tlsBegan = true;
+      await ctx.bus.run('tlsClienthello', data);
+      if (data.ignoreConnection)
+        throw new FlowRefused(
+          'ERR_PROXY_UNSUPPORTED',
+          'DTLS passthrough is decided before the cookie exchange (--ignore-hosts, --allow-hosts), not by tlsClienthello',
+        );
+      await this.#openServer();
+      const { cert, key } = clientLegCertificate(ctx, this.client, this.server);
+      const settings: TlsClientSettings = {
+        cert,
+        key,
+        ALPNProtocols: this.server.alpn ? [this.server.alpn] : [],
+      };
+      this.clientSettings = settings;
+      await ctx.bus.run('tlsStartClient', this.#data(this.client, settings));
+      return { cert: settings.cert, key: settings.key, ALPNProtocols: settings.ALPNProtocols };
+    } catch (err) {
+      const failure = err instanceof HookError || err instanceof FlowRefused ? err : null;
+      if (failure === null) throw err;
+      ctx.failFlow(flow, failure);
+      this.client.error ??= failure.message;
+      // an alert, so the client stops retransmitting its hello: the upstream's failure, else internal_error
+      const alert =
+        failure.code === 'ERR_PROXY_UPSTREAM_TLS' ? alertFor(this.#serverFailure) : INTERNAL_ERROR;
+      return { refuse: { code: failure.code, message: failure.message, alert } };
+    }
+  }
+}
+
+/** Starts a `reverse:dtls` mode: our DTLS listener for the client legs, our DTLS client upstream. */
+export async function startDtlsMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+  const flows = new WeakMap<Client, DtlsFlow>();
+  const listener = await DtlsListener.listen({
+    host: mode.listenHost ?? ctx.options.listenHost,
+    port: mode.listenPort ?? ctx.options.listenPort,
+    proxyMode: mode.spec,
+    certs: ctx.certs,
+    idleTimeout: ctx.options.udpTimeout,
+    handshakeTimeout: ctx.options.handshakeTimeout,
+    ...(ctx.options.maxFlows !== undefined ? { maxFlows: ctx.options.maxFlows } : {}),
+    ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+    // the filter's decision needs only the first hello's SNI: made at the door, before our cookie
+    ...(ctx.filter.active
+      ? {
+          passthrough: (hello: ClientHello) =>
+            ctx.filter.ignores({ address: [mode.host, mode.port], sni: hello.sni }),
+        }
+      : {}),
+    clientHello: (hello, client) => {
+      const flow = flows.get(client);
+      if (flow === undefined) throw new Error('no flow for this client');
+      return flow.clientHello(hello);
+    },
+  });
+  listener.on('start', (session: DatagramSession<Client>) => {
+    const flow = new DtlsFlow(ctx, mode, session);
+    flows.set(session.conn, flow);
+    ctx.track(() => flow.run());
+  });
+  listener.on('passthrough', (session: DatagramSession<Client>) => {
+    const flow = flows.get(session.conn);
+    if (flow === undefined) return;
+    flow.passedThrough = true;
+    ctx.passthrough++;
+  });
+  listener.on('session', (session: DatagramSession<Client>) => flows.get(session.conn)?.up());
+  listener.on('sessionError', (session: DatagramSession<Client>, error: SessionError) =>
+    flows.get(session.conn)?.settle({ kind: 'failed', error }),
+  );
+  listener.on('error', (err: Error) => ctx.events.emit('error', err));
+  return { mode, address: listener.address, close: () => listener.close() };
+}

@@ -1,0 +1,63 @@
+import { SCHEMES, type Scheme } from '../transport/types.js';
+
+/** A mode spec that does not parse. */
+export class ModeError extends Error {
+  override readonly name = 'ModeError';
+}
+
+/** A reverse proxy to one upstream, mitmproxy's `reverse:SCHEME://HOST:PORT`. */
+export interface ReverseMode {
+  kind: 'reverse';
+  scheme: Scheme;
+  /** The upstream every client of this mode is relayed to. */
+  host: string;
+  port: number;
+  /** The spec as given, recorded on every Client (`proxyMode`). */
+  spec: string;
+  /** Where to listen, from `@PORT` or `@HOST:PORT` (mitmproxy's syntax); absent: the proxy's default. */
+  listenHost?: string;
+  listenPort?: number;
+}
+
+/** A parsed `--mode` spec (mitmproxy's strings). */
+export type ProxyMode = ReverseMode;
+
+const HOST = String.raw`(\[[0-9a-fA-F:.%\w]+\]|[^:/[\]@]+)`;
+const SPEC = new RegExp(String.raw`^reverse:([a-z]+):\/\/${HOST}:(\d{1,5})\/?(?:@(?:${HOST}:)?(\d{1,5}))?$`);
+
+const unbracket = (host: string): string => (host.startsWith('[') ? host.slice(1, -1) : host);
+
+function port(text: string, what: string, min: number): number {
+  const n = Number(text);
+  if (n < min || n > 65535) throw new ModeError(`${what} out of range: ${text}`);
+  return n;
+}
+
+/**
+ * Parses a mode spec string: `reverse:udp://example.com:53`, `reverse:tcp://[::1]:8080`, and
+ * with a listen address as mitmproxy writes it: `reverse:tls://example.com:443@8443`,
+ * `reverse:quic://[::1]:443@127.0.0.1:4433`.
+ */
+export function parseMode(spec: string): ProxyMode {
+  const m = SPEC.exec(spec);
+  if (!m) throw new ModeError(`not a mode spec (reverse:SCHEME://HOST:PORT[@[HOST:]PORT]): ${spec}`);
+  const scheme = m[1] as Scheme;
+  if (!(SCHEMES as readonly string[]).includes(scheme)) {
+    throw new ModeError(`unknown scheme "${m[1]}" (one of ${SCHEMES.join(', ')})`);
+  }
+  const mode: ReverseMode = {
+    kind: 'reverse',
+    scheme,
+    host: unbracket(m[2]!),
+    port: port(m[3]!, 'port', 1),
+    spec,
+  };
+  if (m[4] !== undefined) mode.listenHost = unbracket(m[4]);
+  if (m[5] !== undefined) mode.listenPort = port(m[5], 'listen port', 0);
+  return mode;
+}
+
+/** The `host:port` text of an address, IPv6 in brackets (as mode specs and `--ignore-hosts` see it). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

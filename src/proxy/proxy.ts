@@ -1,0 +1,196 @@
+/**
+ * The intercepting proxy: one listener per mode, one flow per client, addons called at
+ * mitmproxy's hooks. The layers (`layers/`) do the work; this file resolves the options, starts
+ * the modes and closes them.
+ */
+import { EventEmitter } from 'node:events';
+import { CertificateAuthority, CertStore } from '../certs/index.js';
+import type { Address, Connection } from '../connection/index.js';
+import type { TlsVersion } from '../connection/types.js';
+import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
+import { type Addon, HookBus } from './hooks.js';
+import { startDtlsMode } from './layers/dtls.js';
+import { HostFilter } from './layers/next-layer.js';
+import { startQuicMode } from './layers/quic.js';
+import { type ModeServer, startTcpMode } from './layers/tcp.js';
+import { startTlsMode, upstreamTrust } from './layers/tls.js';
+import { startUdpMode } from './layers/udp.js';
+import { ModeError, type ProxyMode, parseMode } from './modes.js';
+
+/** Options of `Proxy.start`. */
+export interface ProxyOptions {
+  /** Mode specs (`reverse:tls://example.test:443`, `reverse:udp://[::1]:53@5353`) or parsed modes. */
+  modes: readonly (string | ProxyMode)[];
+  /** Addons, called in this order at every hook. */
+  addons?: readonly Addon[];
+  /** Where modes without `@HOST:PORT` listen; default 127.0.0.1, port 0 (read `proxy.listening`). */
+  listenHost?: string;
+  listenPort?: number;
+  /** mitmproxy's `ignore_hosts`: flows whose server address or SNI (`host:port`) match are passed through. */
+  ignoreHosts?: readonly (string | RegExp)[];
+  /** mitmproxy's `allow_hosts`: flows that match none are passed through. */
+  allowHosts?: readonly (string | RegExp)[];
+  /** Do not verify the upstream's certificate (mitmproxy's `ssl_insecure`). */
+  insecure?: boolean;
+  /** CA certificates (PEM) trusted for upstreams, beside Node's roots. */
+  upstreamCa?: string | Buffer | readonly (string | Buffer)[];
+  /** Certificates presented to clients whose SNI matches `domain` instead of a generated leaf (`--certs`). */
+  certs?: readonly GivenCertificate[];
+  /** NSS key log of both legs of every flow: a file to append to, or a callback per line. */
+  keylog?: string | ((line: Buffer, conn: Connection) => void);
+  /**
+   * `eager` (default): the server leg is up before the client's handshake goes on (upstream
+   * certificate names and ALPN mirrored); `lazy`: the server is dialed once the client leg is up.
+   */
+  connectionStrategy?: 'eager' | 'lazy';
+  /** Put the upstream leaf's CN, SANs and O in the client leg's certificate (default true, as mitmproxy). */
+  upstreamCert?: boolean;
+  /** Server-leg dial (connect and handshake) timeout, ms; default 10000. */
+  connectTimeout?: number;
+  /** Client-leg handshake timeout, ms; default 10000. */
+  handshakeTimeout?: number;
+  /** Idle timeout of every flow, ms (0: none, the default for stream flows). */
+  idleTimeout?: number;
+  /** Idle timeout of UDP and DTLS flows, ms; default `idleTimeout`, else 60000. */
+  udpTimeout?: number;
+  /** Flows held at most per UDP listener (default 10,000). */
+  maxFlows?: number;
+  /** TLS versions and ciphers (OpenSSL string) allowed on both legs. */
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  ciphers?: string;
+  /** Where the wirelayer CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
+  confdir?: string;
+  /** Aborting closes the proxy. */
+  signal?: AbortSignal;
+}
+
+/** One mode's listener. */
+export interface ProxyListener {
+  readonly mode: ProxyMode;
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: Address;
+}
+
+export type { ProxyStats } from './context.js';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_UDP_TIMEOUT_MS = 60_000;
+
+const pemText = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('utf8'));
+
+/**
+ * The proxy. `Proxy.start` listens for every mode and resolves once all are bound.
+ *
+ * Events: `model` (`event`, `conn`, `flowId`, `mode`): a leg of a flow changed (`start`, `up`,
+ * `closed`, `error`: the command line's records); `stream` (a StreamRecord: a stream flow
+ * ended); `flowError` (`error`, `flow`): a flow failed, e.g. a hook threw (`code`
+ * ERR_PROXY_HOOK); `error`: a listening socket failed (as `net.Server`'s, it throws without a
+ * listener); `close`.
+ */
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the API the issue names (`Proxy.start`); modules that need the global import it renamed
+export class Proxy extends EventEmitter implements AsyncDisposable {
+  readonly #servers: ModeServer[] = [];
+  readonly #ctx: ProxyContext;
+  #closing: Promise<void> | null = null;
+
+  private constructor(ctx: ProxyContext) {
+    super();
+    this.#ctx = ctx;
+  }
+
+  /** Starts a listener for every mode; rejects (closing those started) if one cannot. */
+  static async start(options: ProxyOptions): Promise<Proxy> {
+    options.signal?.throwIfAborted();
+    if (options.modes.length === 0) throw new ModeError('no mode given');
+    const modes = options.modes.map((m) => (typeof m === 'string' ? parseMode(m) : m));
+    const extraCa = options.upstreamCa === undefined ? [] : [options.upstreamCa].flat().map(pemText);
+    const idle = options.idleTimeout ?? 0;
+    const layerOptions: LayerOptions = {
+      listenHost: options.listenHost ?? '127.0.0.1',
+      listenPort: options.listenPort ?? 0,
+      insecure: options.insecure ?? false,
+      upstreamCa: upstreamTrust(extraCa),
+      keylog: options.keylog,
+      connectionStrategy: options.connectionStrategy ?? 'eager',
+      upstreamCert: options.upstreamCert ?? true,
+      certs: options.certs ?? [],
+      connectTimeout: options.connectTimeout ?? DEFAULT_TIMEOUT_MS,
+      handshakeTimeout: options.handshakeTimeout ?? DEFAULT_TIMEOUT_MS,
+      idleTimeout: idle,
+      udpTimeout: options.udpTimeout ?? (idle > 0 ? idle : DEFAULT_UDP_TIMEOUT_MS),
+      maxFlows: options.maxFlows,
+      minVersion: options.minVersion,
+      maxVersion: options.maxVersion,
+      ciphers: options.ciphers,
+      confdir: options.confdir,
+    };
+    const needsCa = modes.some((m) => m.scheme === 'tls' || m.scheme === 'dtls' || m.scheme === 'quic');
+    const certs = needsCa
+      ? new CertStore(await CertificateAuthority.open(options.confdir))
+      : new CertStore(CertificateAuthority.create());
+    const events = new EventEmitter();
+    const ctx = new ProxyContext(
+      layerOptions,
+      new HookBus(options.addons ?? []),
+      new HostFilter({ ignoreHosts: options.ignoreHosts, allowHosts: options.allowHosts }),
+      certs,
+      events,
+    );
+    const proxy = new Proxy(ctx);
+    for (const event of ['model', 'stream', 'flowError', 'error']) {
+      events.on(event, (...args: unknown[]) => proxy.emit(event, ...args));
+    }
+    try {
+      for (const mode of modes) proxy.#servers.push(await startMode(ctx, mode));
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
+    if (options.signal) {
+      if (options.signal.aborted) void proxy.close();
+      else options.signal.addEventListener('abort', () => void proxy.close(), { once: true });
+    }
+    return proxy;
+  }
+
+  /** Every mode's listener, in the order the modes were given. */
+  get listening(): readonly ProxyListener[] {
+    return this.#servers.map((s) => ({ mode: s.mode, address: s.address }));
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): ProxyStats {
+    return this.#ctx.stats;
+  }
+
+  /** Stops every listener, closes every flow (their closing hooks run), resolves once all are done. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#ctx.stop();
+      await Promise.all(this.#servers.map((s) => s.close()));
+      await this.#ctx.settled();
+      this.emit('close');
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+  switch (mode.scheme) {
+    case 'tcp':
+      return startTcpMode(ctx, mode);
+    case 'tls':
+      return startTlsMode(ctx, mode);
+    case 'udp':
+      return startUdpMode(ctx, mode);
+    case 'dtls':
+      return startDtlsMode(ctx, mode);
+    case 'quic':
+      return startQuicMode(ctx, mode);
+  }
+}

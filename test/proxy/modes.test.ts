@@ -1,0 +1,60 @@
+/** Mode specs: mitmproxy's `reverse:SCHEME://HOST:PORT`, with `@PORT` or `@HOST:PORT` for where to listen. */
+import { describe, expect, it } from 'vitest';
+import { hostPort, ModeError, parseMode } from '../../src/proxy/modes.js';
+
+describe('parseMode', () => {
+  it('reads reverse:SCHEME://HOST:PORT, IPv6 in brackets', () => {
+    expect(parseMode('reverse:udp://example.com:53')).toEqual({
+      kind: 'reverse',
+      scheme: 'udp',
+      host: 'example.com',
+      port: 53,
+      spec: 'reverse:udp://example.com:53',
+    });
+    expect(parseMode('reverse:quic://[::1]:443')).toMatchObject({ scheme: 'quic', host: '::1', port: 443 });
+    for (const bad of [
+      'udp://a:1',
+      'reverse:ftp://a:1',
+      'reverse:udp://a',
+      'reverse:udp://a:0',
+      'reverse:udp://a:70000',
+    ]) {
+      expect(() => parseMode(bad), bad).toThrow(ModeError);
+    }
+  });
+});
+
+describe('parseMode with a listen address (MODE@PORT)', () => {
+  it('reads @PORT and @HOST:PORT, IPv6 in brackets on either side', () => {
+    expect(parseMode('reverse:tls://example.com:443@8443')).toEqual({
+      kind: 'reverse',
+      scheme: 'tls',
+      host: 'example.com',
+      port: 443,
+      spec: 'reverse:tls://example.com:443@8443',
+      listenPort: 8443,
+    });
+    expect(parseMode('reverse:quic://[::1]:443@127.0.0.2:4433')).toMatchObject({
+      host: '::1',
+      listenHost: '127.0.0.2',
+      listenPort: 4433,
+    });
+    expect(parseMode('reverse:udp://10.0.0.1:53@[::1]:0')).toMatchObject({
+      listenHost: '::1',
+      listenPort: 0,
+    });
+    for (const bad of [
+      'reverse:tls://a:1@',
+      'reverse:tls://a:1@70000',
+      'reverse:tls://a:1@h:',
+      'reverse:tls://a:1@@2',
+    ]) {
+      expect(() => parseMode(bad), bad).toThrow(ModeError);
+    }
+  });
+
+  it('hostPort brackets IPv6 literals', () => {
+    expect(hostPort('::1', 53)).toBe('[::1]:53');
+    expect(hostPort('example.com', 443)).toBe('example.com:443');
+  });
+});
