@@ -140,7 +140,7 @@ export type UdpFlow = Flow & { readonly kind: 'udp' };
 type Hook<A> = (arg: A) => unknown;
 
 /**
- * An addon: any of mitmproxy's hooks (camelCase), sync or async. Each is called with one
+ * An addon: an object with some of mitmproxy's hooks (camelCase), sync or async. Each is called with one
  * argument, as in mitmproxy.
  */
 export interface Addon {

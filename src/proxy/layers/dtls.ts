@@ -85,13 +85,9 @@ class DtlsFlow {
     this.ready = new Promise((resolve) => {
       this.#markReady = resolve;
     });
+    // a promise settles once: later reports (a close after a failure) are no-ops
     this.outcome = new Promise((resolve) => {
-      let settled = false;
-      this.settle = (o) => {
-        if (settled) return;
-        settled = true;
-        resolve(o);
-      };
+      this.settle = resolve;
     });
     session.once('close', () => this.settle({ kind: 'closed' }));
   }

@@ -63,13 +63,9 @@ class QuicFlow {
     client: Client,
   ) {
     this.flow = new Flow('tcp', client, quicServerModel({ host: mode.host, port: mode.port }));
+    // a promise settles once: later reports (a close after a failure) are no-ops
     this.outcome = new Promise((resolve) => {
-      let settled = false;
-      this.settle = (o) => {
-        if (settled) return;
-        settled = true;
-        resolve(o);
-      };
+      this.settle = resolve;
     });
   }
 
