@@ -16,6 +16,7 @@ import { ConnectError, type SessionError } from '../../transport/errors.js';
 import { connectTcp } from '../../transport/tcp/connect.js';
 import type { TcpSession } from '../../transport/tcp/session.js';
 import { tlsServerModel, upgradeTls } from '../../transport/tls/connect.js';
+import { isDistrust, receivedAlert } from '../../transport/tls/errors.js';
 import { TlsListener } from '../../transport/tls/listener.js';
 import type { ClientHelloAnswer } from '../../transport/tls/options.js';
 import type { TlsSession } from '../../transport/tls/session.js';
@@ -32,31 +33,30 @@ import {
 import type { ProxyMode } from '../modes.js';
 import { closeLegs, type ModeServer, runTcpLayer } from './tcp.js';
 
-/** Alerts (RFC 8446 6.2) the client leg gets when the server leg's handshake failed, by the engine's code. */
-const ALERTS: Record<string, number> = {
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 40,
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 70,
+/**
+ * Alerts (RFC 8446 6.2) the client leg gets when the server leg's handshake failed: the alert the
+ * server sent us (by name, `receivedAlert`), or the one our own engine's refusal stands for.
+ */
+const RECEIVED: Record<string, number> = {
+  HANDSHAKE_FAILURE: 40,
+  PROTOCOL_VERSION: 70,
+  INSUFFICIENT_SECURITY: 71,
+  NO_APPLICATION_PROTOCOL: 120,
+};
+const REFUSED: Record<string, number> = {
   ERR_SSL_UNSUPPORTED_PROTOCOL: 70,
   ERR_SSL_NO_PROTOCOLS_AVAILABLE: 70,
   ERR_SSL_WRONG_SSL_VERSION: 70,
-  ERR_SSL_TLSV1_ALERT_INSUFFICIENT_SECURITY: 71,
-  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: 120,
   ERR_SSL_NO_SHARED_CIPHER: 40,
 };
 const HANDSHAKE_FAILURE = 40;
 
 /** The alert a client leg gets after its server leg's handshake failed with this engine code. */
 export function alertFor(code: string | null): number {
-  return (code !== null ? ALERTS[code] : undefined) ?? HANDSHAKE_FAILURE;
+  if (code === null) return HANDSHAKE_FAILURE;
+  const received = receivedAlert(code);
+  return (received !== null ? RECEIVED[received] : REFUSED[code]) ?? HANDSHAKE_FAILURE;
 }
-
-/** Engine codes of a client that rejected our certificate (its alert), TLS's and our DTLS engine's. */
-const DISTRUST = new Set([
-  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
-  'ERR_SSL_TLSV1_ALERT_BAD_CERTIFICATE',
-]);
 
 /** The trust for server legs: Node's roots plus the given CAs (`--upstream-ca` adds, never replaces). */
 export function upstreamTrust(extra: readonly string[]): string[] | undefined {
@@ -71,7 +71,7 @@ export function describeClientLegFailure(err: SessionError, dest: string): strin
   const cause = err.cause as { code?: string; reason?: string; message?: string } | undefined;
   const code = cause?.code ?? err.code;
   const engine = cause?.reason ? `${code}: ${cause.reason}` : (cause?.message ?? err.message);
-  if (DISTRUST.has(code)) return `The client does not trust the proxy's certificate for ${dest} (${engine})`;
+  if (isDistrust(code)) return `The client does not trust the proxy's certificate for ${dest} (${engine})`;
   if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_TLS_CLOSED')
     return `The client disconnected during the handshake. If this happens consistently for ${dest}, this may indicate that the client does not trust the proxy's certificate.`;
   return err.message;

@@ -50,18 +50,37 @@ const NOT_TLS_CODES: ReadonlySet<string> = new Set([
 ]);
 
 const VERSION_CODES: ReadonlySet<string> = new Set([
-  'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
   'ERR_SSL_UNSUPPORTED_PROTOCOL',
   'ERR_SSL_NO_PROTOCOLS_AVAILABLE',
   'ERR_SSL_WRONG_SSL_VERSION',
 ]);
 
-const DISTRUST_CODES: ReadonlySet<string> = new Set([
-  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
-  'ERR_SSL_TLSV1_ALERT_BAD_CERTIFICATE',
+/**
+ * The alert an engine code reports receiving (`HANDSHAKE_FAILURE`, `UNKNOWN_CA`), or null. OpenSSL
+ * 3.0 (Node 20) names alerts `ERR_SSL_SSLV3_ALERT_*` and `ERR_SSL_TLSV1_ALERT_*`; OpenSSL 3.5
+ * (Node 24, 26) renamed the first to `ERR_SSL_SSL/TLS_ALERT_*`, so codes are matched by alert.
+ */
+export function receivedAlert(code: string | null | undefined): string | null {
+  const m = code ? /^ERR_SSL_(?:SSLV3|SSL\/TLS|TLSV1|TLSV13)_ALERT_(.+)$/.exec(code) : null;
+  return m ? (m[1] as string) : null;
+}
+
+/** Alerts of a peer that rejected our certificate. */
+const DISTRUST_ALERTS: ReadonlySet<string> = new Set([
+  'UNKNOWN_CA',
+  'BAD_CERTIFICATE',
+  'CERTIFICATE_UNKNOWN',
 ]);
+
+/** The engine code says the peer rejected our certificate. */
+export function isDistrust(code: string | null | undefined): boolean {
+  return DISTRUST_ALERTS.has(receivedAlert(code) ?? '');
+}
+
+/** No TLS version both ends accept: the peer's alert, or our own engine's refusal. */
+function isVersionFailure(code: string): boolean {
+  return VERSION_CODES.has(code) || receivedAlert(code) === 'PROTOCOL_VERSION';
+}
 
 /** The engine's own words: OpenSSL's reason and code, or Node's message. */
 function engineText(err: EngineError): string {
@@ -85,7 +104,7 @@ export function describeServerTlsError(err: EngineError): string {
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return `Certificate verify failed: hostname mismatch (${err.message})`;
   if (NOT_TLS_CODES.has(code)) return `The remote server does not speak TLS. (${engineText(err)})`;
-  if (VERSION_CODES.has(code))
+  if (isVersionFailure(code))
     return `The remote server and wirelayer cannot agree on a TLS version to use. (${engineText(err)})`;
   if (code === 'ECONNRESET' || code === 'EPIPE')
     return `The remote server closed the connection during the TLS handshake. (${engineText(err)})`;
@@ -96,9 +115,8 @@ export function describeServerTlsError(err: EngineError): string {
 export function describeClientTlsError(err: EngineError, sni: string | null): string {
   const code = err.code ?? '';
   const dest = sni ?? 'the listener';
-  if (DISTRUST_CODES.has(code))
-    return `The client does not trust the certificate for ${dest} (${engineText(err)})`;
-  if (VERSION_CODES.has(code))
+  if (isDistrust(code)) return `The client does not trust the certificate for ${dest} (${engineText(err)})`;
+  if (isVersionFailure(code))
     return `The client and wirelayer cannot agree on a TLS version to use. (${engineText(err)})`;
   if (code === 'ECONNRESET' || code === 'EPIPE')
     return `The client disconnected during the handshake. If this happens consistently for ${dest}, the client may not trust the certificate. (${engineText(err)})`;
