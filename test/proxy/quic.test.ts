@@ -226,3 +226,105 @@ describe('reverse:quic interception', () => {
     await upstream.close();
   });
 });
+
+describe('reverse:quic passthrough', () => {
+  it('--ignore-hosts: gtlsclient fetches through untouched, seeing the upstream certificate; models from the Initials', async () => {
+    const htdocs = join(conf.dir, 'htdocs-pass');
+    const download = join(conf.dir, 'download-pass');
+    mkdirSync(htdocs);
+    mkdirSync(download);
+    const body = randomBytes(200 * 1024);
+    writeFileSync(join(htdocs, 'file.bin'), body);
+    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${htdocs}`]);
+    const hooks = hookRecorder();
+    await using proxy = await startProxy(upstream.port, {
+      addons: [hooks.addon],
+      ignoreHosts: ['^localhost:'],
+    });
+    const seen = watch(proxy);
+    const port = proxy.listening[0]!.address[1];
+    const client = spawnPeer('gtlsclient', [
+      '--no-http-dump',
+      '--no-quic-dump',
+      '--timeout=5s',
+      `--download=${download}`,
+      '--exit-on-all-streams-close',
+      '127.0.0.1',
+      String(port),
+      `https://127.0.0.1:${port}/file.bin`,
+    ]);
+    try {
+      await client.waitFor(/Negotiated ALPN is h3/, 15_000);
+      const report = await ngtcp2Report(client);
+      await waitUntil(() => client.child.exitCode !== null, 'gtlsclient to finish', { timeoutMs: 15_000 });
+      expect(readFileSync(join(download, 'file.bin')).equals(body)).toBe(true);
+      const c = seen.client();
+      const s = seen.server();
+      expect(c).toMatchObject({
+        tlsVersion: 'QUICv1',
+        cipher: report.cipher,
+        sni: 'localhost',
+        mitmcert: null,
+      });
+      expect(s).toMatchObject({ tlsVersion: 'QUICv1', cipher: report.cipher, sni: 'localhost' });
+      expect(s.peername).toEqual(['127.0.0.1', upstream.port]);
+      expect(proxy.stats.passthrough).toBe(1);
+    } finally {
+      await client.stop();
+      await upstream.peer.stop();
+    }
+    // an ignored flow has no TLS hooks of its own legs and no stream hooks (mitmproxy's); it
+    // ends with the proxy (a raw relay sees no CONNECTION_CLOSE) or its UDP idle timeout
+    await proxy.close();
+    expect(hooks.log).toEqual([
+      'clientConnected',
+      'tlsClienthello',
+      'serverConnect',
+      'serverConnected',
+      'serverDisconnected',
+      'clientDisconnected',
+    ]);
+  });
+
+  it('ignoreConnection from tlsClienthello passes one connection through while the next is intercepted', async () => {
+    const upstream = await quic.listen({
+      host: '127.0.0.1',
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      ALPNProtocols: ['x'],
+    });
+    upstream.on('session', (s: QuicSession<Client>) => {
+      s.on('stream', (st: QuicStream) => st.pipe(st));
+    });
+    let first = true;
+    await using proxy = await startProxy(upstream.address[1], {
+      addons: [
+        {
+          tlsClienthello: (data) => {
+            data.ignoreConnection = first;
+            first = false;
+          },
+        },
+      ],
+    });
+    const port = proxy.listening[0]!.address[1];
+    const dial = () =>
+      quic.connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: [ca, EC_CERT_PEM],
+        ALPNProtocols: ['x'],
+      });
+    for (const passed of [true, false]) {
+      await using session = await dial();
+      // passed through, the client sees the upstream's own certificate; intercepted, ours
+      expect(session.conn.certificateList[0]!.fingerprint256 === EC_CERT.fingerprint256).toBe(passed);
+      const echo = session.openStream();
+      echo.end(passed ? 'untouched' : 'intercepted');
+      expect((await readAll(echo)).toString()).toBe(passed ? 'untouched' : 'intercepted');
+    }
+    expect(proxy.stats.passthrough).toBe(1);
+    await upstream.close();
+  });
+});

@@ -30,7 +30,8 @@ import {
   type UdpFlow,
 } from '../hooks.js';
 import type { ProxyMode } from '../modes.js';
-import { closeLegs, type ModeServer } from './tcp.js';
+import { relayUntouched } from './passthrough.js';
+import { closeLegs, type ModeServer, untilLegEnds } from './tcp.js';
 import { alertFor, clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
 
@@ -175,21 +176,8 @@ class DtlsFlow {
     ctx.model('up', this.client, flow, mode);
     await ctx.bus.run('udpStart', flow);
     const client = this.session;
-    const ended = new Promise<void>((resolve) => {
-      const end = (): void => {
-        // the other leg goes too (close_notify), and the relay is over
-        void client.close();
-        void server.close();
-        resolve();
-      };
-      if (client.closed || server.closed) end();
-      client.once('close', end);
-      server.once('close', end);
-      const onShutdown = (): void => end();
-      if (ctx.shutdown.aborted) end();
-      else ctx.shutdown.addEventListener('abort', onShutdown, { once: true });
-      client.once('close', () => ctx.shutdown.removeEventListener('abort', onShutdown));
-    });
+    // the other leg goes too (close_notify) when one ends, and the relay is over
+    const ended = untilLegEnds(ctx, client, server);
     const pump = new DatagramPump(
       ctx.bus,
       flow,
@@ -233,52 +221,31 @@ class DtlsFlow {
   }
 
   /**
-   * A passed-through flow: ciphertext both ways, untouched, one datagram for one (no `udp*`
-   * hooks, as mitmproxy's ignored flows); the models get the version and cipher from the
+   * A passed-through flow, relayed untouched; the models get the version and cipher from the
    * ServerHello seen going by (DTLS sends it in the clear), and the ALPN it carries.
    */
   async #passthrough(): Promise<void> {
     const { ctx, mode, flow } = this;
-    const client = this.session;
-    const udp = this.udp!;
     ctx.model('up', this.client, flow, mode);
     const seen: Uint8Array[] = [];
-    const observe = (datagram: Uint8Array): void => {
-      if (seen.length >= MAX_OBSERVED_DATAGRAMS) return;
+    const observe = (datagram: Uint8Array): boolean => {
       seen.push(Uint8Array.prototype.slice.call(datagram));
       const r = parseDtlsServerHello(seen);
-      if (r.status === 'need-more') return;
-      seen.length = MAX_OBSERVED_DATAGRAMS;
-      if (r.status !== 'done' || r.value.helloRetryRequest) return;
+      if (r.status === 'need-more') return seen.length >= MAX_OBSERVED_DATAGRAMS;
+      if (r.status !== 'done' || r.value.helloRetryRequest) return true;
       for (const conn of [this.client, this.server]) {
         conn.tlsVersion = tlsVersionFromWire(r.value.version);
         conn.cipher = cipherSuiteName(r.value.cipherSuite);
         conn.alpn = r.value.alpn ?? '';
       }
       ctx.model('up', this.server, flow, mode);
+      return true;
     };
-    udp.datagrams.on('datagram', (d: Uint8Array) => {
-      observe(d);
-      client.datagrams.send(d);
-    });
-    const held = this.#held ?? [];
+    // the relay takes the client's datagrams from here: what came before was held
+    this.session.datagrams.off('datagram', this.#fromClient);
+    const held = (this.#held ?? []).map((h) => h.datagram);
     this.#held = null;
-    const toServer = (d: Uint8Array): void => udp.transmit(d);
-    this.#pump = { fromClient: toServer, fromServer: (d: Uint8Array) => client.datagrams.send(d) };
-    for (const { datagram } of held) toServer(datagram);
-    await new Promise<void>((resolve) => {
-      const end = (): void => {
-        void client.close();
-        void udp.close();
-        resolve();
-      };
-      if (client.closed || udp.closed) end();
-      client.once('close', end);
-      udp.once('close', end);
-      if (ctx.shutdown.aborted) end();
-      else ctx.shutdown.addEventListener('abort', end, { once: true });
-      client.once('close', () => ctx.shutdown.removeEventListener('abort', end));
-    });
+    await relayUntouched(ctx, this.session, this.udp!, held, observe);
   }
 
   /** The server leg, inside the ClientHello hook: UDP, then DTLS, each with its hooks. */

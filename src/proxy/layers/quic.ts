@@ -14,9 +14,15 @@ import { type Client, ConnectionState, type Server } from '../../connection/inde
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { ConnectError, type SessionError } from '../../transport/errors.js';
 import { connectQuic, quicServerModel } from '../../transport/quic/connect.js';
-import { type QuicClientHelloAnswer, QuicListener } from '../../transport/quic/listener.js';
+import {
+  type QuicClientHelloAnswer,
+  QuicListener,
+  type QuicPassthroughStart,
+} from '../../transport/quic/listener.js';
 import type { QuicSession } from '../../transport/quic/session.js';
 import type { QuicStream } from '../../transport/quic/stream.js';
+import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
+import type { UdpFlowSession } from '../../transport/udp/flow.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,
@@ -29,12 +35,14 @@ import {
   type UdpFlow,
 } from '../hooks.js';
 import type { ProxyMode } from '../modes.js';
-import { closeLegs, type ModeServer, runTcpLayer } from './tcp.js';
+import { relayUntouched } from './passthrough.js';
+import { closeLegs, type ModeServer, runTcpLayer, untilLegEnds } from './tcp.js';
 import { clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
 
 type ClientOutcome =
   | { kind: 'up'; session: QuicSession<Client> }
+  | { kind: 'passthrough'; raw: UdpFlowSession; start: QuicPassthroughStart }
   | { kind: 'failed'; error: SessionError }
   | { kind: 'closed' };
 
@@ -45,6 +53,8 @@ const MAX_EARLY_STREAMS = 64;
 class QuicFlow {
   readonly flow: Flow;
   server: QuicSession<Server> | null = null;
+  /** The raw server leg of a passed-through connection. */
+  raw: UdpSocketSession | null = null;
   session: QuicSession<Client> | null = null;
   clientSettings: TlsClientSettings | null = null;
   readonly outcome: Promise<ClientOutcome>;
@@ -92,15 +102,7 @@ class QuicFlow {
       };
       this.#tlsBegan = true;
       await ctx.bus.run('tlsClienthello', data);
-      if (data.ignoreConnection) {
-        ctx.failFlow(
-          flow,
-          Object.assign(new Error('QUIC passthrough is not available yet'), {
-            code: 'ERR_PROXY_UNSUPPORTED',
-          }),
-        );
-        return this.#refuse();
-      }
+      if (data.ignoreConnection) return { passthrough: true };
       if (!(await this.#openServer())) return this.#refuse();
       const { cert, key } = clientLegCertificate(ctx, this.client, flow.server);
       const settings: TlsClientSettings = {
@@ -271,27 +273,17 @@ class QuicFlow {
     this.#earlyClient = null;
     for (const stream of earlyClient) this.#fromClientStream(stream);
     for (const stream of early) this.#fromServerStream(stream);
-    await new Promise<void>((resolve) => {
-      const end = (): void => {
-        // mirror an application's CONNECTION_CLOSE (code and reason) to the other leg
-        const mirrored = (from: QuicSession<Client> | QuicSession<Server>) => {
-          const e = from.engine.peerError();
-          return e?.isApp
-            ? { code: e.errorCode, reason: Buffer.from(e.reason).toString() }
-            : { code: 0, reason: '' };
-        };
-        const c = session.closed ? mirrored(session) : mirrored(server);
-        void server.close(c.code, c.reason);
-        void session.close(c.code, c.reason);
-        resolve();
+    // mirror an application's CONNECTION_CLOSE (code and reason) to the other leg
+    await untilLegEnds(ctx, session, server, () => {
+      const mirrored = (from: QuicSession<Client> | QuicSession<Server>) => {
+        const e = from.engine.peerError();
+        return e?.isApp
+          ? { code: e.errorCode, reason: Buffer.from(e.reason).toString() }
+          : { code: 0, reason: '' };
       };
-      if (session.closed || server.closed) end();
-      session.once('close', end);
-      server.once('close', end);
-      const onShutdown = (): void => end();
-      if (ctx.shutdown.aborted) end();
-      else ctx.shutdown.addEventListener('abort', onShutdown, { once: true });
-      session.once('close', () => ctx.shutdown.removeEventListener('abort', onShutdown));
+      const c = session.closed ? mirrored(session) : mirrored(server);
+      void server.close(c.code, c.reason);
+      void session.close(c.code, c.reason);
     });
     await Promise.all([...this.#streamFlows]);
     const udpFlow = this.#datagramFlow;
@@ -309,12 +301,61 @@ class QuicFlow {
     this.settle({ kind: 'up', session });
   }
 
+  /** The listener passed the connection through (the hook's answer): its raw flow and what it held. */
+  passedThrough(raw: UdpFlowSession, start: QuicPassthroughStart): void {
+    this.ctx.passthrough++;
+    this.settle({ kind: 'passthrough', raw, start });
+  }
+
+  /**
+   * A passed-through connection: a raw UDP server leg, the datagrams relayed untouched. The
+   * models get what the Initials show anyone on the path: the version, and the cipher of the
+   * ServerHello (ALPN and certificates travel encrypted in Handshake packets: not known).
+   */
+  async #passthrough(raw: UdpFlowSession, start: QuicPassthroughStart): Promise<void> {
+    const { ctx, mode, flow } = this;
+    const server = flow.server;
+    ctx.model('up', this.client, flow, mode);
+    const udp = await ctx.openServer(
+      flow,
+      mode,
+      () =>
+        connectUdp({
+          host: mode.host,
+          port: mode.port,
+          conn: server,
+          ...(ctx.options.udpTimeout > 0 ? { idleTimeout: ctx.options.udpTimeout } : {}),
+        }),
+      (s) => {
+        this.raw = s;
+      },
+    );
+    if (udp === null) return;
+    // the server leg is a UDP socket, but its model is of the QUIC connection going through it
+    server.tlsVersion = this.client.tlsVersion;
+    server.sni = this.client.sni;
+    server.alpnOffers = [...this.client.alpnOffers];
+    const { observer } = start;
+    const observe = (d: Uint8Array): boolean => {
+      observer.observe(d, 'server');
+      if (observer.cipher === null) return observer.done;
+      this.client.cipher = server.cipher = observer.cipher;
+      ctx.model('up', server, flow, mode);
+      return true;
+    };
+    await relayUntouched(ctx, raw, udp, start.datagrams, observe);
+  }
+
   async run(): Promise<void> {
     const { ctx, mode, flow } = this;
     try {
       const outcome = await this.outcome;
       if (outcome.kind === 'up') await this.#up(outcome.session);
-      else if (outcome.kind === 'failed') {
+      else if (outcome.kind === 'passthrough') {
+        await this.#passthrough(outcome.raw, outcome.start);
+        await closeLegs(ctx, flow, mode, outcome.raw, this.raw);
+        return;
+      } else if (outcome.kind === 'failed') {
         ctx.failFlow(flow, outcome.error);
         if (this.#tlsBegan)
           await ctx.bus.run(
@@ -358,6 +399,9 @@ export async function startQuicMode(ctx: ProxyContext, mode: ProxyMode): Promise
     },
   });
   listener.on('session', (session: QuicSession<Client>) => flows.get(session.conn)?.up(session));
+  listener.on('passthrough', (raw: UdpFlowSession, start: QuicPassthroughStart) =>
+    flows.get(raw.conn)?.passedThrough(raw, start),
+  );
   listener.on('sessionError', (session: QuicSession<Client>, error: SessionError) => {
     const flow = flows.get(session.conn);
     if (flow === undefined) return;

@@ -8,15 +8,19 @@
  * Under an Initial flood (new Initials faster than `initialRateThreshold`), every Initial
  * without a valid token gets a Retry made from its header alone, tokens are checked by HMAC
  * before anything is decrypted, and decryptions and Retries are bounded per second.
+ * A connection the hook passes through (`{ passthrough: true }`) gets no session: its datagrams,
+ * those held while the hook ran first, go by 4-tuple to a raw UDP flow (`passthrough` event).
  */
 import type { RemoteInfo } from 'node:dgram';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import { quicVersionFromWire } from '../../handshake/versions.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
+import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
 import { RateMeter, TokenBucket } from './admission.js';
 import { quiche } from './binding.js';
 import { CID_LENGTH, CidTable, newCid } from './cid.js';
@@ -86,14 +90,31 @@ export interface QuicHelloInfo {
   readonly version: number;
 }
 
+/** The `clientHello` answer that passes a connection through untouched (a proxy's ignored flow). */
+export interface QuicPassthroughAnswer {
+  readonly passthrough: true;
+}
+
+/**
+ * What the `passthrough` event hands over beside the raw flow: the datagrams that arrived while
+ * the hook ran (the client's Initials, not delivered on the flow), and the observer that parsed
+ * them, to be fed the server's datagrams for the ServerHello's cipher.
+ */
+export interface QuicPassthroughStart {
+  readonly datagrams: readonly Buffer[];
+  readonly observer: InitialObserver;
+}
+
 /**
  * The answer of `clientHello` (as the TLS listener's): the certificate to present (`cert`,
  * `key` as PEM) and optionally the ALPN protocols this connection selects from instead of the
- * listener's (a proxy mirroring its upstream's choice), nothing (the listener's default), or
- * `false` to refuse the connection (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly).
+ * listener's (a proxy mirroring its upstream's choice), nothing (the listener's default),
+ * `false` to refuse the connection (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly),
+ * or `{ passthrough: true }` to relay it untouched (see `QuicListener`'s `passthrough` event).
  */
 export type QuicClientHelloAnswer =
   | (QuicIdentity & { ALPNProtocols?: readonly string[] })
+  | QuicPassthroughAnswer
   | false
   | null
   | undefined
@@ -154,6 +175,8 @@ export interface QuicListenerStats extends EndpointStats, ListenerStats {
   helloFailures: number;
   /** Connections refused by the clientHello hook. */
   refused: number;
+  /** Connections the clientHello hook passed through (raw UDP flows, not sessions). */
+  passedThrough: number;
 }
 
 /**
@@ -187,7 +210,16 @@ interface PendingHandshake {
   deciding: boolean;
 }
 
-/** Accepts QUIC sessions on one UDP socket (see the file comment for the admission path). */
+/** The 4-tuple key of a passed-through flow (its peer; the local end is the listener's). */
+const peerKey = (address: string, port: number): string => `${address}|${port}`;
+
+/**
+ * Accepts QUIC sessions on one UDP socket (see the file comment for the admission path). Beside
+ * the events of every listener, `passthrough` (`flow`, `start`: QuicPassthroughStart) for a
+ * connection the hook passed through: a raw `UdpFlowSession` whose Client is the hook's, fed the
+ * client's later datagrams by 4-tuple (a client that rebinds is not followed); whoever takes it
+ * closes it (no idle timeout of its own).
+ */
 export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly endpoint: QuicEndpoint;
   readonly limits: QuicLimits;
@@ -218,6 +250,16 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     overLimit: 0,
     helloFailures: 0,
     refused: 0,
+    passedThrough: 0,
+  };
+  /** Passed-through connections by their peer's address and port. */
+  readonly #raw = new Map<string, UdpFlowSession>();
+  readonly #rawOwner: FlowOwner = {
+    sendTo: (datagram, flow) => this.endpoint.sendRaw(datagram, flow.port, flow.address),
+    release: (flow) => {
+      const key = peerKey(flow.address, flow.port);
+      if (this.#raw.get(key) === flow) this.#raw.delete(key);
+    },
   };
   readonly #out = Buffer.allocUnsafe(MIN_INITIAL_DATAGRAM);
 
@@ -264,7 +306,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   }
 
   /** The hook's identity, the listener's own, or a leaf for the SNI (else the address reached). */
-  #choose(choice: QuicClientHelloAnswer, client: Client): QuicIdentity {
+  #choose(choice: Exclude<QuicClientHelloAnswer, QuicPassthroughAnswer>, client: Client): QuicIdentity {
     if (choice) return choice;
     if (this.#identity) return this.#identity;
     const leaf = this.certs.get(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
@@ -291,6 +333,13 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
 
   #onUnroutable(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closing) return;
+    if (this.#raw.size > 0) {
+      const raw = this.#raw.get(peerKey(rinfo.address, rinfo.port));
+      if (raw !== undefined) {
+        if (!raw.datagrams.deliver(msg)) this.endpoint.stats.unroutable++;
+        return;
+      }
+    }
     if ((msg[0]! & 0x80) === 0) {
       this.endpoint.stats.unroutable++;
       return;
@@ -333,7 +382,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     if (this.#initialRate.hit(now) > this.limits.initialRateThreshold) this.#loadedUntil = now + LOAD_HOLD_MS;
     const loaded = now < this.#loadedUntil;
     if (
-      this.sessions.size + this.#pendingSet.size >= this.limits.maxSessions ||
+      this.sessions.size + this.#pendingSet.size + this.#raw.size >= this.limits.maxSessions ||
       this.halfOpen >= this.limits.maxHandshakes
     ) {
       this.#counts.overLimit++;
@@ -452,6 +501,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#refuse(pending);
       return;
     }
+    if (choice && 'passthrough' in choice) {
+      this.#passThrough(pending, client);
+      return;
+    }
     let identity: QuicIdentity;
     try {
       identity = this.#choose(choice, client);
@@ -518,6 +571,20 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     session.wake();
   }
 
+  /** The hook passed the connection through: a raw flow for its 4-tuple, handed over with what was held. */
+  #passThrough(pending: PendingHandshake, client: Client): void {
+    const { address, port } = pending.rinfo;
+    const key = peerKey(address, port);
+    // the same 4-tuple starting again (a client that restarted): the old flow ends
+    void this.#raw.get(key)?.close();
+    client.tlsVersion = quicVersionFromWire(pending.version);
+    const flow = new UdpFlowSession(this.#rawOwner, client, address, port);
+    this.#raw.set(key, flow);
+    this.#counts.passedThrough++;
+    const start: QuicPassthroughStart = { datagrams: pending.datagrams, observer: pending.observer };
+    this.emit('passthrough', flow, start);
+  }
+
   /** A handshake that fails before its session exists: reported (`start`, `sessionError`), counted, refused. */
   #failHello(pending: PendingHandshake, client: Client, code: string, message: string, cause: unknown): void {
     this.#counts.helloFailures++;
@@ -542,6 +609,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
 
   protected async stopAccepting(): Promise<void> {
     for (const pending of [...this.#pendingSet]) this.#dropPending(pending, false);
+    await Promise.all([...this.#raw.values()].map((flow) => flow.close()));
     await this.endpoint.close();
   }
 }
