@@ -45,6 +45,8 @@ export interface LayerOptions {
   idleTimeout: number;
   /** Idle timeout of a UDP or DTLS flow (ms). */
   udpTimeout: number;
+  /** Idle timeout of QUIC connections, ms. */
+  quicTimeout: number;
   maxFlows: number | undefined;
   minVersion: TlsVersion | undefined;
   maxVersion: TlsVersion | undefined;

@@ -157,6 +157,10 @@ export interface Addon {
   tlsEstablishedServer?: Hook<TlsData<TlsServerSettings>>;
   tlsFailedClient?: Hook<TlsData<TlsClientSettings>>;
   tlsFailedServer?: Hook<TlsData<TlsServerSettings>>;
+  /** In place of `tlsStartClient` for a QUIC client leg (mitmproxy's `quic_start_client`). */
+  quicStartClient?: Hook<TlsData<TlsClientSettings>>;
+  /** In place of `tlsStartServer` for a QUIC server leg (mitmproxy's `quic_start_server`). */
+  quicStartServer?: Hook<TlsData<TlsServerSettings>>;
   tcpStart?: Hook<TcpFlow>;
   tcpMessage?: Hook<TcpFlow>;
   tcpEnd?: Hook<TcpFlow>;
@@ -187,6 +191,8 @@ export const HOOK_NAMES: readonly HookName[] = [
   'tlsEstablishedServer',
   'tlsFailedClient',
   'tlsFailedServer',
+  'quicStartClient',
+  'quicStartServer',
   'tcpStart',
   'tcpMessage',
   'tcpEnd',

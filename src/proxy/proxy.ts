@@ -53,6 +53,8 @@ export interface ProxyOptions {
   idleTimeout?: number;
   /** Idle timeout of UDP and DTLS flows, ms; default `idleTimeout`, else 60000. */
   udpTimeout?: number;
+  /** Idle timeout of QUIC connections (both legs), ms; default `udpTimeout`. */
+  quicTimeout?: number;
   /** Flows held at most per UDP listener (default 10,000). */
   maxFlows?: number;
   /** TLS versions and ciphers (OpenSSL string) allowed on both legs. */
@@ -106,6 +108,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
     const modes = options.modes.map((m) => (typeof m === 'string' ? parseMode(m) : m));
     const extraCa = options.upstreamCa === undefined ? [] : [options.upstreamCa].flat().map(pemText);
     const idle = options.idleTimeout ?? 0;
+    const udpTimeout = options.udpTimeout ?? (idle > 0 ? idle : DEFAULT_UDP_TIMEOUT_MS);
     const layerOptions: LayerOptions = {
       listenHost: options.listenHost ?? '127.0.0.1',
       listenPort: options.listenPort ?? 0,
@@ -118,7 +121,8 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
       connectTimeout: options.connectTimeout ?? DEFAULT_TIMEOUT_MS,
       handshakeTimeout: options.handshakeTimeout ?? DEFAULT_TIMEOUT_MS,
       idleTimeout: idle,
-      udpTimeout: options.udpTimeout ?? (idle > 0 ? idle : DEFAULT_UDP_TIMEOUT_MS),
+      udpTimeout,
+      quicTimeout: options.quicTimeout ?? udpTimeout,
       maxFlows: options.maxFlows,
       minVersion: options.minVersion,
       maxVersion: options.maxVersion,

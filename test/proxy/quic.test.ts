@@ -115,10 +115,10 @@ describe('reverse:quic interception', () => {
       'clientConnected',
       'tlsClienthello',
       'serverConnect',
-      'tlsStartServer',
+      'quicStartServer',
       'serverConnected',
       'tlsEstablishedServer',
-      'tlsStartClient',
+      'quicStartClient',
       'tlsEstablishedClient',
     ]);
     expect(hooks.log.slice(-2)).toEqual(['serverDisconnected', 'clientDisconnected']);
@@ -223,6 +223,82 @@ describe('reverse:quic interception', () => {
       client_stream_id: 4,
       server_stream_id: 4,
     });
+    await upstream.close();
+  });
+});
+
+describe('reverse:quic failures and timeouts', () => {
+  it('quicTimeout closes an idle connection on both legs, apart from udpTimeout', async () => {
+    const upstream = await quic.listen({
+      host: '127.0.0.1',
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      ALPNProtocols: ['x'],
+    });
+    const hooks = hookRecorder();
+    await using proxy = await startProxy(upstream.address[1], {
+      addons: [hooks.addon],
+      quicTimeout: 400,
+      udpTimeout: 60_000,
+    });
+    const session = await quic.connect({
+      host: '127.0.0.1',
+      port: proxy.listening[0]!.address[1],
+      servername: 'localhost',
+      ca,
+      ALPNProtocols: ['x'],
+    });
+    const started = performance.now();
+    await once(session, 'close');
+    // quiche's idle timer is at least three PTOs: well under the UDP timeout either way
+    expect(performance.now() - started).toBeLessThan(5000);
+    await waitUntil(() => hooks.log.includes('clientDisconnected'), 'the flow to end');
+    expect(proxy.stats.liveFlows).toBe(0);
+    await upstream.close();
+  });
+
+  it('an upstream that fails verification: tlsFailedServer, the client closed with CRYPTO_ERROR handshake_failure, at once', async () => {
+    const upstream = await quic.listen({
+      host: '127.0.0.1',
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      ALPNProtocols: ['x'],
+    });
+    const hooks = hookRecorder();
+    // no upstreamCa: the upstream's self-signed certificate does not verify
+    await using proxy = await WirelayerProxy.start({
+      modes: [`reverse:quic://127.0.0.1:${upstream.address[1]}`],
+      confdir: conf.dir,
+      addons: [hooks.addon],
+    });
+    const seen = watch(proxy);
+    const started = performance.now();
+    const err = (await quic
+      .connect({
+        host: '127.0.0.1',
+        port: proxy.listening[0]!.address[1],
+        servername: 'localhost',
+        ca,
+        ALPNProtocols: ['x'],
+      })
+      .catch((e: unknown) => e)) as Error & { code?: string };
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(err.message).toMatch(
+      /peer_error: transport error 0x128 CRYPTO_ERROR \(TLS alert handshake_failure\)/,
+    );
+    await waitUntil(() => hooks.log.includes('clientDisconnected'), 'the flow to end');
+    expect(seen.server().error).toMatch(/^Certificate verify failed/);
+    expect(seen.client().error).toMatch(/^Server TLS handshake failed\. Certificate verify failed/);
+    expect(hooks.log).toEqual([
+      'clientConnected',
+      'tlsClienthello',
+      'serverConnect',
+      'quicStartServer',
+      'tlsFailedServer',
+      'tlsFailedClient',
+      'clientDisconnected',
+    ]);
+    expect(proxy.stats.flowErrors).toEqual({ ERR_QUIC_CRYPTO_ERROR: 1 });
     await upstream.close();
   });
 });

@@ -31,6 +31,7 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
   --tls-min V, --tls-max V, --ciphers STR  versions and ciphers allowed on both legs
   --idle-timeout SECONDS  close flows idle this long (default: none for TCP/TLS, 60 for UDP)
   --udp-timeout SECONDS   the idle timeout of UDP flows alone
+  --quic-timeout SECONDS  the idle timeout of QUIC connections alone (default: --udp-timeout)
   --max-flows N         UDP flows held at most; at the cap the least recently active is evicted (default 10000)
   --json                one JSON object per line on stdout`;
 
@@ -52,6 +53,7 @@ const options = {
   'max-flows': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'udp-timeout': { type: 'string' },
+  'quic-timeout': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -172,6 +174,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     connectionStrategy: strategy,
     idleTimeout: seconds(values['idle-timeout'], '--idle-timeout'),
     udpTimeout: seconds(values['udp-timeout'], '--udp-timeout'),
+    quicTimeout: seconds(values['quic-timeout'], '--quic-timeout'),
     maxFlows: integer(values['max-flows'], '--max-flows', 1, 10_000_000),
     minVersion: security.minVersion,
     maxVersion: security.maxVersion,

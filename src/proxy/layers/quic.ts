@@ -37,7 +37,7 @@ import {
 import type { ProxyMode } from '../modes.js';
 import { relayUntouched } from './passthrough.js';
 import { closeLegs, type ModeServer, runTcpLayer, untilLegEnds } from './tcp.js';
-import { clientLegCertificate } from './tls.js';
+import { alertFor, clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
 
 type ClientOutcome =
@@ -103,7 +103,7 @@ class QuicFlow {
       this.#tlsBegan = true;
       await ctx.bus.run('tlsClienthello', data);
       if (data.ignoreConnection) return { passthrough: true };
-      if (!(await this.#openServer())) return this.#refuse();
+      if (!(await this.#openServer())) return this.#upstreamRefusal();
       const { cert, key } = clientLegCertificate(ctx, this.client, flow.server);
       const settings: TlsClientSettings = {
         cert,
@@ -111,7 +111,7 @@ class QuicFlow {
         ALPNProtocols: flow.server.alpn ? [flow.server.alpn] : [],
       };
       this.clientSettings = settings;
-      await ctx.bus.run('tlsStartClient', this.#data(this.client, settings));
+      await ctx.bus.run('quicStartClient', this.#data(this.client, settings));
       return { cert: settings.cert, key: settings.key, ALPNProtocols: settings.ALPNProtocols };
     } catch (err) {
       if (!(err instanceof HookError)) throw err;
@@ -126,6 +126,23 @@ class QuicFlow {
     this.client.timestampEnd ??= this.client.timestampStart;
     this.settle({ kind: 'closed' });
     return false;
+  }
+
+  /**
+   * The client's refusal after the server leg failed: CRYPTO_ERROR handshake_failure when the
+   * upstream's handshake failed (the TLS layer's alert), CONNECTION_REFUSED when it never answered.
+   */
+  #upstreamRefusal(): QuicClientHelloAnswer {
+    const server = this.flow.server;
+    return server.peername === null
+      ? { refuse: { code: 'ERR_PROXY_UPSTREAM', message: `Upstream unavailable: ${server.error}` } }
+      : {
+          refuse: {
+            code: 'ERR_PROXY_UPSTREAM_TLS',
+            message: `Server TLS handshake failed. ${server.error}`,
+            alert: alertFor(null),
+          },
+        };
   }
 
   /** The server leg, with its hooks: false when it failed (the flow's error set). */
@@ -148,7 +165,7 @@ class QuicFlow {
       ca: ctx.options.upstreamCa,
     };
     const data = this.#data(server, settings);
-    await ctx.bus.run('tlsStartServer', data);
+    await ctx.bus.run('quicStartServer', data);
     try {
       this.server = await connectQuic({
         host: mode.host,
@@ -159,7 +176,7 @@ class QuicFlow {
         rejectUnauthorized: settings.rejectUnauthorized,
         ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
         ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
-        ...(ctx.options.udpTimeout > 0 ? { idleTimeout: ctx.options.udpTimeout } : {}),
+        ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
         connectTimeout: ctx.options.connectTimeout,
       });
     } catch (err) {
@@ -324,7 +341,7 @@ class QuicFlow {
           host: mode.host,
           port: mode.port,
           conn: server,
-          ...(ctx.options.udpTimeout > 0 ? { idleTimeout: ctx.options.udpTimeout } : {}),
+          ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
         }),
       (s) => {
         this.raw = s;
@@ -389,7 +406,7 @@ export async function startQuicMode(ctx: ProxyContext, mode: ProxyMode): Promise
     port: mode.listenPort ?? ctx.options.listenPort,
     proxyMode: mode.spec,
     certs: ctx.certs,
-    ...(ctx.options.udpTimeout > 0 ? { idleTimeout: ctx.options.udpTimeout } : {}),
+    ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);

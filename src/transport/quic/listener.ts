@@ -20,6 +20,7 @@ import { quicVersionFromWire } from '../../handshake/versions.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
+import type { ClientHelloRefusal } from '../tls/options.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
 import { RateMeter, TokenBucket } from './admission.js';
 import { quiche } from './binding.js';
@@ -110,11 +111,13 @@ export interface QuicPassthroughStart {
  * `key` as PEM) and optionally the ALPN protocols this connection selects from instead of the
  * listener's (a proxy mirroring its upstream's choice), nothing (the listener's default),
  * `false` to refuse the connection (CONNECTION_CLOSE with CONNECTION_REFUSED, sent statelessly),
- * or `{ passthrough: true }` to relay it untouched (see `QuicListener`'s `passthrough` event).
+ * `{ refuse }` to refuse it with a code and message (the `sessionError`) and, given an `alert`,
+ * CRYPTO_ERROR for that TLS alert (RFC 9001, 4.8) instead, or `{ passthrough: true }` to relay it untouched (see `QuicListener`'s `passthrough` event).
  */
 export type QuicClientHelloAnswer =
   | (QuicIdentity & { ALPNProtocols?: readonly string[] })
   | QuicPassthroughAnswer
+  | { refuse: ClientHelloRefusal }
   | false
   | null
   | undefined
@@ -306,7 +309,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   }
 
   /** The hook's identity, the listener's own, or a leaf for the SNI (else the address reached). */
-  #choose(choice: Exclude<QuicClientHelloAnswer, QuicPassthroughAnswer>, client: Client): QuicIdentity {
+  #choose(
+    choice: Exclude<QuicClientHelloAnswer, QuicPassthroughAnswer | { refuse: ClientHelloRefusal }>,
+    client: Client,
+  ): QuicIdentity {
     if (choice) return choice;
     if (this.#identity) return this.#identity;
     const leaf = this.certs.get(client.sni ?? client.sockname[0].replace(/^::ffff:/, ''));
@@ -501,6 +507,13 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#refuse(pending);
       return;
     }
+    if (choice && 'refuse' in choice) {
+      const { code, message, alert } = choice.refuse;
+      this.#counts.refused++;
+      this.failedBeforeSession(client, code, message);
+      this.#refuse(pending, alert === undefined ? QuicErrorCode.CONNECTION_REFUSED : QuicErrorCode.CRYPTO_ERROR + alert);
+      return;
+    }
     if (choice && 'passthrough' in choice) {
       this.#passThrough(pending, client);
       return;
@@ -592,15 +605,15 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     this.#refuse(pending);
   }
 
-  /** Refused before any state: a CONNECTION_CLOSE (CONNECTION_REFUSED) in an Initial of our own. */
-  #refuse(pending: PendingHandshake): void {
+  /** Refused before any state: a CONNECTION_CLOSE (by default CONNECTION_REFUSED) in an Initial of our own. */
+  #refuse(pending: PendingHandshake, errorCode: number = QuicErrorCode.CONNECTION_REFUSED): void {
     const scid = parsePacketHeader(pending.datagrams[0]!, 0, CID_LENGTH);
     if (scid.status === 'done' && scid.value.form === 'long' && isSupportedVersion(pending.version)) {
       const refusal = connectionCloseInitial(
         pending.version,
         pending.dcid,
         scid.value.scid,
-        QuicErrorCode.CONNECTION_REFUSED,
+        errorCode,
         'refused',
       );
       this.endpoint.sendRaw(refusal, pending.rinfo.port, pending.rinfo.address);
