@@ -19,8 +19,8 @@ import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { quicVersionFromWire } from '../../handshake/versions.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
-import type { ListenerStats, ListenOptions } from '../types.js';
 import type { ClientHelloRefusal } from '../tls/options.js';
+import type { ListenerStats, ListenOptions } from '../types.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
 import { RateMeter, TokenBucket } from './admission.js';
 import { quiche } from './binding.js';
@@ -511,7 +511,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       const { code, message, alert } = choice.refuse;
       this.#counts.refused++;
       this.failedBeforeSession(client, code, message);
-      this.#refuse(pending, alert === undefined ? QuicErrorCode.CONNECTION_REFUSED : QuicErrorCode.CRYPTO_ERROR + alert);
+      this.#refuse(
+        pending,
+        alert === undefined ? QuicErrorCode.CONNECTION_REFUSED : QuicErrorCode.CRYPTO_ERROR + alert,
+      );
       return;
     }
     if (choice && 'passthrough' in choice) {
