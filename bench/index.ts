@@ -52,6 +52,13 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),
   },
+  proxy: {
+    title: 'Intercepting proxy: TLS, QUIC and DTLS through it vs direct and vs mitmdump; idle flow memory',
+    run: async () =>
+      (await import('./proxy.js')).runProxyBench({
+        progress: (line) => process.stderr.write(`bench proxy: ${line}\n`),
+      }),
+  },
   load: {
     title: 'wirelayer load: the generator beside iperf3 on loopback, and against C echo servers',
     run: async () =>

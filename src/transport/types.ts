@@ -43,6 +43,11 @@ export interface ListenOptions extends SecurityOptions {
   idleTimeout?: number;
   /** Keep a half-closed TCP session open (as `net`'s `allowHalfOpen`); default false. */
   allowHalfOpen?: boolean;
+  /**
+   * TCP_NODELAY on the sockets (as `net`'s `noDelay`); default true, as Go and Python's asyncio:
+   * a proxy relaying small messages must not wait for the peer's delayed ACK (40 ms on Linux).
+   */
+  noDelay?: boolean;
   /** The proxy mode recorded on every Client (`proxyMode`); default "regular". */
   proxyMode?: string;
 }
@@ -69,6 +74,11 @@ export interface ConnectOptions extends SecurityOptions {
   /** A Server model to fill in (so a caller can watch it from the start); one is made otherwise. */
   conn?: Server;
   allowHalfOpen?: boolean;
+  /**
+   * TCP_NODELAY on the sockets (as `net`'s `noDelay`); default true, as Go and Python's asyncio:
+   * a proxy relaying small messages must not wait for the peer's delayed ACK (40 ms on Linux).
+   */
+  noDelay?: boolean;
   /** Idle timeout of the session in milliseconds (datagram drivers; 0 = none). */
   idleTimeout?: number;
   /**

@@ -9,7 +9,11 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '../../src/connection/index.js';
 import { CLIENT_STATE_KEYS, SERVER_STATE_KEYS } from '../../src/connection/index.js';
+import { quic } from '../../src/transport/quic/index.js';
+import type { QuicSession } from '../../src/transport/quic/session.js';
+import type { QuicStream } from '../../src/transport/quic/stream.js';
 import { fixturePath } from '../helpers/certs.js';
 import { startOpensslServer } from '../transport/tls-peers.js';
 import { opensslClient, tempConfdir } from './proxy-peers.js';
@@ -293,6 +297,61 @@ describe('wirelayer proxy (built CLI, child process)', () => {
       if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
       tcpEcho.close();
       await Promise.all([client, echo].map(closeSocket));
+    }
+  });
+
+  it('reverse:quic: a stream through the proxy, both legs printed as QUIC models', async () => {
+    const conf = tempConfdir();
+    const upstream = await quic.listen({
+      host: '127.0.0.1',
+      cert: readFileSync(fixturePath('ec-cert.pem'), 'utf8'),
+      key: readFileSync(fixturePath('ec-key.pem'), 'utf8'),
+      ALPNProtocols: ['x'],
+    });
+    upstream.on('session', (s: QuicSession<Client>) => s.on('stream', (st: QuicStream) => st.pipe(st)));
+    const cli = runCli(
+      [
+        'proxy',
+        '--mode',
+        `reverse:quic://127.0.0.1:${upstream.address[1]}`,
+        '--upstream-ca',
+        fixturePath('ec-cert.pem'),
+        '--quic-timeout',
+        '30',
+        '--json',
+      ],
+      { ...process.env, WIRELAYER_CONFDIR: conf.dir },
+    );
+    try {
+      await until(() => /listening on quic:\/\//.test(cli.stderr()), 'the listening line');
+      const port = Number(/listening on quic:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      await using session = await quic.connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: readFileSync(conf.caFile, 'utf8'),
+        ALPNProtocols: ['x'],
+      });
+      const stream = session.openStream();
+      stream.end('through the CLI');
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('through the CLI');
+      await until(() => /"event":"stream"/.test(cli.stdout()), 'the stream record');
+      const ups = cli
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string; driver?: string; role?: string; tls_version?: string })
+        .filter((r) => r.event === 'up');
+      expect(ups.map((r) => [r.driver, r.role, r.tls_version]).sort()).toEqual([
+        ['quic', 'client', 'QUICv1'],
+        ['quic', 'server', 'QUICv1'],
+      ]);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      await upstream.close();
+      conf.remove();
     }
   });
 

@@ -130,12 +130,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT');
   const modes = values.mode.map((spec) => {
     try {
-      const mode = parseMode(spec);
-      if (mode.scheme === 'quic')
-        throw new UsageError(
-          `--mode: scheme ${mode.scheme} is not available yet (tcp, tls, udp and dtls are)`,
-        );
-      return mode;
+      return parseMode(spec);
     } catch (e) {
       if (e instanceof ModeError) throw new UsageError(`--mode: ${e.message}`);
       throw e;

@@ -7,7 +7,10 @@ export async function bindTcpServer(
   options: ListenOptions,
 ): Promise<{ server: NetServer; address: Address }> {
   options.signal?.throwIfAborted();
-  const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
+  const server = createServer({
+    allowHalfOpen: options.allowHalfOpen ?? false,
+    noDelay: options.noDelay ?? true,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () => {

@@ -40,6 +40,7 @@ export function openTcp(d: Dial, options: ConnectOptions, scheme: Scheme): Promi
       localAddress: options.localAddress,
       localPort: options.localPort,
       allowHalfOpen: options.allowHalfOpen ?? false,
+      noDelay: options.noDelay ?? true,
     });
     d.onFail(() => socket.destroy());
     const onError = (err: Error): void =>
