@@ -81,6 +81,8 @@ export class ProxyContext {
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
   readonly #shutdown = new AbortController();
+  /** Legs whose `closed` or `error` was reported. */
+  readonly #ended = new WeakSet<Client | Server>();
   #leafKey: KeyObject | null = null;
 
   constructor(
@@ -147,8 +149,16 @@ export class ProxyContext {
     while (this.#running.size > 0) await Promise.all([...this.#running]);
   }
 
-  /** A model event of a flow's leg (the CLI prints them). */
+  /**
+   * A model event of a flow's leg (the CLI prints them). A leg ends once: after its `closed` or
+   * `error`, later reports of its end (a failure seen by a layer, then the flow's closing) are not
+   * repeated.
+   */
   model(event: ModelEvent, conn: Client | Server, flow: Flow | string, mode: ProxyMode): void {
+    if (event === 'closed' || event === 'error') {
+      if (this.#ended.has(conn)) return;
+      this.#ended.add(conn);
+    }
     this.events.emit('model', event, conn, typeof flow === 'string' ? flow : flow.id, mode);
   }
 

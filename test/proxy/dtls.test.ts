@@ -244,6 +244,8 @@ describe('reverse:dtls interception', () => {
       addons: [hooks.addon],
     });
     const seen = legs(proxy);
+    const events: string[] = [];
+    proxy.on('model', (event: string, conn: Connection) => events.push(`${conn.constructor.name} ${event}`));
     const err = await dtls
       .connect({
         host: '127.0.0.1',
@@ -271,6 +273,8 @@ describe('reverse:dtls interception', () => {
     expect(seen.server().error).toMatch(/^Certificate verify failed/);
     expect(seen.client().error).toMatch(/^Server TLS handshake failed\. Certificate verify failed/);
     expect(proxy.stats.flowErrors).toEqual({ ERR_DTLS_CERT_VERIFY: 1 });
+    // each leg ends once in the records, though the failure is seen, then the flow closes
+    expect(events).toEqual(['Client start', 'Server start', 'Server error', 'Client error']);
     await upstream.close();
   });
 });

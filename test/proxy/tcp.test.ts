@@ -117,8 +117,20 @@ describe('reverse:tcp', () => {
     const socket = await dial(proxy.listening[0]!.address[1]);
     socket.pause();
     await waitUntil(() => paused, 'the upstream to see backpressure');
+    // the first full write is not the end: kernel buffers along the way still grow (autotuning)
+    // for a while; the upstream must come to a standstill, and stay there
+    let last = -1;
+    await waitUntil(
+      () => {
+        const still = written === last;
+        last = written;
+        return still;
+      },
+      'the upstream to stop writing',
+      { timeoutMs: 10_000, intervalMs: 300 },
+    );
     const stalled = written;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 300));
     // held back: kernel buffers and stream high-water marks, a few MiB at most, not the 256 MiB on offer
     expect(written).toBe(stalled);
     expect(written).toBeLessThan(32 * 1024 * 1024);

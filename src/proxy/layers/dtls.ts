@@ -347,6 +347,10 @@ export async function startDtlsMode(ctx: ProxyContext, mode: ProxyMode): Promise
     certs: ctx.certs,
     idleTimeout: ctx.options.udpTimeout,
     handshakeTimeout: ctx.options.handshakeTimeout,
+    // the client leg's versions and ciphers are the listener's (the engine's context), the proxy's options
+    ...(ctx.options.minVersion !== undefined ? { minVersion: ctx.options.minVersion } : {}),
+    ...(ctx.options.maxVersion !== undefined ? { maxVersion: ctx.options.maxVersion } : {}),
+    ...(ctx.options.ciphers !== undefined ? { ciphers: ctx.options.ciphers } : {}),
     ...(ctx.options.maxFlows !== undefined ? { maxFlows: ctx.options.maxFlows } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
     // the filter's decision needs only the first hello's SNI: made at the door, before our cookie
