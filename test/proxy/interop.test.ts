@@ -6,9 +6,6 @@
  * TLS with openssl's client and gnutls-serv upstream, a different version and cipher per leg.
  * Each leg's model must be what that leg's peer printed.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, Connection, Server } from '../../src/connection/index.js';
 import { type ProxyOptions, Proxy as WirelayerProxy } from '../../src/proxy/proxy.js';
@@ -19,8 +16,10 @@ import { gnutlsDescription, gnutlsServ, sClient, sServer, sServerReport } from '
 import {
   cipherPriority,
   FORCED_CIPHERS,
+  fetchFile,
   HRR_GROUPS,
   ngtcp2Report,
+  servedFile,
   startGtlsServer,
 } from '../transport/quic-peers.js';
 import { parseGnutlsReport, startGnutlsServer } from '../transport/tls-peers.js';
@@ -51,7 +50,6 @@ async function startProxy(mode: string, options: Partial<ProxyOptions> = {}) {
 }
 
 describe('QUIC through the proxy: gtlsclient -> proxy -> gtlsserver, each leg its own settings', () => {
-  const body = randomBytes(64 * 1024);
   const cases = [
     ...FORCED_CIPHERS.map((c, i) => {
       const upstream = FORCED_CIPHERS[(i + 1) % FORCED_CIPHERS.length]!;
@@ -71,29 +69,15 @@ describe('QUIC through the proxy: gtlsclient -> proxy -> gtlsserver, each leg it
   ];
 
   it.each(cases)('$name', async (c) => {
-    const htdocs = join(conf.dir, `htdocs-${c.server.join('')}`.replace(/[^\w-]/g, '_'));
-    const download = `${htdocs}-download`;
-    mkdirSync(htdocs, { recursive: true });
-    mkdirSync(download, { recursive: true });
-    writeFileSync(join(htdocs, 'file.bin'), body);
-    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${htdocs}`, ...c.server]);
+    const file = servedFile(conf.dir, c.server.join('').replace(/[^\w-]/g, '_'), 64 * 1024);
+    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${file.htdocs}`, ...c.server]);
     const { proxy, port, client, server } = await startProxy(`reverse:quic://127.0.0.1:${upstream.port}`);
-    const peer = spawnPeer('gtlsclient', [
-      '--no-http-dump',
-      '--no-quic-dump',
-      '--timeout=5s',
-      `--download=${download}`,
-      '--exit-on-all-streams-close',
-      ...c.client,
-      '127.0.0.1',
-      String(port),
-      `https://127.0.0.1:${port}/file.bin`,
-    ]);
+    const peer = fetchFile(port, file.download, c.client);
     try {
       const clientReport = await ngtcp2Report(peer);
       const serverReport = await ngtcp2Report(upstream.peer);
       await waitUntil(() => peer.child.exitCode !== null, 'gtlsclient to finish', { timeoutMs: 15_000 });
-      expect(readFileSync(join(download, 'file.bin')).equals(body)).toBe(true);
+      expect(file.downloaded().equals(file.body)).toBe(true);
       expect(client()).toMatchObject({ tlsVersion: 'QUICv1', cipher: clientReport.cipher, alpn: 'h3' });
       expect(server()).toMatchObject({ tlsVersion: 'QUICv1', cipher: serverReport.cipher, alpn: 'h3' });
       if (c.expect.client !== null) expect(clientReport.cipher).toBe(c.expect.client);

@@ -3,10 +3,8 @@
  * for a file the server serves, arriving byte for byte (HTTP/3 relayed raw, stream for stream);
  * and our own QUIC client and listener on either side for streams, resets and hooks.
  */
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, Connection, Server } from '../../src/connection/index.js';
 import type { StreamRecord } from '../../src/proxy/layers/tcp.js';
@@ -15,9 +13,8 @@ import { quic } from '../../src/transport/quic/index.js';
 import type { QuicSession } from '../../src/transport/quic/session.js';
 import { type QuicStream, QuicStreamError } from '../../src/transport/quic/stream.js';
 import { EC_CERT, EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
-import { spawnPeer } from '../helpers/peer.js';
 import { waitUntil } from '../helpers/wait.js';
-import { ngtcp2Report, startGtlsServer } from '../transport/quic-peers.js';
+import { fetchFile, ngtcp2Report, servedFile, startGtlsServer } from '../transport/quic-peers.js';
 import { hookRecorder, tempConfdir } from './proxy-peers.js';
 
 const conf = tempConfdir();
@@ -64,32 +61,18 @@ async function readAll(stream: QuicStream): Promise<Buffer> {
 
 describe('reverse:quic interception', () => {
   it('gtlsclient -> proxy -> gtlsserver: an HTTP/3 file fetch arrives byte for byte; each leg its own handshake', async () => {
-    const htdocs = join(conf.dir, 'htdocs');
-    const download = join(conf.dir, 'download');
-    mkdirSync(htdocs);
-    mkdirSync(download);
-    const body = randomBytes(300 * 1024);
-    writeFileSync(join(htdocs, 'file.bin'), body);
-    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${htdocs}`]);
+    const file = servedFile(conf.dir, 'intercept', 300 * 1024);
+    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${file.htdocs}`]);
     const hooks = hookRecorder();
     await using proxy = await startProxy(upstream.port, { addons: [hooks.addon] });
     const seen = watch(proxy);
     const port = proxy.listening[0]!.address[1];
-    const client = spawnPeer('gtlsclient', [
-      '--no-http-dump',
-      '--no-quic-dump',
-      '--timeout=5s',
-      `--download=${download}`,
-      '--exit-on-all-streams-close',
-      '127.0.0.1',
-      String(port),
-      `https://127.0.0.1:${port}/file.bin`,
-    ]);
+    const client = fetchFile(port, file.download);
     try {
       await client.waitFor(/Negotiated ALPN is h3/, 15_000);
       const report = await ngtcp2Report(client);
       await waitUntil(() => client.child.exitCode !== null, 'gtlsclient to finish', { timeoutMs: 15_000 });
-      expect(readFileSync(join(download, 'file.bin')).equals(body)).toBe(true);
+      expect(file.downloaded().equals(file.body)).toBe(true);
       const c = seen.client();
       const s = seen.server();
       expect(c).toMatchObject({ tlsVersion: 'QUICv1', cipher: report.cipher, alpn: 'h3', sni: 'localhost' });
@@ -101,7 +84,7 @@ describe('reverse:quic interception', () => {
       await waitUntil(() => seen.streams.some((r) => r.client_stream_id === 0), 'the request stream record');
       const request = seen.streams.find((r) => r.client_stream_id === 0)!;
       expect(request.server_stream_id).toBe(0);
-      expect(request.bytes_from_server).toBeGreaterThan(body.length);
+      expect(request.bytes_from_server).toBeGreaterThan(file.body.length);
       // HTTP/3's unidirectional control and QPACK streams, both ways, kept their kind and initiator
       await proxy.close();
       const ids = seen.streams.map((r) => [r.client_stream_id! % 4, r.server_stream_id! % 4]);
@@ -126,34 +109,21 @@ describe('reverse:quic interception', () => {
   });
 
   it("follows the client's NAT rebinding: the fetch goes on from its new port, the server leg stays put", async () => {
-    const htdocs = join(conf.dir, 'htdocs-rebind');
-    const download = join(conf.dir, 'download-rebind');
-    mkdirSync(htdocs);
-    mkdirSync(download);
-    const body = randomBytes(64 * 1024);
-    writeFileSync(join(htdocs, 'file.bin'), body);
-    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${htdocs}`]);
+    const file = servedFile(conf.dir, 'rebind', 64 * 1024);
+    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${file.htdocs}`]);
     await using proxy = await startProxy(upstream.port);
     const seen = watch(proxy);
     const port = proxy.listening[0]!.address[1];
     // the request stream opens after the rebinding, so it comes from the new port
-    const client = spawnPeer('gtlsclient', [
-      '--no-http-dump',
-      '--no-quic-dump',
-      '--timeout=5s',
+    const client = fetchFile(port, file.download, [
       '--change-local-addr=200ms',
       '--nat-rebinding',
       '--delay-stream=500ms',
-      `--download=${download}`,
-      '--exit-on-all-streams-close',
-      '127.0.0.1',
-      String(port),
-      `https://127.0.0.1:${port}/file.bin`,
     ]);
     try {
       const [, newPort] = await client.waitFor(/Local address is now \[127\.0\.0\.1\]:(\d+)/);
       await waitUntil(() => client.child.exitCode !== null, 'gtlsclient to finish', { timeoutMs: 15_000 });
-      expect(readFileSync(join(download, 'file.bin')).equals(body)).toBe(true);
+      expect(file.downloaded().equals(file.body)).toBe(true);
       expect(seen.client().peername).toEqual(['127.0.0.1', Number(newPort)]);
       expect(seen.server().peername).toEqual(['127.0.0.1', upstream.port]);
     } finally {
@@ -305,13 +275,8 @@ describe('reverse:quic failures and timeouts', () => {
 
 describe('reverse:quic passthrough', () => {
   it('--ignore-hosts: gtlsclient fetches through untouched, seeing the upstream certificate; models from the Initials', async () => {
-    const htdocs = join(conf.dir, 'htdocs-pass');
-    const download = join(conf.dir, 'download-pass');
-    mkdirSync(htdocs);
-    mkdirSync(download);
-    const body = randomBytes(200 * 1024);
-    writeFileSync(join(htdocs, 'file.bin'), body);
-    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${htdocs}`]);
+    const file = servedFile(conf.dir, 'pass', 200 * 1024);
+    const upstream = await startGtlsServer('127.0.0.1', [`--htdocs=${file.htdocs}`]);
     const hooks = hookRecorder();
     await using proxy = await startProxy(upstream.port, {
       addons: [hooks.addon],
@@ -319,21 +284,12 @@ describe('reverse:quic passthrough', () => {
     });
     const seen = watch(proxy);
     const port = proxy.listening[0]!.address[1];
-    const client = spawnPeer('gtlsclient', [
-      '--no-http-dump',
-      '--no-quic-dump',
-      '--timeout=5s',
-      `--download=${download}`,
-      '--exit-on-all-streams-close',
-      '127.0.0.1',
-      String(port),
-      `https://127.0.0.1:${port}/file.bin`,
-    ]);
+    const client = fetchFile(port, file.download);
     try {
       await client.waitFor(/Negotiated ALPN is h3/, 15_000);
       const report = await ngtcp2Report(client);
       await waitUntil(() => client.child.exitCode !== null, 'gtlsclient to finish', { timeoutMs: 15_000 });
-      expect(readFileSync(join(download, 'file.bin')).equals(body)).toBe(true);
+      expect(file.downloaded().equals(file.body)).toBe(true);
       const c = seen.client();
       const s = seen.server();
       expect(c).toMatchObject({

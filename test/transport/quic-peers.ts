@@ -3,6 +3,9 @@
  * loopback. They speak HTTP/3 (ALPN h3) and print what they negotiated.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fixturePath } from '../helpers/certs.js';
 import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
@@ -84,8 +87,13 @@ export async function startGtlsServer(host: string, extra: readonly string[] = [
   return { port, peer };
 }
 
-/** `gtlsclient` against host:port (an IP literal: it sends the SNI `localhost`). */
-export function runGtlsClient(host: string, port: number, extra: readonly string[] = []): PeerProcess {
+/** `gtlsclient` against host:port (an IP literal: it sends the SNI `localhost`), asking for `path`. */
+export function runGtlsClient(
+  host: string,
+  port: number,
+  extra: readonly string[] = [],
+  path = '/',
+): PeerProcess {
   const authority = host.includes(':') ? `[${host}]` : host;
   return spawnPeer('gtlsclient', [
     '--no-http-dump',
@@ -94,6 +102,30 @@ export function runGtlsClient(host: string, port: number, extra: readonly string
     ...extra,
     host,
     String(port),
-    `https://${authority}:${port}/`,
+    `https://${authority}:${port}${path}`,
   ]);
 }
+
+/** A file of random bytes for `gtlsserver --htdocs` to serve, and a folder for `gtlsclient` to download it to. */
+export function servedFile(
+  root: string,
+  name: string,
+  size: number,
+): { htdocs: string; download: string; body: Buffer; downloaded(): Buffer } {
+  const htdocs = join(root, `htdocs-${name}`);
+  const download = join(root, `download-${name}`);
+  mkdirSync(htdocs, { recursive: true });
+  mkdirSync(download, { recursive: true });
+  const body = randomBytes(size);
+  writeFileSync(join(htdocs, 'file.bin'), body);
+  return { htdocs, download, body, downloaded: () => readFileSync(join(download, 'file.bin')) };
+}
+
+/** `gtlsclient` fetching /file.bin over HTTP/3 into `download`, exiting once it has it. */
+export const fetchFile = (port: number, download: string, extra: readonly string[] = []): PeerProcess =>
+  runGtlsClient(
+    '127.0.0.1',
+    port,
+    [`--download=${download}`, '--exit-on-all-streams-close', ...extra],
+    '/file.bin',
+  );

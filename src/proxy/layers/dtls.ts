@@ -18,7 +18,7 @@ import type { DtlsClientHelloAnswer } from '../../transport/dtls/options.js';
 import type { DtlsLayerSession } from '../../transport/dtls/session.js';
 import { ConnectError, type SessionError } from '../../transport/errors.js';
 import type { DatagramSession } from '../../transport/types.js';
-import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
+import type { UdpSocketSession } from '../../transport/udp/connect.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,
@@ -30,8 +30,9 @@ import {
   type UdpFlow,
 } from '../hooks.js';
 import type { ProxyMode } from '../modes.js';
+import { openUdpLeg, untilLegEnds } from './legs.js';
 import { relayUntouched } from './passthrough.js';
-import { closeLegs, type ModeServer, untilLegEnds } from './tcp.js';
+import { closeLegs, type ModeServer } from './tcp.js';
 import { alertFor, clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
 
@@ -202,20 +203,9 @@ class DtlsFlow {
   /** The server leg's UDP socket, with the connect hooks. */
   async #openUdp(): Promise<UdpSocketSession> {
     const { ctx, mode, flow } = this;
-    const udp = await ctx.openServer(
-      flow,
-      mode,
-      () =>
-        connectUdp({
-          host: mode.host,
-          port: mode.port,
-          conn: this.server,
-          idleTimeout: ctx.options.udpTimeout,
-        }),
-      (s) => {
-        this.udp = s;
-      },
-    );
+    const udp = await openUdpLeg(ctx, flow, mode, ctx.options.udpTimeout, (s) => {
+      this.udp = s;
+    });
     if (udp === null) throw new FlowRefused('ERR_PROXY_UPSTREAM', `Upstream unavailable: ${flow.error}`);
     return udp;
   }

@@ -7,7 +7,7 @@ import type { Client } from '../../connection/index.js';
 import type { DatagramSession } from '../../transport/types.js';
 import type { UdpSocketSession } from '../../transport/udp/connect.js';
 import type { ProxyContext } from '../context.js';
-import { untilLegEnds } from './tcp.js';
+import { untilLegEnds } from './legs.js';
 
 /**
  * Relays until either leg ends: `held` (the client's datagrams that came before) goes first;

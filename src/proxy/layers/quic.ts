@@ -21,7 +21,7 @@ import {
 } from '../../transport/quic/listener.js';
 import type { QuicSession } from '../../transport/quic/session.js';
 import type { QuicStream } from '../../transport/quic/stream.js';
-import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
+import type { UdpSocketSession } from '../../transport/udp/connect.js';
 import type { UdpFlowSession } from '../../transport/udp/flow.js';
 import type { ProxyContext } from '../context.js';
 import {
@@ -35,8 +35,9 @@ import {
   type UdpFlow,
 } from '../hooks.js';
 import type { ProxyMode } from '../modes.js';
+import { openUdpLeg, untilLegEnds } from './legs.js';
 import { relayUntouched } from './passthrough.js';
-import { closeLegs, type ModeServer, runTcpLayer, untilLegEnds } from './tcp.js';
+import { closeLegs, type ModeServer, runTcpLayer } from './tcp.js';
 import { alertFor, clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
 
@@ -333,20 +334,9 @@ class QuicFlow {
     const { ctx, mode, flow } = this;
     const server = flow.server;
     ctx.model('up', this.client, flow, mode);
-    const udp = await ctx.openServer(
-      flow,
-      mode,
-      () =>
-        connectUdp({
-          host: mode.host,
-          port: mode.port,
-          conn: server,
-          ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
-        }),
-      (s) => {
-        this.raw = s;
-      },
-    );
+    const udp = await openUdpLeg(ctx, flow, mode, ctx.options.quicTimeout, (s) => {
+      this.raw = s;
+    });
     if (udp === null) return;
     // the server leg is a UDP socket, but its model is of the QUIC connection going through it
     server.tlsVersion = this.client.tlsVersion;

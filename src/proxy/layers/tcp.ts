@@ -10,7 +10,6 @@ import { QuicStreamError } from '../../transport/quic/stream.js';
 import { connectTcp, tcpServerModel } from '../../transport/tcp/connect.js';
 import { TcpListener } from '../../transport/tcp/listener.js';
 import type { TcpSession } from '../../transport/tcp/session.js';
-import type { Session } from '../../transport/types.js';
 import type { ProxyContext } from '../context.js';
 import { Flow, FlowMessage, type TcpFlow } from '../hooks.js';
 import type { ProxyMode } from '../modes.js';
@@ -217,37 +216,6 @@ async function endLeg(leg: Leg, failed: boolean): Promise<void> {
   if (!failed) return leg.close();
   leg.destroy();
   await leg.whenClosed?.();
-}
-
-/** A live leg as `untilLegEnds` watches it. */
-type LiveLeg = Pick<Session, 'closed' | 'close' | 'once' | 'off'>;
-
-/**
- * Resolves once either leg of a datagram or QUIC flow closes, or the proxy shuts down; `end`
- * runs once then (by default both legs are closed: close_notify, CONNECTION_CLOSE).
- */
-export function untilLegEnds(
-  ctx: ProxyContext,
-  client: LiveLeg,
-  server: LiveLeg,
-  end: () => void = () => {
-    void client.close();
-    void server.close();
-  },
-): Promise<void> {
-  return new Promise((resolve) => {
-    const finish = (): void => {
-      client.off('close', finish);
-      server.off('close', finish);
-      ctx.shutdown.removeEventListener('abort', finish);
-      end();
-      resolve();
-    };
-    if (client.closed || server.closed || ctx.shutdown.aborted) return finish();
-    client.once('close', finish);
-    server.once('close', finish);
-    ctx.shutdown.addEventListener('abort', finish, { once: true });
-  });
 }
 
 /**
