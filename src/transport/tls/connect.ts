@@ -16,27 +16,59 @@ import { TlsSession } from './session.js';
 /** Client contexts kept (16, LRU): building one parses the CA list, a sixth of a handshake. */
 const contexts = new LruMap<string, SecureContext>(16);
 
-/** The client SecureContext for these options, made once per distinct set and reused. */
-function clientContext(security: ReturnType<typeof nodeSecurityOptions>): SecureContext {
-  // a digest of the material, so no private key text is kept as a map key
-  const hash = createHash('sha256').update(
-    `${security.minVersion}\0${security.maxVersion}\0${security.ciphers}`,
-  );
-  const add = (v: string | Buffer | (string | Buffer)[] | undefined): void => {
-    if (Array.isArray(v)) for (const one of v) add(one);
-    else if (v !== undefined) hash.update('\0').update(v);
-    hash.update('\u0001');
-  };
-  add(security.ca);
-  add(security.cert);
-  add(security.key);
-  return contexts.getOrSet(hash.digest('base64'), () => createSecureContext(security));
+/**
+ * Digests of CA lists by the list itself, with the entries they were taken from: a proxy passes
+ * the same list (Node's ~140 roots and more) on every dial, and hashing it cost 5% of a proxied
+ * handshake. An entry changed in place (compared by reference: cheap for the same strings) is hashed again.
+ */
+const listDigests = new WeakMap<
+  readonly (string | Buffer)[],
+  { entries: (string | Buffer)[]; digest: string }
+>();
+
+type Material = string | Buffer | readonly (string | Buffer)[] | undefined;
+
+/** A digest of certificate material, so no private key text is kept as a map key. */
+function digest(v: Material): string {
+  if (v === undefined) return '';
+  if (!Array.isArray(v))
+    return createHash('sha256')
+      .update(v as string | Buffer)
+      .digest('base64');
+  const list = v as readonly (string | Buffer)[];
+  const known = listDigests.get(list);
+  if (known && known.entries.length === list.length && known.entries.every((one, i) => one === list[i]))
+    return known.digest;
+  const hash = createHash('sha256');
+  for (const one of list) hash.update(one).update('\0');
+  const d = hash.digest('base64');
+  listDigests.set(list, { entries: [...list], digest: d });
+  return d;
+}
+
+/**
+ * The client SecureContext for these options, made once per distinct set and reused. The key is
+ * taken from the caller's options (`given`), whose CA list keeps its identity from dial to dial.
+ */
+function clientContext(
+  given: TlsConnectOptions,
+  security: ReturnType<typeof nodeSecurityOptions>,
+): SecureContext {
+  const key = [
+    security.minVersion,
+    security.maxVersion,
+    security.ciphers,
+    digest(given.ca),
+    digest(security.cert),
+    digest(security.key),
+  ].join('\0');
+  return contexts.getOrSet(key, () => createSecureContext(security));
 }
 
 /** The dial's client context, or the dial failed with the option's fault. */
 function dialContext(d: Dial, options: TlsConnectOptions): SecureContext {
   try {
-    return clientContext(nodeSecurityOptions(options));
+    return clientContext(options, nodeSecurityOptions(options));
   } catch (err) {
     // a version outside TLS is our RangeError; unreadable certificates or keys carry OpenSSL's code
     const code =
