@@ -13,7 +13,7 @@ import { ConnectError, errorCode } from '../transport/errors.js';
 import type { Session } from '../transport/types.js';
 import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
 import type { HostFilter } from './layers/next-layer.js';
-import type { ProxyMode } from './modes.js';
+import type { FlowMode } from './modes.js';
 
 /** The model events of the command-line contract, per leg of a flow. */
 export type ModelEvent = 'start' | 'up' | 'closed' | 'error';
@@ -50,6 +50,47 @@ export interface LayerOptions {
   maxVersion: TlsVersion | undefined;
   ciphers: string | undefined;
   confdir: string | undefined;
+  /** SOCKS5's username/password method: the credentials, `any` (a `socks5Auth` hook decides), or none. */
+  proxyAuth: { username: string; password: string } | 'any' | null;
+  socks5: Socks5Settings;
+}
+
+/** The settings of SOCKS5 modes (`ProxyOptions.socks5`), resolved. */
+export interface Socks5Settings {
+  /** BND.ADDR of UDP ASSOCIATE replies; null: the relay socket's own address. */
+  advertise: string | null;
+  /** UDP associations held at most, in total and per client IP address. */
+  maxAssociations: number;
+  maxAssociationsPerClient: number;
+  /** Destinations (flows) one association holds at most; at the cap the idlest is closed. */
+  maxDestinations: number;
+}
+
+/** Counters of the SOCKS5 modes. */
+export interface Socks5Stats {
+  /** Control connections accepted, and requests by command once their reply went out. */
+  connections: number;
+  connects: number;
+  associations: number;
+  liveAssociations: number;
+  /** Replies other than success, by the RFC's name (HOST_UNREACHABLE, COMMAND_NOT_SUPPORTED, ...). */
+  refusals: Record<string, number>;
+  /** Connections that ended before a request: by cause (ERR_SOCKS5_VERSION, NO_ACCEPTABLE_METHODS, AUTH_FAILED, ETIMEDOUT, CLOSED). */
+  handshakeFailures: Record<string, number>;
+  /** Datagrams of associations relayed (data bytes, without headers). */
+  datagramsFromClient: number;
+  datagramsToClient: number;
+  /** Datagrams dropped: FRAG != 0, from another address than the client's, malformed headers, addressed to one of our own sockets. */
+  fragDrops: number;
+  foreignDrops: number;
+  malformedDrops: number;
+  loopDrops: number;
+  /** Datagrams dropped while their destination's layers were starting (its queue full). */
+  pendingDrops: number;
+  /** Destinations closed at an association's cap. */
+  destinationEvictions: number;
+  /** Destinations whose layers could not start (their datagrams dropped). */
+  destinationFailures: number;
 }
 
 /** Counters of a proxy since it started. */
@@ -66,6 +107,8 @@ export interface ProxyStats {
   /** Records of DTLS flows a `udpMessage` hook dropped, and those dropped because a flow's queue was full. */
   hookDrops: number;
   queueDrops: number;
+  /** The SOCKS5 modes' counters. */
+  socks5: Socks5Stats;
 }
 
 /** The shared state of one proxy. */
@@ -75,6 +118,23 @@ export class ProxyContext {
   passthrough = 0;
   /** Datagrams of DTLS flows dropped by hooks or full queues. */
   readonly datagramCounters = { hookDrops: 0, queueDrops: 0 };
+  readonly socks5: Socks5Stats = {
+    connections: 0,
+    connects: 0,
+    associations: 0,
+    liveAssociations: 0,
+    refusals: {},
+    handshakeFailures: {},
+    datagramsFromClient: 0,
+    datagramsToClient: 0,
+    fragDrops: 0,
+    foreignDrops: 0,
+    malformedDrops: 0,
+    loopDrops: 0,
+    pendingDrops: 0,
+    destinationEvictions: 0,
+    destinationFailures: 0,
+  };
   readonly #flowErrors = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
@@ -109,6 +169,11 @@ export class ProxyContext {
       flowErrors: Object.fromEntries(this.#flowErrors),
       hookErrors: this.bus.errors,
       ...this.datagramCounters,
+      socks5: {
+        ...this.socks5,
+        refusals: { ...this.socks5.refusals },
+        handshakeFailures: { ...this.socks5.handshakeFailures },
+      },
     };
   }
 
@@ -146,7 +211,7 @@ export class ProxyContext {
   }
 
   /** A model event of a flow's leg (the CLI prints them). */
-  model(event: ModelEvent, conn: Client | Server, flow: Flow | string, mode: ProxyMode): void {
+  model(event: ModelEvent, conn: Client | Server, flow: Flow | string, mode: FlowMode): void {
     this.events.emit('model', event, conn, typeof flow === 'string' ? flow : flow.id, mode);
   }
 
@@ -177,7 +242,7 @@ export class ProxyContext {
    */
   async openServer<S extends Session<Server>>(
     flow: Flow,
-    mode: ProxyMode,
+    mode: FlowMode,
     dial: () => Promise<S>,
     opened: (session: S) => void,
   ): Promise<S | null> {

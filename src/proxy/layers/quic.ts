@@ -17,6 +17,7 @@ import { connectQuic, quicServerModel } from '../../transport/quic/connect.js';
 import { type QuicClientHelloAnswer, QuicListener } from '../../transport/quic/listener.js';
 import type { QuicSession } from '../../transport/quic/session.js';
 import type { QuicStream } from '../../transport/quic/stream.js';
+import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,
@@ -28,7 +29,7 @@ import {
   type TlsServerSettings,
   type UdpFlow,
 } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode } from '../modes.js';
 import { closeLegs, type ModeServer, runTcpLayer } from './tcp.js';
 import { clientLegCertificate } from './tls.js';
 import { DatagramPump, DEFAULT_PENDING_LIMIT } from './udp.js';
@@ -59,7 +60,7 @@ class QuicFlow {
 
   constructor(
     readonly ctx: ProxyContext,
-    readonly mode: ProxyMode,
+    readonly mode: FlowMode,
     client: Client,
   ) {
     this.flow = new Flow('tcp', client, quicServerModel({ host: mode.host, port: mode.port }));
@@ -340,10 +341,18 @@ class QuicFlow {
   }
 }
 
-/** Starts a `reverse:quic` mode: our QUIC listener for the client legs, our QUIC client upstream. */
-export async function startQuicMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+/**
+ * Starts a `reverse:quic` mode: our QUIC listener for the client legs, our QUIC client
+ * upstream; on `socket` when given (a SOCKS5 association's destination, `mode` its flow's).
+ */
+export async function startQuicMode(
+  ctx: ProxyContext,
+  mode: FlowMode,
+  socket?: DatagramSocket,
+): Promise<ModeServer> {
   const flows = new WeakMap<Client, QuicFlow>();
   const listener = await QuicListener.listen({
+    ...(socket !== undefined ? { socket } : {}),
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,
     proxyMode: mode.spec,
