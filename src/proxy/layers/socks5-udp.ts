@@ -52,9 +52,8 @@ export class Association extends EventEmitter {
   /** The relay socket's address (what BND.ADDR and BND.PORT report unless advertised). */
   readonly local: AddressInfo;
   readonly #clientIp: string;
-  /** The client's UDP address, fixed by its first datagram (or the request): replies go there. */
+  /** The client's UDP address, fixed by its first datagram: replies go there. */
   #peer: RemoteInfo | null = null;
-  readonly #expectedPort: number | null;
   readonly #destinations = new Map<string, Destination>();
   /** The destination of the last datagram: most datagrams go where the previous one went. */
   #last: Destination | null = null;
@@ -71,13 +70,11 @@ export class Association extends EventEmitter {
     readonly registry: AssociationRegistry,
     socket: Socket,
     clientIp: string,
-    expectedPort: number | null,
   ) {
     super();
     this.#socket = socket;
     this.local = socket.address();
     this.#clientIp = clientIp;
-    this.#expectedPort = expectedPort;
     registry.ports.add(this.local.port);
     registry.perClient.set(clientIp, (registry.perClient.get(clientIp) ?? 0) + 1);
     ctx.socks5.associations++;
@@ -94,9 +91,9 @@ export class Association extends EventEmitter {
 
   /**
    * Binds the relay socket on `localAddress` (where the client reached the control connection),
-   * port 0, with the UDP listener's socket setup. `requested` is the request's DST.ADDR and
-   * DST.PORT: when they name the client's own address and a port, only that port may send;
-   * anything else there (0.0.0.0:0, or a target address, a common quirk) is not held against it.
+   * port 0, with the UDP listener's socket setup. The request's DST.ADDR and DST.PORT are not
+   * used: clients send 0.0.0.0:0, or (a common quirk) their first target's address, and a NAT
+   * between us changes their port anyway; the client's first datagram fixes its address.
    */
   static async open(
     ctx: ProxyContext,
@@ -104,7 +101,6 @@ export class Association extends EventEmitter {
     registry: AssociationRegistry,
     localAddress: string,
     clientIp: string,
-    requested: Socks5Address,
   ): Promise<Association> {
     const host = unmapped(localAddress);
     const socket = createUdpSocket(isIP(host) === 6 ? 6 : 4, {
@@ -117,8 +113,7 @@ export class Association extends EventEmitter {
         resolve();
       });
     });
-    const own = !requested.domain && unmapped(requested.host) === clientIp && requested.port !== 0;
-    return new Association(ctx, spec, registry, socket, clientIp, own ? requested.port : null);
+    return new Association(ctx, spec, registry, socket, clientIp);
   }
 
   /** The client's UDP address once it sent (the peer its destinations' layers see). */
@@ -136,11 +131,7 @@ export class Association extends EventEmitter {
     const peer = this.#peer;
     if (peer === null) {
       // RFC 1928 section 7: only the client's address may use the association
-      if (
-        unmapped(rinfo.address) !== this.#clientIp ||
-        (this.#expectedPort !== null && rinfo.port !== this.#expectedPort) ||
-        this.#closing !== null
-      ) {
+      if (unmapped(rinfo.address) !== this.#clientIp || this.#closing !== null) {
         stats.foreignDrops++;
         return;
       }

@@ -188,7 +188,7 @@ class ControlConnection {
           handedOver = true;
           await this.#connect(address);
         } else if (command === Command.UDP_ASSOCIATE) {
-          await this.#associate(address);
+          await this.#associate();
         } else {
           await this.#refuse(
             Reply.COMMAND_NOT_SUPPORTED,
@@ -321,7 +321,7 @@ class ControlConnection {
   }
 
   /** UDP ASSOCIATE: an association until the control connection closes (or idles out). */
-  async #associate(requested: Socks5Address): Promise<void> {
+  async #associate(): Promise<void> {
     const { ctx, mode, control, registry } = this.state;
     // the TLS listener leaves this connection to us
     this.#proceed(false);
@@ -346,7 +346,6 @@ class ControlConnection {
         registry,
         this.socket.localAddress ?? this.client.sockname[0],
         clientIp,
-        requested,
       );
     } catch (err) {
       await this.#refuse(Reply.GENERAL_FAILURE, `No UDP relay socket: ${(err as Error).message}`);
@@ -365,7 +364,9 @@ class ControlConnection {
         socket.destroy();
         resolve();
       };
-      if (socket.destroyed) end();
+      if (socket.destroyed || socket.readableEnded) end();
+      // the client's FIN ends it (the listener keeps half-open connections: no close comes by itself)
+      socket.once('end', end);
       socket.once('close', end);
       association.once('idle', end);
       if (ctx.shutdown.aborted) end();
