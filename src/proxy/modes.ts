@@ -99,6 +99,14 @@ export function parseMode(spec: string): ProxyMode {
   return mode;
 }
 
+/**
+ * The port a mode listens on: its spec's (`@PORT`), else the proxy's `listenPort`, else 0 (a
+ * free one), except `socks5`, whose port is then 1080 (RFC 1928's).
+ */
+export function modeListenPort(mode: ProxyMode, listenPort: number | undefined): number {
+  return mode.listenPort ?? listenPort ?? (mode.kind === 'socks5' ? SOCKS5_DEFAULT_PORT : 0);
+}
+
 /** The `host:port` text of an address, IPv6 in brackets (as mode specs and `--ignore-hosts` see it). */
 export function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -16,7 +16,7 @@ import { startSocks5Mode } from './layers/socks5.js';
 import { type ModeServer, startTcpMode } from './layers/tcp.js';
 import { startTlsMode, upstreamTrust } from './layers/tls.js';
 import { startUdpMode } from './layers/udp.js';
-import { ModeError, type ProxyMode, parseMode, SOCKS5_DEFAULT_PORT } from './modes.js';
+import { ModeError, modeListenPort, type ProxyMode, parseMode } from './modes.js';
 
 /** Options of `Proxy.start`. */
 export interface ProxyOptions {
@@ -143,14 +143,10 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
   static async start(options: ProxyOptions): Promise<Proxy> {
     options.signal?.throwIfAborted();
     if (options.modes.length === 0) throw new ModeError('no mode given');
-    // a socks5 mode without a port of its own listens on 1080, unless the proxy names one
+    // every mode gets its port here: a socks5 mode's default (1080) is not the proxy's (0)
     const modes = options.modes
       .map((m) => (typeof m === 'string' ? parseMode(m) : m))
-      .map((m) =>
-        m.kind === 'socks5' && m.listenPort === undefined
-          ? { ...m, listenPort: options.listenPort ?? SOCKS5_DEFAULT_PORT }
-          : m,
-      );
+      .map((m) => ({ ...m, listenPort: modeListenPort(m, options.listenPort) }));
     const extraCa = options.upstreamCa === undefined ? [] : [options.upstreamCa].flat().map(pemText);
     const idle = options.idleTimeout ?? 0;
     const layerOptions: LayerOptions = {
