@@ -4,7 +4,7 @@
  * flow, the closing hooks). Internal: the public surface is `Proxy` and the hook types.
  */
 import type { KeyObject } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
+import { type EventEmitter, setMaxListeners } from 'node:events';
 import { type CertStore, generateKey, type IssuedCertificate } from '../certs/index.js';
 import { LruMap } from '../collections/lru-map.js';
 import type { Client, Connection, Server } from '../connection/index.js';
@@ -149,7 +149,10 @@ export class ProxyContext {
     readonly certs: CertStore,
     /** Where model and stream events go (the Proxy). */
     readonly events: EventEmitter,
-  ) {}
+  ) {
+    // every live flow (and SOCKS5 association) listens for the shutdown: no leak past 10 of them
+    setMaxListeners(0, this.#shutdown.signal);
+  }
 
   /** Aborted when the proxy closes: live flows end their legs. */
   get shutdown(): AbortSignal {

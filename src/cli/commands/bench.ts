@@ -17,6 +17,7 @@ export const BENCH_NAMES: readonly string[] = [
   'quic-flood',
   'quic-initial',
   'load',
+  'socks5',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
 export const RELAY_NAMES: readonly string[] = ['wirelayer', 'node', 'socat'];

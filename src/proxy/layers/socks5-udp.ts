@@ -271,6 +271,8 @@ export class Destination extends EventEmitter implements DatagramSocket {
   #pending: Buffer[] = [];
   #starting: Promise<void> | null = null;
   #ending: Promise<void> | null = null;
+  /** The layers' `message` listener (one, taken once they are up): called directly, no `emit` per datagram. */
+  #receiver: ((data: Buffer, rinfo: RemoteInfo | null) => void) | null = null;
   /** The association's tick of the last datagram either way. */
   lastSeen = 0;
 
@@ -298,6 +300,7 @@ export class Destination extends EventEmitter implements DatagramSocket {
 
   close(callback?: () => void): void {
     this.#state = 'closed';
+    this.#receiver = null;
     this.#pending.length = 0;
     this.association.forget(this);
     if (callback) setImmediate(callback);
@@ -305,8 +308,9 @@ export class Destination extends EventEmitter implements DatagramSocket {
 
   /** A datagram's data from the client. */
   deliver(data: Buffer): void {
-    if (this.#state === 'up') {
-      this.emit('message', data, this.association.peer);
+    const receiver = this.#receiver;
+    if (receiver !== null) {
+      receiver(data, this.association.peer);
       return;
     }
     if (this.#state === 'closed') return;
@@ -340,10 +344,17 @@ export class Destination extends EventEmitter implements DatagramSocket {
       return;
     }
     this.#state = 'up';
+    const listeners = this.listeners('message') as ((data: Buffer, rinfo: RemoteInfo | null) => void)[];
+    this.#receiver =
+      listeners.length === 1
+        ? listeners[0]!
+        : (data, rinfo) => {
+            for (const l of listeners) l(data, rinfo);
+          };
     const pending = this.#pending;
     this.#pending = [];
     const peer = this.association.peer;
-    for (const d of pending) this.emit('message', d, peer);
+    for (const d of pending) this.#receiver(d, peer);
   }
 
   /** Closes its layers (their flows end, with their hooks), then forgets it. */
