@@ -266,6 +266,48 @@ describe('socks5 UDP ASSOCIATE', () => {
     await assoc.close();
   });
 
+  it('a wildcard listener (0.0.0.0, and dual-stack ::): BND.ADDR is the address the client reached, never the wildcard', async () => {
+    for (const listenHost of ['0.0.0.0', '::']) {
+      await using proxy = await startProxy({ listenHost });
+      const assoc = await Socks5Association.open('127.0.0.1', proxyPort(proxy));
+      try {
+        expect(assoc.bound.host, listenHost).toBe('127.0.0.1');
+        assoc.send('127.0.0.1', echoPort, Buffer.from(`via ${listenHost}`));
+        expect((await assoc.next()).data.toString()).toBe(`via ${listenHost}`);
+      } finally {
+        await assoc.close();
+      }
+    }
+  });
+
+  it('IPv6: the control connection, the relay and the destination on ::1', async () => {
+    const echo6 = createSocket('udp6');
+    echo6.bind(0, '::1');
+    await once(echo6, 'listening');
+    echo6.on('message', (m, r) => echo6.send(m, r.port, r.address));
+    await using proxy = await startProxy({ listenHost: '::1' });
+    const servers: Server[] = [];
+    proxy.on('model', (_e: string, conn: Connection) => {
+      if (conn.constructor.name === 'Server' && !servers.includes(conn as Server))
+        servers.push(conn as Server);
+    });
+    const assoc = await Socks5Association.open('::1', proxyPort(proxy), { udpHost: '::1' });
+    try {
+      expect(assoc.bound.host).toBe('0:0:0:0:0:0:0:1');
+      assoc.send('::1', echo6.address().port, Buffer.from('over v6'));
+      const reply = await assoc.next();
+      expect(reply).toEqual({
+        host: '0:0:0:0:0:0:0:1',
+        port: echo6.address().port,
+        data: Buffer.from('over v6'),
+      });
+      expect(servers[0]!.address).toEqual(['::1', echo6.address().port]);
+    } finally {
+      await assoc.close();
+      echo6.close();
+    }
+  });
+
   it('socks5.advertise: BND.ADDR of the reply is the advertised address, with the relay port', async () => {
     await using proxy = await startProxy({ socks5: { advertise: '192.0.2.7' } });
     const assoc = await Socks5Association.open('127.0.0.1', proxyPort(proxy));
