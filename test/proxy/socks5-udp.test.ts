@@ -161,6 +161,16 @@ describe('socks5 UDP ASSOCIATE', () => {
       assoc.send('127.0.0.1', second.address().port, Buffer.from('two'));
       const r = await assoc.next();
       expect(r).toMatchObject({ port: second.address().port, data: Buffer.from('2:two') });
+      // back and forth: each datagram finds its destination again (not only the last one)
+      for (let i = 0; i < 3; i++) {
+        assoc.send('127.0.0.1', echoPort, Buffer.from(`one ${i}`));
+        expect(await assoc.next()).toMatchObject({ port: echoPort, data: Buffer.from(`one ${i}`) });
+        assoc.send('127.0.0.1', second.address().port, Buffer.from(`two ${i}`));
+        expect(await assoc.next()).toMatchObject({
+          port: second.address().port,
+          data: Buffer.from(`2:two ${i}`),
+        });
+      }
       expect(proxy.stats.flows).toBe(3);
     } finally {
       await assoc.close();

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   datagramHeader,
+  datagramHeaderLength,
+  destinationHash,
   encodeAddress,
   isHostName,
   parseCredentials,
@@ -152,6 +154,24 @@ describe('SOCKS5 parsers', () => {
     );
     // the header alone, no data: a valid empty datagram
     expect(parseDatagramHeader(datagramHeader('::1', 443)).headerLength).toBe(22);
+  });
+
+  it('datagramHeaderLength reads the length from ATYP alone; destinationHash covers the address bytes only', () => {
+    const v4 = Buffer.concat([datagramHeader('10.0.0.1', 53), Buffer.from('x')]);
+    const v6 = Buffer.concat([datagramHeader('::1', 53), Buffer.from('x')]);
+    const name = Buffer.concat([datagramHeader('example.com', 53), Buffer.from('x')]);
+    expect([datagramHeaderLength(v4), datagramHeaderLength(v6), datagramHeaderLength(name)]).toEqual([
+      10, 22, 18,
+    ]);
+    expect(datagramHeaderLength(v4.subarray(0, 9))).toBe(-1);
+    expect(datagramHeaderLength(Buffer.from([0, 0, 0, 2, 1, 2, 3, 4, 0, 53]))).toBe(-1);
+    const other = Buffer.from(v4);
+    other[0] = 7;
+    other[2] = 1;
+    expect(destinationHash(other, 10)).toBe(destinationHash(v4, 10));
+    expect(destinationHash(Buffer.concat([datagramHeader('10.0.0.1', 54), Buffer.from('x')]), 10)).not.toBe(
+      destinationHash(v4, 10),
+    );
   });
 
   it('sameDestination compares the address bytes, not the RSV bytes', () => {

@@ -22,6 +22,8 @@ import type { ProxyContext } from '../context.js';
 import type { FlowMode } from '../modes.js';
 import {
   type DatagramHeader,
+  datagramHeaderLength,
+  destinationHash,
   parseDatagramHeader,
   type Socks5Address,
   Socks5Error,
@@ -54,7 +56,9 @@ export class Association extends EventEmitter {
   readonly #clientIp: string;
   /** The client's UDP address, fixed by its first datagram: replies go there. */
   #peer: RemoteInfo | null = null;
-  readonly #destinations = new Map<string, Destination>();
+  /** Destinations by the hash of their header's address bytes (a few may share one). */
+  readonly #destinations = new Map<number, Destination[]>();
+  #count = 0;
   /** The destination of the last datagram: most datagrams go where the previous one went. */
   #last: Destination | null = null;
   readonly #timer: NodeJS.Timeout;
@@ -122,7 +126,7 @@ export class Association extends EventEmitter {
   }
 
   get destinations(): number {
-    return this.#destinations.size;
+    return this.#count;
   }
 
   /** A datagram at the relay socket: checked, unwrapped, handed to its destination. */
@@ -161,8 +165,15 @@ export class Association extends EventEmitter {
     destination.deliver(msg.subarray(destination.header.length));
   };
 
-  /** The destination of a datagram whose header is not the last one's: known, new, or none (dropped). */
+  /**
+   * The destination of a datagram whose header is not the last one's: known (a hash and a byte
+   * comparison, nothing allocated), new (the header parsed and checked once), or none (dropped).
+   */
   #route(msg: Buffer): Destination | null {
+    const length = datagramHeaderLength(msg);
+    const hash = length < 0 ? 0 : destinationHash(msg, length);
+    const known = length < 0 ? undefined : this.#destinations.get(hash);
+    if (known !== undefined) for (const d of known) if (sameDestination(msg, d.header)) return d;
     let header: DatagramHeader;
     try {
       header = parseDatagramHeader(msg);
@@ -171,24 +182,27 @@ export class Association extends EventEmitter {
       this.ctx.socks5.malformedDrops++;
       return null;
     }
-    const { host, port } = header.address;
-    const key = `${host}\0${port}`;
-    const known = this.#destinations.get(key);
-    if (known !== undefined) return known;
     if (this.#isLoop(header.address)) {
       this.ctx.socks5.loopDrops++;
       return null;
     }
-    if (this.#destinations.size >= this.ctx.options.socks5.maxDestinations) this.#evict();
+    if (this.#count >= this.ctx.options.socks5.maxDestinations) this.#evict();
     // the header as the client wrote it (FRAG 0): replies carry it, and datagrams are matched on it
     const destination = new Destination(
       this,
-      key,
+      hash,
       Buffer.from(msg.subarray(0, header.headerLength)),
       header.address,
     );
-    this.#destinations.set(key, destination);
+    const list = this.#destinations.get(hash);
+    if (list === undefined) this.#destinations.set(hash, [destination]);
+    else list.push(destination);
+    this.#count++;
     return destination;
+  }
+
+  #all(): Destination[] {
+    return [...this.#destinations.values()].flat();
   }
 
   /** A destination that is one of our own sockets: relaying there would feed us our own datagrams. */
@@ -200,8 +214,7 @@ export class Association extends EventEmitter {
 
   #evict(): void {
     let idlest: Destination | null = null;
-    for (const d of this.#destinations.values())
-      if (idlest === null || d.lastSeen < idlest.lastSeen) idlest = d;
+    for (const d of this.#all()) if (idlest === null || d.lastSeen < idlest.lastSeen) idlest = d;
     if (idlest === null) return;
     this.ctx.socks5.destinationEvictions++;
     void idlest.end();
@@ -219,7 +232,13 @@ export class Association extends EventEmitter {
 
   /** A destination closed: later datagrams there open a new one. */
   forget(destination: Destination): void {
-    if (this.#destinations.get(destination.key) === destination) this.#destinations.delete(destination.key);
+    const list = this.#destinations.get(destination.key);
+    const i = list?.indexOf(destination) ?? -1;
+    if (list !== undefined && i >= 0) {
+      list.splice(i, 1);
+      if (list.length === 0) this.#destinations.delete(destination.key);
+      this.#count--;
+    }
     if (this.#last === destination) this.#last = null;
   }
 
@@ -227,7 +246,7 @@ export class Association extends EventEmitter {
     this.#tick++;
     const idle = this.#idleTicks;
     if (idle === 0) return;
-    for (const d of this.#destinations.values()) if (this.#tick - d.lastSeen > idle) void d.end();
+    for (const d of this.#all()) if (this.#tick - d.lastSeen > idle) void d.end();
     // nothing either way for the UDP timeout: the association ends (its control connection with it)
     if (this.#tick - this.#lastSeen > idle && this.#closing === null) {
       clearInterval(this.#timer);
@@ -239,7 +258,7 @@ export class Association extends EventEmitter {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
-      await Promise.all([...this.#destinations.values()].map((d) => d.end()));
+      await Promise.all(this.#all().map((d) => d.end()));
       await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
       const registry = this.registry;
       registry.ports.delete(this.local.port);
@@ -278,7 +297,8 @@ export class Destination extends EventEmitter implements DatagramSocket {
 
   constructor(
     readonly association: Association,
-    readonly key: string,
+    /** The hash of its header's address bytes, its key in the association. */
+    readonly key: number,
     /** `RSV RSV FRAG ATYP DST.ADDR DST.PORT` as the client wrote it: what replies carry. */
     readonly header: Buffer,
     readonly target: Socks5Address,

@@ -230,6 +230,35 @@ export function sameDestination(datagram: Uint8Array, header: Uint8Array): boole
   return true;
 }
 
+/**
+ * The header length a datagram's ATYP says it has (IPv4 10, IPv6 22, a name 7 + its length),
+ * or -1 when the datagram is shorter or the ATYP is none of them: a lookup's first step, no parse.
+ */
+export function datagramHeaderLength(datagram: Uint8Array): number {
+  const n = datagram.length;
+  if (n < 5) return -1;
+  const atyp = datagram[3];
+  const length =
+    atyp === AddressType.IPV4
+      ? 10
+      : atyp === AddressType.IPV6
+        ? 22
+        : atyp === AddressType.DOMAIN
+          ? 7 + datagram[4]!
+          : -1;
+  return length <= n ? length : -1;
+}
+
+/**
+ * FNV-1a over the address bytes of a header (ATYP to PORT, `headerLength` from
+ * `datagramHeaderLength`): a small integer to find a destination by, with nothing allocated.
+ */
+export function destinationHash(datagram: Uint8Array, headerLength: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 3; i < headerLength; i++) h = Math.imul(h ^ datagram[i]!, 0x01000193);
+  return h >>> 0;
+}
+
 /** The method selection message (`VER METHOD`). */
 export function methodSelection(method: number): Buffer {
   return Buffer.from([SOCKS_VERSION, method]);
