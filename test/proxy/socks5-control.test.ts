@@ -130,6 +130,28 @@ describe('socks5 handshake: bad input gets a reply code or is dropped, counted',
     expect(proxy.stats.socks5.refusals).toEqual({ CONNECTION_REFUSED: 1, NOT_ALLOWED: 1 });
   });
 
+  it('connectionStrategy lazy: success is replied at once (BND 0.0.0.0:0), the server is dialed after the first bytes', async () => {
+    const closedPort = await freeTcpPort('127.0.0.1');
+    const log: string[] = [];
+    await using proxy = await startProxy({
+      connectionStrategy: 'lazy',
+      addons: [
+        {
+          serverConnect: () => void log.push('serverConnect'),
+          serverConnectError: () => void log.push('serverConnectError'),
+        },
+      ],
+    });
+    const got = await exchange(portOf(proxy), [
+      NO_AUTH,
+      request(1, '127.0.0.1', closedPort),
+      Buffer.from('hello?'),
+    ]);
+    expect([...got]).toEqual([5, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    expect(log).toEqual(['serverConnect', 'serverConnectError']);
+    expect(proxy.stats.socks5.connects).toBe(1);
+  });
+
   it('a CONNECT that succeeds replies with where the server leg connects from; bytes the client pipelined go on', async () => {
     const echo = createServer((s) => s.on('data', (d) => s.write(d)));
     echo.listen(0, '127.0.0.1');
