@@ -52,18 +52,18 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),
   },
-  socks5: {
-    title: 'SOCKS5 UDP ASSOCIATE beside the reverse UDP relay (round trips/s)',
-    run: async () =>
-      (await import('./socks5.js')).runSocks5Bench({
-        progress: (line) => process.stderr.write(`${line}\n`),
-      }),
-  },
   load: {
     title: 'wirelayer load: the generator beside iperf3 on loopback, and against C echo servers',
     run: async () =>
       (await import('./load.js')).runLoadBench({
         progress: (line) => process.stderr.write(`bench load: ${line}\n`),
+      }),
+  },
+  socks5: {
+    title: 'SOCKS5 UDP ASSOCIATE beside the reverse UDP relay (round trips/s)',
+    run: async () =>
+      (await import('./socks5.js')).runSocks5Bench({
+        progress: (line) => process.stderr.write(`${line}\n`),
       }),
   },
 };
