@@ -66,4 +66,11 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
         progress: (line) => process.stderr.write(`bench load: ${line}\n`),
       }),
   },
+  socks5: {
+    title: 'SOCKS5 UDP ASSOCIATE beside the reverse UDP relay (round trips/s)',
+    run: async () =>
+      (await import('./socks5.js')).runSocks5Bench({
+        progress: (line) => process.stderr.write(`${line}\n`),
+      }),
+  },
 };

@@ -14,6 +14,10 @@
  *     prime PORT FLOWS TIMEOUT_MS               -> ok PRIMED
  *     run PORT FLOWS SIZE WINDOW WARMUP_MS DURATION_MS -> ok ROUND_TRIPS ELAPSED_MS STALLS TOTAL
  *       (ROUND_TRIPS in the measured time; TOTAL with the warm-up and the drain)
+ *     socks PROXY_PORT ECHO_PORT FLOWS          -> ok ASSOCIATED
+ *       (`bench/socks5.ts`: each flow opens a SOCKS5 UDP association at PROXY_PORT, its socket
+ *       connected to its relay; `prime` and `run` with PORT 0 then keep those targets and send
+ *       SIZE bytes of data behind the 10-byte header addressed to 127.0.0.1:ECHO_PORT)
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -104,10 +108,51 @@ static int fds[MAX_FLOWS];
 static int nflows = 0;
 static char payload[65536];
 static char rbuf[65536];
+/* SOCKS5: the control connections of the associations, and the header before each payload */
+static int controls[MAX_FLOWS];
+static struct sockaddr_in relays[MAX_FLOWS];
+static int ncontrols = 0;
+static int prefix = 0;
 
 static void target(int port, int flows) {
+  prefix = 0;
+  if (port == 0) {
+    if (ncontrols < flows) return;
+    prefix = 10;
+    for (int i = 0; i < flows; i++) connect(fds[i], (struct sockaddr *)&relays[i], sizeof relays[i]);
+    return;
+  }
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   for (int i = 0; i < flows; i++) connect(fds[i], (struct sockaddr *)&a, sizeof a);
+}
+
+static int read_full(int fd, unsigned char *b, int n) {
+  for (int got = 0; got < n;) {
+    int k = read(fd, b + got, n - got);
+    if (k <= 0) return -1;
+    got += k;
+  }
+  return 0;
+}
+
+/* UDP ASSOCIATE per flow (no authentication); the header of every datagram names the echo */
+static int socks(int proxy_port, int echo_port, int flows) {
+  while (ncontrols > 0) close(controls[--ncontrols]);
+  struct sockaddr_in p = {.sin_family = AF_INET, .sin_port = htons(proxy_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (int i = 0; i < flows && i < nflows; i++) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&p, sizeof p) != 0) return ncontrols;
+    controls[ncontrols++] = c;
+    unsigned char hello[] = {5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0};
+    unsigned char r[12];
+    if (write(c, hello, sizeof hello) != sizeof hello || read_full(c, r, 12) != 0 || r[3] != 0 || r[5] != 1) return ncontrols - 1;
+    struct sockaddr_in relay = {.sin_family = AF_INET, .sin_port = (unsigned short)(r[10] | r[11] << 8)};
+    memcpy(&relay.sin_addr, r + 6, 4);
+    relays[i] = relay;
+  }
+  unsigned char header[10] = {0, 0, 0, 1, 127, 0, 0, 1, (unsigned char)(echo_port >> 8), (unsigned char)echo_port};
+  memcpy(payload, header, sizeof header);
+  return ncontrols;
 }
 
 static void drain(int flows) {
@@ -122,7 +167,7 @@ static int prime(int port, int flows, int timeout_ms) {
   int primed = 0;
   for (int i = 0; i < flows && now_ms() < deadline; i++) {
     while (now_ms() < deadline) {
-      send(fds[i], payload, 16, 0);
+      send(fds[i], payload, 16 + prefix, 0);
       struct pollfd p = {.fd = fds[i], .events = POLLIN};
       if (poll(&p, 1, 100) == 1 && recv(fds[i], rbuf, sizeof rbuf, MSG_DONTWAIT) >= 0) {
         primed++;
@@ -136,7 +181,7 @@ static int prime(int port, int flows, int timeout_ms) {
 
 static int next_flow = 0;
 static void fire(int flows, int size) {
-  send(fds[next_flow], payload, size, MSG_DONTWAIT);
+  send(fds[next_flow], payload, size + prefix, MSG_DONTWAIT);
   next_flow = next_flow + 1 == flows ? 0 : next_flow + 1;
 }
 
@@ -194,6 +239,8 @@ static int load_main(void) {
       printf("ok %d\n", prime(a, b, c));
     } else if (sscanf(line, "run %d %d %d %d %d %d", &a, &b, &c, &d, &e, &f) == 6) {
       run(a, b, c, d, e, f);
+    } else if (sscanf(line, "socks %d %d %d", &a, &b, &c) == 3) {
+      printf("ok %d\n", socks(a, b, c));
     } else {
       printf("error unknown command\n");
     }

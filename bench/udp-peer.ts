@@ -26,11 +26,21 @@ export type LoadCommand =
       warmupMs: number;
       durationMs: number;
     }
+  /** SOCKS5 UDP associations, one per flow (the C peers only: `bench/socks5.ts`); PORT 0 then targets them. */
+  | { cmd: 'socks'; port: number; echoPort: number; flows: number }
   | { cmd: 'exit' };
 
 /** A reply to the parent. */
 export type LoadReply =
-  | { ok: true; roundTrips?: number; elapsedMs?: number; stalls?: number; total?: number; primed?: number }
+  | {
+      ok: true;
+      roundTrips?: number;
+      elapsedMs?: number;
+      stalls?: number;
+      total?: number;
+      primed?: number;
+      associated?: number;
+    }
   | { ok: false; error: string };
 
 const literalLookup = (
@@ -168,6 +178,8 @@ function load(): void {
           return { ok: true, primed: await prime(c.port, c.flows, c.timeoutMs) };
         case 'run':
           return run(c);
+        case 'socks':
+          return { ok: false, error: 'SOCKS5 associations need the C peers (a C compiler)' };
         case 'exit':
           for (const s of sockets) s.close();
           process.disconnect();

@@ -91,13 +91,13 @@ export function hasCommand(command: string): boolean {
 }
 
 /** Starts a node script with an IPC channel, pinned to `cpu` when given. */
-function startNode(script: string, args: string[], cpu: number | null): ChildProcess {
+export function startNode(script: string, args: string[], cpu: number | null): ChildProcess {
   const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
   if (cpu === null) return spawn(process.execPath, [script, ...args], { stdio });
   return spawn('taskset', ['-c', String(cpu), process.execPath, script, ...args], { stdio });
 }
 
-async function firstMessage<T>(child: ChildProcess, timeoutMs = 10_000): Promise<T> {
+export async function firstMessage<T>(child: ChildProcess, timeoutMs = 10_000): Promise<T> {
   const [message] = (await Promise.race([
     once(child, 'message'),
     new Promise((_, reject) =>
@@ -107,7 +107,7 @@ async function firstMessage<T>(child: ChildProcess, timeoutMs = 10_000): Promise
   return message;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   if (child.connected) child.disconnect();
@@ -141,7 +141,7 @@ export interface RunningRelay {
  * from /proc/PID/schedstat (nanoseconds on CPU: precise, unlike the 10 ms ticks of
  * /proc/PID/stat, which round socat's many small children to nothing). Null without /proc.
  */
-function processCpuMs(pid: number | undefined, group: boolean): number | null {
+export function processCpuMs(pid: number | undefined, group: boolean): number | null {
   if (pid === undefined) return null;
   const onCpuMs = (statPid: string): number | null => {
     try {
@@ -307,11 +307,14 @@ class CLoadGenerator implements LoadGenerator {
           ? `prime ${command.port} ${command.flows} ${command.timeoutMs}`
           : command.cmd === 'run'
             ? `run ${command.port} ${command.flows} ${command.size} ${command.window} ${command.warmupMs} ${command.durationMs}`
-            : 'exit';
+            : command.cmd === 'socks'
+              ? `socks ${command.port} ${command.echoPort} ${command.flows}`
+              : 'exit';
     this.child.stdin!.write(`${text}\n`);
     const answer = (await this.next(timeoutMs)).split(' ');
     if (answer[0] !== 'ok') throw new Error(`load generator: ${answer.join(' ')}`);
     if (command.cmd === 'prime') return { ok: true, primed: Number(answer[1]) };
+    if (command.cmd === 'socks') return { ok: true, associated: Number(answer[1]) };
     if (command.cmd === 'run') {
       return {
         ok: true,

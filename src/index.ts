@@ -64,7 +64,7 @@ export type { LoadRecord } from './load/report.js';
 export { SERVE_BEHAVIOURS, type ServeBehaviour, serve } from './load/serve.js';
 export { LOAD_MODES, type LoadMode, LoadOptionError, type LoadOptions } from './load/spec.js';
 // The intercepting proxy: modes, addons and their hooks, the UDP relay.
-export type { GivenCertificate, ModelEvent, ProxyStats } from './proxy/context.js';
+export type { GivenCertificate, ModelEvent, ProxyStats, Socks5Stats } from './proxy/context.js';
 export {
   type Addon,
   type ClientHelloData,
@@ -76,6 +76,7 @@ export {
   HookError,
   type HookName,
   type ServerConnectionHookData,
+  type Socks5AuthData,
   type TcpFlow,
   type TlsClientSettings,
   type TlsData,
@@ -85,8 +86,16 @@ export {
 export { HostFilter, type HostPatterns } from './proxy/layers/next-layer.js';
 export type { StreamRecord } from './proxy/layers/tcp.js';
 export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/layers/udp.js';
-export { ModeError, type ProxyMode, parseMode, type ReverseMode } from './proxy/modes.js';
-export { Proxy, type ProxyListener, type ProxyOptions } from './proxy/proxy.js';
+export {
+  type FlowMode,
+  ModeError,
+  type ProxyMode,
+  parseMode,
+  type ReverseMode,
+  SOCKS5_DEFAULT_PORT,
+  type Socks5Mode,
+} from './proxy/modes.js';
+export { Proxy, type ProxyListener, type ProxyOptions, type Socks5Options } from './proxy/proxy.js';
 // Listeners and sessions of each driver, their options, counters and hooks.
 export { DtlsError } from './transport/dtls/engine.js';
 // The drivers: one interface, five transports.
@@ -150,3 +159,4 @@ export { type UdpConnectOptions, UdpSocketSession } from './transport/udp/connec
 export { UdpFlowSession } from './transport/udp/flow.js';
 export { udp } from './transport/udp/index.js';
 export { UdpListener, type UdpListenerStats, type UdpListenOptions } from './transport/udp/listener.js';
+export type { DatagramSocket } from './transport/udp/socket.js';

@@ -26,7 +26,8 @@ export const COMMANDS: Record<string, { synopsis: string; load(): Promise<Comman
   },
   inspect: { synopsis: 'wirelayer inspect CAPTURE [--json]', load: () => import('./commands/inspect.js') },
   proxy: {
-    synopsis: 'wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] [--mode ...] [options]',
+    synopsis:
+      'wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] [--mode ...] [options]',
     load: () => import('./commands/proxy.js'),
   },
   load: {

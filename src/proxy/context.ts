@@ -4,7 +4,7 @@
  * flow, the closing hooks). Internal: the public surface is `Proxy` and the hook types.
  */
 import type { KeyObject } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
+import { type EventEmitter, setMaxListeners } from 'node:events';
 import { type CertStore, generateKey, type IssuedCertificate } from '../certs/index.js';
 import { LruMap } from '../collections/lru-map.js';
 import type { Client, Connection, Server } from '../connection/index.js';
@@ -13,7 +13,7 @@ import { ConnectError, errorCode } from '../transport/errors.js';
 import type { Session } from '../transport/types.js';
 import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
 import type { HostFilter } from './layers/next-layer.js';
-import type { ProxyMode } from './modes.js';
+import type { FlowMode } from './modes.js';
 
 /** The model events of the command-line contract, per leg of a flow. */
 export type ModelEvent = 'start' | 'up' | 'closed' | 'error';
@@ -52,6 +52,47 @@ export interface LayerOptions {
   maxVersion: TlsVersion | undefined;
   ciphers: string | undefined;
   confdir: string | undefined;
+  /** SOCKS5's username/password method: the credentials, `any` (a `socks5Auth` hook decides), or none. */
+  proxyAuth: { username: string; password: string } | 'any' | null;
+  socks5: Socks5Settings;
+}
+
+/** The settings of SOCKS5 modes (`ProxyOptions.socks5`), resolved. */
+export interface Socks5Settings {
+  /** BND.ADDR of UDP ASSOCIATE replies; null: the relay socket's own address. */
+  advertise: string | null;
+  /** UDP associations held at most, in total and per client IP address. */
+  maxAssociations: number;
+  maxAssociationsPerClient: number;
+  /** Destinations (flows) one association holds at most; at the cap the idlest is closed. */
+  maxDestinations: number;
+}
+
+/** Counters of the SOCKS5 modes. */
+export interface Socks5Stats {
+  /** Control connections accepted, and requests by command once their reply went out. */
+  connections: number;
+  connects: number;
+  associations: number;
+  liveAssociations: number;
+  /** Replies other than success, by the RFC's name (HOST_UNREACHABLE, COMMAND_NOT_SUPPORTED, ...). */
+  refusals: Record<string, number>;
+  /** Connections that ended before a request: by cause (ERR_SOCKS5_VERSION, NO_ACCEPTABLE_METHODS, AUTH_FAILED, ETIMEDOUT, CLOSED). */
+  handshakeFailures: Record<string, number>;
+  /** Datagrams of associations relayed (data bytes, without headers). */
+  datagramsFromClient: number;
+  datagramsToClient: number;
+  /** Datagrams dropped: FRAG != 0, from another address than the client's, malformed headers, addressed to one of our own sockets. */
+  fragDrops: number;
+  foreignDrops: number;
+  malformedDrops: number;
+  loopDrops: number;
+  /** Datagrams dropped while their destination's layers were starting (its queue full). */
+  pendingDrops: number;
+  /** Destinations closed at an association's cap. */
+  destinationEvictions: number;
+  /** Destinations whose layers could not start (their datagrams dropped). */
+  destinationFailures: number;
 }
 
 /** Counters of a proxy since it started. */
@@ -68,6 +109,8 @@ export interface ProxyStats {
   /** Records of DTLS flows a `udpMessage` hook dropped, and those dropped because a flow's queue was full. */
   hookDrops: number;
   queueDrops: number;
+  /** The SOCKS5 modes' counters. */
+  socks5: Socks5Stats;
 }
 
 /** The shared state of one proxy. */
@@ -77,6 +120,23 @@ export class ProxyContext {
   passthrough = 0;
   /** Datagrams of DTLS flows dropped by hooks or full queues. */
   readonly datagramCounters = { hookDrops: 0, queueDrops: 0 };
+  readonly socks5: Socks5Stats = {
+    connections: 0,
+    connects: 0,
+    associations: 0,
+    liveAssociations: 0,
+    refusals: {},
+    handshakeFailures: {},
+    datagramsFromClient: 0,
+    datagramsToClient: 0,
+    fragDrops: 0,
+    foreignDrops: 0,
+    malformedDrops: 0,
+    loopDrops: 0,
+    pendingDrops: 0,
+    destinationEvictions: 0,
+    destinationFailures: 0,
+  };
   readonly #flowErrors = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
@@ -93,7 +153,10 @@ export class ProxyContext {
     readonly certs: CertStore,
     /** Where model and stream events go (the Proxy). */
     readonly events: EventEmitter,
-  ) {}
+  ) {
+    // every live flow (and SOCKS5 association) listens for the shutdown: no leak past 10 of them
+    setMaxListeners(0, this.#shutdown.signal);
+  }
 
   /** Aborted when the proxy closes: live flows end their legs. */
   get shutdown(): AbortSignal {
@@ -113,6 +176,11 @@ export class ProxyContext {
       flowErrors: Object.fromEntries(this.#flowErrors),
       hookErrors: this.bus.errors,
       ...this.datagramCounters,
+      socks5: {
+        ...this.socks5,
+        refusals: { ...this.socks5.refusals },
+        handshakeFailures: { ...this.socks5.handshakeFailures },
+      },
     };
   }
 
@@ -154,7 +222,7 @@ export class ProxyContext {
    * `error`, later reports of its end (a failure seen by a layer, then the flow's closing) are not
    * repeated.
    */
-  model(event: ModelEvent, conn: Client | Server, flow: Flow | string, mode: ProxyMode): void {
+  model(event: ModelEvent, conn: Client | Server, flow: Flow | string, mode: FlowMode): void {
     if (event === 'closed' || event === 'error') {
       if (this.#ended.has(conn)) return;
       this.#ended.add(conn);
@@ -189,7 +257,7 @@ export class ProxyContext {
    */
   async openServer<S extends Session<Server>>(
     flow: Flow,
-    mode: ProxyMode,
+    mode: FlowMode,
     dial: () => Promise<S>,
     opened: (session: S) => void,
   ): Promise<S | null> {

@@ -76,6 +76,17 @@ export interface TlsData<S extends TlsClientSettings | TlsServerSettings> {
   settings: S;
 }
 
+/**
+ * `socks5Auth` (mitmproxy's `socks5_auth`): the username and password a SOCKS5 client sent
+ * (RFC 1929). `valid` starts true when they match `proxyAuth`; a hook decides by setting it.
+ */
+export interface Socks5AuthData {
+  client: Client;
+  username: string;
+  password: string;
+  valid: boolean;
+}
+
 /** One message of a flow: a chunk of a TCP stream (or TLS plaintext), or one UDP datagram or DTLS record. */
 export class FlowMessage {
   #dropped = false;
@@ -169,6 +180,7 @@ export interface Addon {
   udpMessage?: Hook<UdpFlow>;
   udpEnd?: Hook<UdpFlow>;
   udpError?: Hook<UdpFlow>;
+  socks5Auth?: Hook<Socks5AuthData>;
 }
 
 /** A hook's name. */
@@ -201,6 +213,7 @@ export const HOOK_NAMES: readonly HookName[] = [
   'udpMessage',
   'udpEnd',
   'udpError',
+  'socks5Auth',
 ];
 
 /** The `code` of a flow a hook failed by throwing (or rejecting). */

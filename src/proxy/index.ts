@@ -1,4 +1,4 @@
-export type { GivenCertificate, ModelEvent, ProxyStats } from './context.js';
+export type { GivenCertificate, ModelEvent, ProxyStats, Socks5Stats } from './context.js';
 export * from './hooks.js';
 export { type HostCandidates, HostFilter, type HostPatterns } from './layers/next-layer.js';
 export type { StreamRecord } from './layers/tcp.js';
@@ -12,5 +12,14 @@ export {
   type UdpRelayOptions,
   type UdpRelayStats,
 } from './layers/udp.js';
-export { hostPort, ModeError, type ProxyMode, parseMode, type ReverseMode } from './modes.js';
-export { Proxy, type ProxyListener, type ProxyOptions } from './proxy.js';
+export {
+  type FlowMode,
+  hostPort,
+  ModeError,
+  type ProxyMode,
+  parseMode,
+  type ReverseMode,
+  SOCKS5_DEFAULT_PORT,
+  type Socks5Mode,
+} from './modes.js';
+export { Proxy, type ProxyListener, type ProxyOptions, type Socks5Options } from './proxy.js';

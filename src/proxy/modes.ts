@@ -5,8 +5,23 @@ export class ModeError extends Error {
   override readonly name = 'ModeError';
 }
 
+/**
+ * What the layers know of a flow's mode: the scheme that picks them, the upstream the flow is
+ * relayed to, and the spec recorded on its Client (`proxyMode`). A reverse mode is one for all
+ * its flows; a SOCKS5 flow has its own, the destination its client asked for.
+ */
+export interface FlowMode {
+  readonly scheme: Scheme;
+  readonly host: string;
+  readonly port: number;
+  readonly spec: string;
+  /** Where the mode listens (a reverse mode's `@HOST:PORT`); absent: the proxy's default. */
+  readonly listenHost?: string;
+  readonly listenPort?: number;
+}
+
 /** A reverse proxy to one upstream, mitmproxy's `reverse:SCHEME://HOST:PORT`. */
-export interface ReverseMode {
+export interface ReverseMode extends FlowMode {
   kind: 'reverse';
   scheme: Scheme;
   /** The upstream every client of this mode is relayed to. */
@@ -19,11 +34,28 @@ export interface ReverseMode {
   listenPort?: number;
 }
 
+/**
+ * A SOCKS5 proxy (RFC 1928), mitmproxy's `socks5`, `socks5@PORT`, `socks5@HOST:PORT`: each
+ * client names its destination (CONNECT for TCP, UDP ASSOCIATE for datagrams). Listens on port
+ * 1080 unless the spec or the proxy's `listenPort` says otherwise.
+ */
+export interface Socks5Mode {
+  kind: 'socks5';
+  /** The spec as given, recorded on every Client (`proxyMode`). */
+  spec: string;
+  listenHost?: string;
+  listenPort?: number;
+}
+
 /** A parsed `--mode` spec (mitmproxy's strings). */
-export type ProxyMode = ReverseMode;
+export type ProxyMode = ReverseMode | Socks5Mode;
+
+/** The port a SOCKS5 mode listens on when neither its spec nor the proxy names one (RFC 1928). */
+export const SOCKS5_DEFAULT_PORT = 1080;
 
 const HOST = String.raw`(\[[0-9a-fA-F:.%\w]+\]|[^:/[\]@]+)`;
 const SPEC = new RegExp(String.raw`^reverse:([a-z]+):\/\/${HOST}:(\d{1,5})\/?(?:@(?:${HOST}:)?(\d{1,5}))?$`);
+const SOCKS5 = new RegExp(String.raw`^socks5(?:@(?:${HOST}:)?(\d{1,5}))?$`);
 
 const unbracket = (host: string): string => (host.startsWith('[') ? host.slice(1, -1) : host);
 
@@ -36,11 +68,21 @@ function port(text: string, what: string, min: number): number {
 /**
  * Parses a mode spec string: `reverse:udp://example.com:53`, `reverse:tcp://[::1]:8080`, and
  * with a listen address as mitmproxy writes it: `reverse:tls://example.com:443@8443`,
- * `reverse:quic://[::1]:443@127.0.0.1:4433`.
+ * `reverse:quic://[::1]:443@127.0.0.1:4433`; `socks5`, `socks5@1081`, `socks5@[::1]:1080`.
  */
 export function parseMode(spec: string): ProxyMode {
+  const socks = SOCKS5.exec(spec);
+  if (socks) {
+    const mode: Socks5Mode = { kind: 'socks5', spec };
+    if (socks[1] !== undefined) mode.listenHost = unbracket(socks[1]);
+    if (socks[2] !== undefined) mode.listenPort = port(socks[2], 'listen port', 0);
+    return mode;
+  }
   const m = SPEC.exec(spec);
-  if (!m) throw new ModeError(`not a mode spec (reverse:SCHEME://HOST:PORT[@[HOST:]PORT]): ${spec}`);
+  if (!m)
+    throw new ModeError(
+      `not a mode spec (reverse:SCHEME://HOST:PORT[@[HOST:]PORT], socks5[@[HOST:]PORT]): ${spec}`,
+    );
   const scheme = m[1] as Scheme;
   if (!(SCHEMES as readonly string[]).includes(scheme)) {
     throw new ModeError(`unknown scheme "${m[1]}" (one of ${SCHEMES.join(', ')})`);
@@ -55,6 +97,14 @@ export function parseMode(spec: string): ProxyMode {
   if (m[4] !== undefined) mode.listenHost = unbracket(m[4]);
   if (m[5] !== undefined) mode.listenPort = port(m[5], 'listen port', 0);
   return mode;
+}
+
+/**
+ * The port a mode listens on: its spec's (`@PORT`), else the proxy's `listenPort`, else 0 (a
+ * free one), except `socks5`, whose port is then 1080 (RFC 1928's).
+ */
+export function modeListenPort(mode: ProxyMode, listenPort: number | undefined): number {
+  return mode.listenPort ?? listenPort ?? (mode.kind === 'socks5' ? SOCKS5_DEFAULT_PORT : 0);
 }
 
 /** The `host:port` text of an address, IPv6 in brackets (as mode specs and `--ignore-hosts` see it). */

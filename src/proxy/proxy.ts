@@ -12,10 +12,11 @@ import { type Addon, HookBus } from './hooks.js';
 import { startDtlsMode } from './layers/dtls.js';
 import { HostFilter } from './layers/next-layer.js';
 import { startQuicMode } from './layers/quic.js';
+import { startSocks5Mode } from './layers/socks5.js';
 import { type ModeServer, startTcpMode } from './layers/tcp.js';
 import { startTlsMode, upstreamTrust } from './layers/tls.js';
 import { startUdpMode } from './layers/udp.js';
-import { ModeError, type ProxyMode, parseMode } from './modes.js';
+import { ModeError, modeListenPort, type ProxyMode, parseMode } from './modes.js';
 
 /** Options of `Proxy.start`. */
 export interface ProxyOptions {
@@ -23,7 +24,10 @@ export interface ProxyOptions {
   modes: readonly (string | ProxyMode)[];
   /** Addons, called in this order at every hook. */
   addons?: readonly Addon[];
-  /** Where modes without `@HOST:PORT` listen; default 127.0.0.1, port 0 (read `proxy.listening`). */
+  /**
+   * Where modes without `@HOST:PORT` listen; default 127.0.0.1, port 0 (read `proxy.listening`),
+   * except `socks5`, whose port is 1080 unless given here or in its spec.
+   */
   listenHost?: string;
   listenPort?: number;
   /** mitmproxy's `ignore_hosts`: flows whose server address or SNI (`host:port`) match are passed through. */
@@ -63,8 +67,30 @@ export interface ProxyOptions {
   ciphers?: string;
   /** Where the wirelayer CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
   confdir?: string;
+  /**
+   * SOCKS5's username/password method (RFC 1929), mitmproxy's `proxyauth`: `USER:PASS` (or
+   * the pair), or `any` (every client must send credentials; a `socks5Auth` hook judges them).
+   * Without it, SOCKS5 clients use no authentication.
+   */
+  proxyAuth?: string | { username: string; password: string };
+  /** Settings of `socks5` modes. */
+  socks5?: Socks5Options;
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
+}
+
+/** Settings of `socks5` modes. */
+export interface Socks5Options {
+  /**
+   * The address UDP ASSOCIATE replies give as BND.ADDR (where the client must send), for a
+   * proxy behind NAT; default the relay socket's own (the address the client reached).
+   */
+  advertise?: string;
+  /** UDP associations held at most in total (default 1024) and per client IP address (default 32); beyond, refused. */
+  maxAssociations?: number;
+  maxAssociationsPerClient?: number;
+  /** Destinations one association holds at most (default 256); at the cap the least recently active is closed. */
+  maxDestinations?: number;
 }
 
 /** One mode's listener. */
@@ -77,6 +103,20 @@ export interface ProxyListener {
 export type { ProxyStats } from './context.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_ASSOCIATIONS = 1024;
+const DEFAULT_MAX_ASSOCIATIONS_PER_CLIENT = 32;
+const DEFAULT_MAX_DESTINATIONS = 256;
+
+/** `USER:PASS`, `any`, or the pair, as the SOCKS5 layer takes it. */
+function proxyAuth(value: ProxyOptions['proxyAuth']): LayerOptions['proxyAuth'] {
+  if (value === undefined) return null;
+  if (typeof value !== 'string') return value;
+  if (value === 'any') return 'any';
+  const colon = value.indexOf(':');
+  if (colon <= 0 || colon === value.length - 1)
+    throw new ModeError(`proxyAuth: USER:PASS or any, not ${JSON.stringify(value)}`);
+  return { username: value.slice(0, colon), password: value.slice(colon + 1) };
+}
 const DEFAULT_UDP_TIMEOUT_MS = 60_000;
 
 const pemText = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('utf8'));
@@ -92,7 +132,7 @@ const pemText = (v: string | Buffer): string => (typeof v === 'string' ? v : v.t
  */
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the API the issue names (`Proxy.start`); modules that need the global import it renamed
 export class Proxy extends EventEmitter implements AsyncDisposable {
-  readonly #servers: ModeServer[] = [];
+  readonly #servers: { mode: ProxyMode; server: ModeServer }[] = [];
   readonly #ctx: ProxyContext;
   #closing: Promise<void> | null = null;
 
@@ -105,7 +145,10 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
   static async start(options: ProxyOptions): Promise<Proxy> {
     options.signal?.throwIfAborted();
     if (options.modes.length === 0) throw new ModeError('no mode given');
-    const modes = options.modes.map((m) => (typeof m === 'string' ? parseMode(m) : m));
+    // every mode gets its port here: a socks5 mode's default (1080) is not the proxy's (0)
+    const modes = options.modes
+      .map((m) => (typeof m === 'string' ? parseMode(m) : m))
+      .map((m) => ({ ...m, listenPort: modeListenPort(m, options.listenPort) }));
     const extraCa = options.upstreamCa === undefined ? [] : [options.upstreamCa].flat().map(pemText);
     const idle = options.idleTimeout ?? 0;
     const udpTimeout = options.udpTimeout ?? (idle > 0 ? idle : DEFAULT_UDP_TIMEOUT_MS);
@@ -128,8 +171,19 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
       maxVersion: options.maxVersion,
       ciphers: options.ciphers,
       confdir: options.confdir,
+      proxyAuth: proxyAuth(options.proxyAuth),
+      socks5: {
+        advertise: options.socks5?.advertise ?? null,
+        maxAssociations: options.socks5?.maxAssociations ?? DEFAULT_MAX_ASSOCIATIONS,
+        maxAssociationsPerClient:
+          options.socks5?.maxAssociationsPerClient ?? DEFAULT_MAX_ASSOCIATIONS_PER_CLIENT,
+        maxDestinations: options.socks5?.maxDestinations ?? DEFAULT_MAX_DESTINATIONS,
+      },
     };
-    const needsCa = modes.some((m) => m.scheme === 'tls' || m.scheme === 'dtls' || m.scheme === 'quic');
+    // SOCKS5 flows may be TLS, DTLS or QUIC: they need the CA too
+    const needsCa = modes.some(
+      (m) => m.kind === 'socks5' || m.scheme === 'tls' || m.scheme === 'dtls' || m.scheme === 'quic',
+    );
     const certs = needsCa
       ? new CertStore(await CertificateAuthority.open(options.confdir))
       : new CertStore(CertificateAuthority.create());
@@ -146,7 +200,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
       events.on(event, (...args: unknown[]) => proxy.emit(event, ...args));
     }
     try {
-      for (const mode of modes) proxy.#servers.push(await startMode(ctx, mode));
+      for (const mode of modes) proxy.#servers.push({ mode, server: await startMode(ctx, mode) });
     } catch (err) {
       await proxy.close();
       throw err;
@@ -160,7 +214,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
 
   /** Every mode's listener, in the order the modes were given. */
   get listening(): readonly ProxyListener[] {
-    return this.#servers.map((s) => ({ mode: s.mode, address: s.address }));
+    return this.#servers.map((s) => ({ mode: s.mode, address: s.server.address }));
   }
 
   /** A snapshot of the counters. */
@@ -172,7 +226,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#ctx.stop();
-      await Promise.all(this.#servers.map((s) => s.close()));
+      await Promise.all(this.#servers.map((s) => s.server.close()));
       await this.#ctx.settled();
       this.emit('close');
     })();
@@ -185,6 +239,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
 }
 
 function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+  if (mode.kind === 'socks5') return startSocks5Mode(ctx, mode);
   switch (mode.scheme) {
     case 'tcp':
       return startTcpMode(ctx, mode);

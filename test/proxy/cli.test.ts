@@ -15,6 +15,7 @@ import { quic } from '../../src/transport/quic/index.js';
 import type { QuicSession } from '../../src/transport/quic/session.js';
 import type { QuicStream } from '../../src/transport/quic/stream.js';
 import { fixturePath } from '../helpers/certs.js';
+import { Socks5Association, udpHeader } from '../helpers/socks5-udp.js';
 import { startOpensslServer } from '../transport/tls-peers.js';
 import { opensslClient, tempConfdir } from './proxy-peers.js';
 
@@ -355,6 +356,52 @@ describe('wirelayer proxy (built CLI, child process)', () => {
     }
   });
 
+  it('--mode socks5 with --proxyauth and --socks5-advertise: a UDP association, JSON records of its flow', async () => {
+    const echo = await bound();
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+    const cli = runCli([
+      'proxy',
+      '--mode',
+      'socks5',
+      '--listen-port',
+      '0',
+      '--proxyauth',
+      'alice:pw',
+      '--socks5-advertise',
+      '192.0.2.9',
+      '--json',
+    ]);
+    try {
+      await until(() => /listening on socks5:\/\//.test(cli.stderr()), 'the listening line');
+      const port = Number(/listening on socks5:\/\/127\.0\.0\.1:(\d+) \(socks5\)/.exec(cli.stderr())![1]);
+      await expect(Socks5Association.open('127.0.0.1', port)).rejects.toMatchObject({ method: 0xff });
+      const assoc = await Socks5Association.open('127.0.0.1', port, {
+        auth: { username: 'alice', password: 'pw' },
+      });
+      expect(assoc.bound.host).toBe('192.0.2.9');
+      // the advertised address is for clients behind NAT: here the relay port is reached on loopback
+      const reply = once(assoc, 'datagram');
+      assoc.udp.send(
+        Buffer.concat([udpHeader('127.0.0.1', echo.address().port), Buffer.from('via cli')]),
+        assoc.bound.port,
+        '127.0.0.1',
+      );
+      expect(String(((await reply)[0] as { data: Buffer }).data)).toBe('via cli');
+      await until(() => /"driver":"udp"/.test(cli.stdout()), 'the UDP flow records');
+      const udpRecord = cli
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((r) => r.driver === 'udp' && r.role === 'client')!;
+      expect(udpRecord).toMatchObject({ proxy_mode: 'socks5', transport_protocol: 'udp' });
+      await assoc.close();
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      await closeSocket(echo);
+    }
+  });
+
   it('exits 2 on bad usage', async () => {
     for (const args of [
       ['proxy'],
@@ -364,6 +411,8 @@ describe('wirelayer proxy (built CLI, child process)', () => {
       ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '--ignore-hosts', '('],
       ['proxy', '--mode', 'reverse:tls://127.0.0.1:443', '-s', '/nonexistent/addon.js'],
       ['proxy', '--mode', 'reverse:udp://127.0.0.1:53', '--listen-port', '70000'],
+      ['proxy', '--mode', 'socks4'],
+      ['proxy', '--mode', 'socks5', '--proxyauth', 'no-colon'],
       ['bench', 'nope'],
     ]) {
       const cli = runCli(args);

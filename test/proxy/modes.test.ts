@@ -1,6 +1,6 @@
 /** Mode specs: mitmproxy's `reverse:SCHEME://HOST:PORT`, with `@PORT` or `@HOST:PORT` for where to listen. */
 import { describe, expect, it } from 'vitest';
-import { hostPort, ModeError, parseMode } from '../../src/proxy/modes.js';
+import { hostPort, ModeError, modeListenPort, parseMode } from '../../src/proxy/modes.js';
 
 describe('parseMode', () => {
   it('reads reverse:SCHEME://HOST:PORT, IPv6 in brackets', () => {
@@ -56,5 +56,30 @@ describe('parseMode with a listen address (MODE@PORT)', () => {
   it('hostPort brackets IPv6 literals', () => {
     expect(hostPort('::1', 53)).toBe('[::1]:53');
     expect(hostPort('example.com', 443)).toBe('example.com:443');
+  });
+});
+
+describe('parseMode: socks5', () => {
+  it("reads socks5, socks5@PORT and socks5@HOST:PORT (mitmproxy's)", () => {
+    expect(parseMode('socks5')).toEqual({ kind: 'socks5', spec: 'socks5' });
+    expect(parseMode('socks5@1081')).toEqual({ kind: 'socks5', spec: 'socks5@1081', listenPort: 1081 });
+    expect(parseMode('socks5@[::1]:0')).toEqual({
+      kind: 'socks5',
+      spec: 'socks5@[::1]:0',
+      listenHost: '::1',
+      listenPort: 0,
+    });
+    for (const bad of ['socks4', 'socks5@', 'socks5@70000', 'socks5://a:1', 'socks5:a:1', 'Socks5']) {
+      expect(() => parseMode(bad), bad).toThrow(ModeError);
+    }
+  });
+
+  it('listens on 1080 unless its spec or the proxy names a port; reverse modes on 0', () => {
+    expect(modeListenPort(parseMode('socks5'), undefined)).toBe(1080);
+    expect(modeListenPort(parseMode('socks5'), 0)).toBe(0);
+    expect(modeListenPort(parseMode('socks5'), 9050)).toBe(9050);
+    expect(modeListenPort(parseMode('socks5@1081'), 9050)).toBe(1081);
+    expect(modeListenPort(parseMode('reverse:udp://a:53'), undefined)).toBe(0);
+    expect(modeListenPort(parseMode('reverse:udp://a:53@5353'), 0)).toBe(5353);
   });
 });

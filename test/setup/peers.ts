@@ -23,6 +23,8 @@ export const PEERS: readonly Peer[] = [
   { binary: 'gtlsserver', debian: 'ngtcp2-server' },
   { binary: 'tshark', debian: 'tshark' },
   { binary: 'socat', debian: 'socat' },
+  // the SOCKS5 CONNECT tests' client (test/proxy/socks5-tcp.test.ts)
+  { binary: 'curl', debian: 'curl' },
   // the load benchmark's baseline (test/load/bench.test.ts runs it)
   { binary: 'iperf3', debian: 'iperf3' },
   { binary: 'ss', debian: 'iproute2' },

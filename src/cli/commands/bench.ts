@@ -18,6 +18,7 @@ export const BENCH_NAMES: readonly string[] = [
   'quic-initial',
   'proxy',
   'load',
+  'socks5',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
 export const RELAY_NAMES: readonly string[] = ['wirelayer', 'node', 'socat'];

@@ -5,21 +5,26 @@ import { type Client, formatAddress, type Server } from '../../connection/index.
 import type { ModelEvent } from '../../proxy/context.js';
 import type { Addon } from '../../proxy/hooks.js';
 import type { StreamRecord } from '../../proxy/layers/tcp.js';
-import { ModeError, type ProxyMode, parseMode } from '../../proxy/modes.js';
+import { type FlowMode, ModeError, parseMode } from '../../proxy/modes.js';
 import { type ProxyOptions, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
 import { parse, securityOptions, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
 
-export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] [--mode ...] [options]
-  Relay every client to the mode's HOST:PORT until stopped (SIGINT/SIGTERM), intercepting TLS
-  (the client leg gets a certificate of the wirelayer CA, the server leg is verified) unless
-  the flow is ignored. Per flow, both legs' models are printed as they change (start, up,
-  closed, error) with the flow's id, and a stream record when a stream ends. The bound
-  addresses go to stderr. Schemes: tcp, tls, udp, dtls, quic.
-  --mode SPEC           reverse:SCHEME://HOST:PORT; repeatable (one listener each; MODE@PORT or
-                        MODE@HOST:PORT says where that one listens)
+export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] [--mode ...] [options]
+  Relay every client to the mode's HOST:PORT (socks5: to the destination each client asks for,
+  TCP by CONNECT and UDP by UDP ASSOCIATE) until stopped (SIGINT/SIGTERM), intercepting TLS,
+  DTLS and QUIC (the client leg gets a certificate of the wirelayer CA, the server leg is
+  verified) unless the flow is ignored. Per flow, both legs' models are printed as they change
+  (start, up, closed, error) with the flow's id, and a stream record when a stream ends. The
+  bound addresses go to stderr. Schemes: tcp, tls, udp, dtls, quic.
+  --mode SPEC           reverse:SCHEME://HOST:PORT or socks5; repeatable (one listener each;
+                        MODE@PORT or MODE@HOST:PORT says where that one listens)
   --listen-host H       address to listen on (default 127.0.0.1)
-  --listen-port P       port to listen on (default 0: a free one, shown on stderr)
+  --listen-port P       port to listen on (default 0: a free one, shown on stderr; socks5: 1080)
+  --proxyauth USER:PASS SOCKS5 clients must authenticate (RFC 1929) with these; "any": a
+                        socks5Auth hook decides
+  --socks5-advertise H  the address UDP ASSOCIATE replies tell clients to send to (NAT, wildcard
+                        listeners); default the relay socket's own
   -s, --script FILE     an ES module whose default export is an addon or an array of addons; repeatable
   --ignore-hosts RE     pass through flows whose server address or SNI (host:port) matches; repeatable
   --allow-hosts RE      pass through flows that match none of these; repeatable
@@ -54,6 +59,8 @@ const options = {
   'idle-timeout': { type: 'string' },
   'udp-timeout': { type: 'string' },
   'quic-timeout': { type: 'string' },
+  proxyauth: { type: 'string' },
+  'socks5-advertise': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -109,7 +116,7 @@ function seconds(text: string | undefined, flag: string): number | undefined {
 }
 
 /** The JSON record of a leg's event: the listen/connect record with the flow's id after `role`. */
-function flowRecord(event: ModelEvent, mode: ProxyMode, conn: Client | Server, flow: string): string {
+function flowRecord(event: ModelEvent, mode: FlowMode, conn: Client | Server, flow: string): string {
   const { event: e, driver, role, ...state } = modelRecord(event, mode.scheme, conn);
   return JSON.stringify({ event: e, driver, role, flow, ...state });
 }
@@ -127,7 +134,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     return 0;
   }
   if (values.mode === undefined || values.mode.length === 0)
-    throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT');
+    throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT or socks5');
   const modes = values.mode.map((spec) => {
     try {
       return parseMode(spec);
@@ -151,6 +158,9 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       throw new UsageError(`not a regular expression: ${re} (${(e as Error).message})`);
     }
   }
+  const auth = values.proxyauth;
+  if (auth !== undefined && auth !== 'any' && !/^[^:]+:.+$/.test(auth))
+    throw new UsageError(`--proxyauth: USER:PASS or any, not ${auth}`);
   const addons: Addon[] = [];
   for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
@@ -158,7 +168,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     modes,
     addons,
     listenHost: values['listen-host'] ?? '127.0.0.1',
-    listenPort: integer(values['listen-port'], '--listen-port', 0, 65535) ?? 0,
+    listenPort: integer(values['listen-port'], '--listen-port', 0, 65535),
     ignoreHosts: values['ignore-hosts'],
     allowHosts: values['allow-hosts'],
     insecure: values.insecure ?? false,
@@ -174,6 +184,10 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     minVersion: security.minVersion,
     maxVersion: security.maxVersion,
     ciphers: security.ciphers,
+    ...(values.proxyauth !== undefined ? { proxyAuth: values.proxyauth } : {}),
+    ...(values['socks5-advertise'] !== undefined
+      ? { socks5: { advertise: values['socks5-advertise'] } }
+      : {}),
     signal: stop.signal,
   };
   const proxy = await WirelayerProxy.start(proxyOptions);
@@ -181,7 +195,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   const write = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
-  proxy.on('model', (event: ModelEvent, conn: Client | Server, flow: string, mode: ProxyMode) =>
+  proxy.on('model', (event: ModelEvent, conn: Client | Server, flow: string, mode: FlowMode) =>
     write(json ? flowRecord(event, mode, conn, flow) : modelLine(event, mode.scheme, conn)),
   );
   proxy.on('stream', (record: StreamRecord) => write(json ? JSON.stringify(record) : streamLine(record)));
@@ -191,7 +205,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   proxy.on('error', (err: Error) => process.stderr.write(`wirelayer: listener error: ${err.message}\n`));
   for (const l of proxy.listening) {
     process.stderr.write(
-      `wirelayer: listening on ${l.mode.scheme}://${formatAddress(l.address)} (${l.mode.spec})\n`,
+      `wirelayer: listening on ${l.mode.kind === 'socks5' ? 'socks5' : l.mode.scheme}://${formatAddress(l.address)} (${l.mode.spec})\n`,
     );
   }
 

@@ -19,6 +19,7 @@ import type { DtlsLayerSession } from '../../transport/dtls/session.js';
 import { ConnectError, type SessionError } from '../../transport/errors.js';
 import type { DatagramSession } from '../../transport/types.js';
 import type { UdpSocketSession } from '../../transport/udp/connect.js';
+import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,
@@ -29,7 +30,7 @@ import {
   type TlsServerSettings,
   type UdpFlow,
 } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode } from '../modes.js';
 import { openUdpLeg, untilLegEnds } from './legs.js';
 import { relayUntouched } from './passthrough.js';
 import { closeLegs, type ModeServer } from './tcp.js';
@@ -75,7 +76,7 @@ class DtlsFlow {
 
   constructor(
     readonly ctx: ProxyContext,
-    readonly mode: ProxyMode,
+    readonly mode: FlowMode,
     /** The client leg: a DTLS session, or (passed through at the door) the raw UDP flow. */
     readonly session: DatagramSession<Client>,
   ) {
@@ -327,10 +328,18 @@ class DtlsFlow {
   }
 }
 
-/** Starts a `reverse:dtls` mode: our DTLS listener for the client legs, our DTLS client upstream. */
-export async function startDtlsMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+/**
+ * Starts a `reverse:dtls` mode: our DTLS listener for the client legs, our DTLS client
+ * upstream; on `socket` when given (a SOCKS5 association's destination, `mode` its flow's).
+ */
+export async function startDtlsMode(
+  ctx: ProxyContext,
+  mode: FlowMode,
+  socket?: DatagramSocket,
+): Promise<ModeServer> {
   const flows = new WeakMap<Client, DtlsFlow>();
   const listener = await DtlsListener.listen({
+    ...(socket !== undefined ? { socket } : {}),
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,
     proxyMode: mode.spec,

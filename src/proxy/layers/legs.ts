@@ -7,7 +7,7 @@ import type { Session } from '../../transport/types.js';
 import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
 import type { ProxyContext } from '../context.js';
 import type { Flow } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode } from '../modes.js';
 
 /**
  * The server leg's UDP socket to the mode's upstream, with the connect hooks (`ctx.openServer`):
@@ -16,7 +16,7 @@ import type { ProxyMode } from '../modes.js';
 export function openUdpLeg(
   ctx: ProxyContext,
   flow: Flow,
-  mode: ProxyMode,
+  mode: FlowMode,
   idleTimeout: number,
   opened: (udp: UdpSocketSession) => void,
 ): Promise<UdpSocketSession | null> {

@@ -23,6 +23,7 @@ import type { QuicSession } from '../../transport/quic/session.js';
 import type { QuicStream } from '../../transport/quic/stream.js';
 import type { UdpSocketSession } from '../../transport/udp/connect.js';
 import type { UdpFlowSession } from '../../transport/udp/flow.js';
+import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,
@@ -34,7 +35,7 @@ import {
   type TlsServerSettings,
   type UdpFlow,
 } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode } from '../modes.js';
 import { openUdpLeg, untilLegEnds } from './legs.js';
 import { relayUntouched } from './passthrough.js';
 import { closeLegs, type ModeServer, runTcpLayer } from './tcp.js';
@@ -70,7 +71,7 @@ class QuicFlow {
 
   constructor(
     readonly ctx: ProxyContext,
-    readonly mode: ProxyMode,
+    readonly mode: FlowMode,
     client: Client,
   ) {
     this.flow = new Flow('tcp', client, quicServerModel({ host: mode.host, port: mode.port }));
@@ -388,10 +389,18 @@ class QuicFlow {
   }
 }
 
-/** Starts a `reverse:quic` mode: our QUIC listener for the client legs, our QUIC client upstream. */
-export async function startQuicMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+/**
+ * Starts a `reverse:quic` mode: our QUIC listener for the client legs, our QUIC client
+ * upstream; on `socket` when given (a SOCKS5 association's destination, `mode` its flow's).
+ */
+export async function startQuicMode(
+  ctx: ProxyContext,
+  mode: FlowMode,
+  socket?: DatagramSocket,
+): Promise<ModeServer> {
   const flows = new WeakMap<Client, QuicFlow>();
   const listener = await QuicListener.listen({
+    ...(socket !== undefined ? { socket } : {}),
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,
     proxyMode: mode.spec,

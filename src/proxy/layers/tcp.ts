@@ -12,7 +12,7 @@ import { TcpListener } from '../../transport/tcp/listener.js';
 import type { TcpSession } from '../../transport/tcp/session.js';
 import type { ProxyContext } from '../context.js';
 import { Flow, FlowMessage, type TcpFlow } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode, ProxyMode } from '../modes.js';
 
 /** The `stream` record of a flow whose streams ended (the CLI prints it with `--json`). */
 export interface StreamRecord {
@@ -29,7 +29,7 @@ export interface StreamRecord {
 
 /** A listener of one mode, as the Proxy holds it. */
 export interface ModeServer {
-  readonly mode: ProxyMode;
+  readonly mode: ProxyMode | FlowMode;
   /** The bound address. */
   readonly address: Address;
   close(): Promise<void>;
@@ -159,6 +159,8 @@ export async function relayStreams(
         });
       });
       src.once('end', () => enqueue(() => void dst.end()));
+      // a stream its listener paused after peeking at it (plain TCP behind SOCKS5) flows again
+      src.resume();
     };
     pump(client, server, true);
     pump(server, client, false);
@@ -226,7 +228,7 @@ async function endLeg(leg: Leg, failed: boolean): Promise<void> {
 export async function closeLegs(
   ctx: ProxyContext,
   flow: Flow,
-  mode: ProxyMode,
+  mode: FlowMode,
   client: Leg,
   server: Leg | null,
 ): Promise<void> {
@@ -242,7 +244,7 @@ export async function closeLegs(
 }
 
 /** One `reverse:tcp` flow: its client leg accepted, its server leg dialed, bytes relayed. */
-async function tcpFlow(ctx: ProxyContext, mode: ProxyMode, session: TcpSession<Client>): Promise<void> {
+async function tcpFlow(ctx: ProxyContext, mode: FlowMode, session: TcpSession<Client>): Promise<void> {
   const client = session.conn;
   const server = tcpServerModel({ host: mode.host, port: mode.port });
   const flow = new Flow('tcp', client, server) as TcpFlow;
@@ -277,7 +279,7 @@ async function tcpFlow(ctx: ProxyContext, mode: ProxyMode, session: TcpSession<C
 }
 
 /** Starts a `reverse:tcp` mode: a TCP listener, every client relayed to the mode's upstream. */
-export async function startTcpMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+export async function startTcpMode(ctx: ProxyContext, mode: FlowMode): Promise<ModeServer> {
   const listener = await TcpListener.listen({
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,

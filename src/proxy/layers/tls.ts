@@ -12,13 +12,13 @@ import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import type { Client, Server } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
-import { ConnectError, type SessionError } from '../../transport/errors.js';
+import { ConnectError, errorCode, type SessionError } from '../../transport/errors.js';
 import { connectTcp } from '../../transport/tcp/connect.js';
 import type { TcpSession } from '../../transport/tcp/session.js';
 import { tlsServerModel, upgradeTls } from '../../transport/tls/connect.js';
 import { isDistrust, receivedAlert } from '../../transport/tls/errors.js';
 import { TlsListener } from '../../transport/tls/listener.js';
-import type { ClientHelloAnswer } from '../../transport/tls/options.js';
+import type { ClientHelloAnswer, TlsListenOptions } from '../../transport/tls/options.js';
 import type { TlsSession } from '../../transport/tls/session.js';
 import type { ProxyContext } from '../context.js';
 import {
@@ -30,7 +30,7 @@ import {
   type TlsData,
   type TlsServerSettings,
 } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode } from '../modes.js';
 import { closeLegs, type ModeServer, runTcpLayer } from './tcp.js';
 
 /**
@@ -130,11 +130,28 @@ export function clientLegCertificate(
   return { cert: leaf.certPem, key: leaf.keyPem };
 }
 
+/**
+ * A layer that ran on the client's stream before the flow's own (a SOCKS5 handshake): it ran
+ * `clientConnected` at the TCP accept, and answers its client once the flow is ready for the
+ * first bytes, before any is read.
+ */
+export interface FlowFront {
+  /**
+   * The flow is ready (`ok`: its eager server leg is up, or it connects lazily) or failed;
+   * `connectCode` is the server leg's connect failure (ECONNREFUSED, ...), null if it did not fail
+   * that way (a veto, a hook that threw).
+   */
+  ready(ok: boolean, connectCode: string | null): Promise<void>;
+}
+
 /** How the client leg ended up: up, failed (the listener's error), or closed without either (passthrough, or dropped). */
 type ClientOutcome = { kind: 'up' } | { kind: 'failed'; error: SessionError } | { kind: 'closed' };
 
-/** One `reverse:tls` flow, from the TCP accept to the end of both legs. */
-class TlsFlow {
+/**
+ * One stream flow, from the TCP accept to the end of both legs: a `reverse:tls` flow, or a
+ * SOCKS5 CONNECT's (behind its `front`, where plain TCP is relayed as the TCP layer).
+ */
+export class TlsFlow {
   readonly flow: TcpFlow;
   /** The server leg: TCP first (eager), then TLS over it. */
   tcp: TcpSession<Server> | null = null;
@@ -151,13 +168,16 @@ class TlsFlow {
   #serverFailure: string | null = null;
   /** The TLS layer began (`tlsClienthello` ran): its failures get the TLS hooks. */
   #tlsBegan = false;
+  /** The code of the server leg's failed TCP connect. */
+  connectCode: string | null = null;
   readonly outcome: Promise<ClientOutcome>;
   settle!: (o: ClientOutcome) => void;
 
   constructor(
     readonly ctx: ProxyContext,
-    readonly mode: ProxyMode,
+    readonly mode: FlowMode,
     readonly session: TlsSession<Client>,
+    readonly front: FlowFront | null = null,
   ) {
     const server = tlsServerModel({ host: mode.host, port: mode.port });
     // the TCP leg comes first; the TLS settings are known once the ClientHello is
@@ -194,6 +214,9 @@ class TlsFlow {
           conn: this.server,
           connectTimeout: ctx.options.connectTimeout,
           allowHalfOpen: true,
+        }).catch((err: unknown) => {
+          this.connectCode = errorCode(err, 'ECONNECT');
+          throw err;
         }),
       (s) => {
         this.tcp = s;
@@ -208,11 +231,15 @@ class TlsFlow {
     try {
       let ok = false;
       try {
-        await ctx.bus.run('clientConnected', this.client);
-        ctx.model('start', this.client, flow, mode);
+        if (this.front === null) {
+          await ctx.bus.run('clientConnected', this.client);
+          ctx.model('start', this.client, flow, mode);
+        }
         ok = ctx.options.connectionStrategy !== 'eager' || (await this.openTcp());
       } finally {
         this.#markReady(ok);
+        // the front answers its client (which sends nothing before) while the connection stands
+        await this.front?.ready(ok, this.connectCode);
       }
       // the ClientHello hook answers a refusal if it is waiting; else the client is dropped now
       if (!ok) this.session.destroy();
@@ -229,6 +256,15 @@ class TlsFlow {
   /** The client leg's handshake is done: the server leg if still to come (lazy), then the TCP layer. */
   async #clientUp(): Promise<void> {
     const { ctx, mode, flow } = this;
+    if (this.session.layer === 'plain') {
+      // the listener (behind a SOCKS5 front) found no TLS: the TCP layer, as a reverse:tcp flow
+      this.server.tls = false;
+      ctx.model('up', this.client, flow, mode);
+      if (this.tcp === null && !(await this.openTcp())) return;
+      ctx.model('up', this.server, flow, mode);
+      await runTcpLayer(ctx, flow, this.session.stream, this.tcp!.stream);
+      return;
+    }
     if (this.clientSettings !== null)
       await ctx.bus.run('tlsEstablishedClient', this.#data(this.client, this.clientSettings));
     ctx.model('up', this.client, flow, mode);
@@ -391,11 +427,15 @@ class TlsFlow {
 }
 
 /**
- * Starts a `reverse:tls` mode: our TLS listener for the client legs (its ClientHello hook is
- * where the flow decides), every flow's server leg dialed to the mode's upstream.
+ * Our TLS listener for the client legs of `flows` (its ClientHello hook is where a flow
+ * decides), its events handed to the flow made for each client at `start` by the caller.
  */
-export async function startTlsMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
-  const flows = new WeakMap<Client, TlsFlow>();
+export async function listenTls(
+  ctx: ProxyContext,
+  mode: Pick<FlowMode, 'spec' | 'listenHost' | 'listenPort'>,
+  flows: WeakMap<Client, TlsFlow>,
+  options: Pick<TlsListenOptions, 'detect' | 'preamble'> = {},
+): Promise<TlsListener> {
   const listener = await TlsListener.listen({
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,
@@ -404,16 +444,12 @@ export async function startTlsMode(ctx: ProxyContext, mode: ProxyMode): Promise<
     certs: ctx.certs,
     handshakeTimeout: ctx.options.handshakeTimeout,
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+    ...options,
     clientHello: (hello, client) => {
       const flow = flows.get(client);
       if (flow === undefined) throw new Error('no flow for this client');
       return flow.clientHello(hello);
     },
-  });
-  listener.on('start', (session: TlsSession<Client>) => {
-    const flow = new TlsFlow(ctx, mode, session);
-    flows.set(session.conn, flow);
-    ctx.track(() => flow.run());
   });
   listener.on('session', (session: TlsSession<Client>) => flows.get(session.conn)?.settle({ kind: 'up' }));
   listener.on('sessionError', (session: TlsSession<Client>, error: SessionError) =>
@@ -423,9 +459,24 @@ export async function startTlsMode(ctx: ProxyContext, mode: ProxyMode): Promise<
     // the ServerHello went by: both models have what the wire showed
     const flow = flows.get(session.conn);
     if (flow === undefined) return;
-    ctx.model('up', server, flow.flow, mode);
-    ctx.model('up', session.conn, flow.flow, mode);
+    ctx.model('up', server, flow.flow, flow.mode);
+    ctx.model('up', session.conn, flow.flow, flow.mode);
   });
   listener.on('error', (err: Error) => ctx.events.emit('error', err));
+  return listener;
+}
+
+/**
+ * Starts a `reverse:tls` mode: our TLS listener for the client legs, every flow's server leg
+ * dialed to the mode's upstream.
+ */
+export async function startTlsMode(ctx: ProxyContext, mode: FlowMode): Promise<ModeServer> {
+  const flows = new WeakMap<Client, TlsFlow>();
+  const listener = await listenTls(ctx, mode, flows);
+  listener.on('start', (session: TlsSession<Client>) => {
+    const flow = new TlsFlow(ctx, mode, session);
+    flows.set(session.conn, flow);
+    ctx.track(() => flow.run());
+  });
   return { mode, address: listener.address, close: () => listener.close() };
 }

@@ -5,6 +5,7 @@ import type { ReceiveQueueLimits } from '../../transport/udp/channel.js';
 import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
 import type { UdpFlowSession } from '../../transport/udp/flow.js';
 import { UdpListener, type UdpListenerStats } from '../../transport/udp/listener.js';
+import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type Addon,
@@ -14,7 +15,7 @@ import {
   type ServerConnectionHookData,
   type UdpFlow,
 } from '../hooks.js';
-import type { ProxyMode } from '../modes.js';
+import type { FlowMode } from '../modes.js';
 import type { ModeServer } from './tcp.js';
 
 /** What the first datagram of a flow looks like (the handshake layer's `detectDatagram`). */
@@ -63,6 +64,8 @@ export interface UdpRelayOptions {
   bus?: HookBus;
   /** Aborting closes the relay. */
   signal?: AbortSignal;
+  /** A socket already bound to listen on instead of `host`, `port` (a SOCKS5 association's destination). */
+  socket?: DatagramSocket;
 }
 
 /** A relay's counters: its listener's, and the upstream side's. */
@@ -218,6 +221,7 @@ export class UdpRelay extends EventEmitter implements AsyncDisposable {
       receiveQueue: options.receiveQueue,
       proxyMode: options.proxyMode ?? `reverse:udp://${host.includes(':') ? `[${host}]` : host}:${port}`,
       signal: options.signal,
+      ...(options.socket !== undefined ? { socket: options.socket } : {}),
     });
     return new UdpRelay(listener, options);
   }
@@ -496,9 +500,17 @@ class RelayFlow {
   }
 }
 
-/** Starts a `reverse:udp` mode: a relay with the proxy's addons, its flows reported as model events. */
-export async function startUdpMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
+/**
+ * Starts a `reverse:udp` mode: a relay with the proxy's addons, its flows reported as model
+ * events; on `socket` when given (a SOCKS5 association's destination, `mode` its flow's).
+ */
+export async function startUdpMode(
+  ctx: ProxyContext,
+  mode: FlowMode,
+  socket?: DatagramSocket,
+): Promise<ModeServer> {
   const relay = await UdpRelay.start({
+    socket,
     upstream: { host: mode.host, port: mode.port },
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,

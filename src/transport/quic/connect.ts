@@ -10,6 +10,7 @@ import type { Server } from '../../connection/index.js';
 import { type Dial, dial, serverModel } from '../dial.js';
 import { describeSocketError, errorCode } from '../errors.js';
 import type { ConnectOptions } from '../types.js';
+import type { DatagramSocket } from '../udp/socket.js';
 import { quiche } from './binding.js';
 import { newCid } from './cid.js';
 import { clientConfig, DEFAULT_ALPN, DEFAULT_IDLE_TIMEOUT_MS } from './config.js';
@@ -24,6 +25,12 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export interface QuicConnectOptions extends ConnectOptions {
   /** Source connection IDs we issue at most (spare ones let us be followed to a new path). */
   maxCids?: number;
+  /**
+   * Dial over this socket instead of a connected one of our own (`localAddress`, `localPort`
+   * ignored): a tunnel such as a SOCKS5 client's UDP association, whose `send` gets the
+   * server's address with every datagram. Closed when the session ends.
+   */
+  socket?: DatagramSocket;
 }
 
 /** What a QUIC connect sends, known before it dials (see `Driver.serverModel`). */
@@ -69,11 +76,14 @@ async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSessi
   const alpn = conn.alpnOffers;
   const verify = options.rejectUnauthorized !== false;
 
-  const opening = QuicEndpoint.open({
-    host: options.localAddress ?? (isIP(ip) === 6 ? '::' : '0.0.0.0'),
-    port: options.localPort ?? 0,
-    connectTo: { host: ip, port },
-  });
+  const opening =
+    options.socket !== undefined
+      ? Promise.resolve(QuicEndpoint.over(options.socket))
+      : QuicEndpoint.open({
+          host: options.localAddress ?? (isIP(ip) === 6 ? '::' : '0.0.0.0'),
+          port: options.localPort ?? 0,
+          connectTo: { host: ip, port },
+        });
   // an endpoint that opens after the dial failed is closed as soon as it is there
   d.onFail(async () => (await opening.catch(() => null))?.close());
   let endpoint: QuicEndpoint;

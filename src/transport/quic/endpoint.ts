@@ -7,6 +7,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
+import type { DatagramSocket } from '../udp/socket.js';
 import type { HostPort } from './binding.js';
 import { CidTable, dcidLength, dcidOffset } from './cid.js';
 import { MAX_SEND_UDP_PAYLOAD } from './config.js';
@@ -75,7 +76,7 @@ function literalLookup(hostname: string, options: unknown, callback: LookupCallb
 }
 
 export class QuicEndpoint implements SessionTransport {
-  readonly socket: Socket;
+  readonly socket: DatagramSocket;
   /** Our bound address as quiche knows it. */
   readonly local: HostPort;
   readonly connected: boolean;
@@ -105,11 +106,14 @@ export class QuicEndpoint implements SessionTransport {
   #closed = false;
   /** Close the socket once the last session is retired (client endpoints). */
   closeWhenIdle = false;
+  /** A client's connected `dgram` socket: its sends carry no address. */
+  readonly #connectedSocket: Socket | null;
 
-  private constructor(socket: Socket, local: HostPort, connected: boolean) {
+  private constructor(socket: DatagramSocket, local: HostPort, connectedSocket: Socket | null) {
     this.socket = socket;
     this.local = local;
-    this.connected = connected;
+    this.connected = connectedSocket !== null;
+    this.#connectedSocket = connectedSocket;
     socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(msg, rinfo));
     // always listened to: an ICMP error on a client's socket must be counted, never thrown
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -145,8 +149,18 @@ export class QuicEndpoint implements SessionTransport {
     return new QuicEndpoint(
       socket,
       { host: bound.address, port: bound.port },
-      options.connectTo !== undefined,
+      options.connectTo !== undefined ? socket : null,
     );
+  }
+
+  /**
+   * An endpoint over a socket already bound (a proxy's tunnel: one destination of a SOCKS5
+   * association, or a client's SOCKS5 wrapper): every send carries its peer's address, and
+   * closing the endpoint closes the socket.
+   */
+  static over(socket: DatagramSocket): QuicEndpoint {
+    const bound = socket.address();
+    return new QuicEndpoint(socket, { host: bound.address, port: bound.port }, null);
   }
 
   /** Datagrams no session claims go here. */
@@ -256,7 +270,8 @@ export class QuicEndpoint implements SessionTransport {
       this.#slabUsed += (n + 7) & ~7;
       session.observeOutgoing(packet);
       this.stats.sent++;
-      if (this.connected) this.socket.send(packet);
+      const connected = this.#connectedSocket;
+      if (connected !== null) connected.send(packet);
       else {
         const to = result[1].to;
         this.socket.send(packet, to.port, to.host);

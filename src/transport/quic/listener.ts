@@ -22,6 +22,7 @@ import { BaseListener } from '../listener.js';
 import type { ClientHelloRefusal } from '../tls/options.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
+import type { DatagramSocket } from '../udp/socket.js';
 import { RateMeter, TokenBucket } from './admission.js';
 import { quiche } from './binding.js';
 import { CID_LENGTH, CidTable, newCid } from './cid.js';
@@ -144,6 +145,11 @@ export interface QuicListenOptions extends ListenOptions {
   certs?: CertStore;
   /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
   confdir?: string;
+  /**
+   * A socket already bound to use instead of binding one (`host` and `port` are then ignored): a
+   * proxy's tunnel, e.g. one destination of a SOCKS5 association. Closed with the listener.
+   */
+  socket?: DatagramSocket;
 }
 
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
@@ -294,7 +300,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const own = options.cert !== undefined && options.key !== undefined;
     const certs =
       options.certs ?? (own ? null : new CertStore(await CertificateAuthority.open(options.confdir)));
-    const endpoint = await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    const endpoint =
+      options.socket !== undefined
+        ? QuicEndpoint.over(options.socket)
+        : await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
     return new QuicListener(endpoint, options, certs);
   }
 

@@ -159,7 +159,26 @@ export class TlsListener extends BaseListener<TlsSession<Client>> {
     const session = new TlsSession('tls', client, new TcpSession('tls', client, socket));
     this.sessionStarted(session);
     const handshakeTimeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.#peek(session, socket, performance.now() + handshakeTimeout);
+    const preamble = this.options.preamble;
+    if (preamble === undefined) {
+      this.#peek(session, socket, performance.now() + handshakeTimeout);
+      return;
+    }
+    preamble(session).then(
+      (go) => {
+        if (!go || session.closed) return;
+        this.#peek(session, socket, performance.now() + handshakeTimeout);
+        // the preamble paused the socket to give back what it read beyond its end
+        socket.resume();
+      },
+      (err: unknown) =>
+        this.#fail(
+          session,
+          'ERR_TLS_PREAMBLE',
+          `The preamble failed: ${(err as Error)?.message ?? err}`,
+          err,
+        ),
+    );
   }
 
   /** Reads the ClientHello; `deadline` (performance.now() ms) ends the whole handshake. */

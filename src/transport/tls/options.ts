@@ -4,6 +4,7 @@ import type { Client, Server, TlsVersion } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import type { TcpSession } from '../tcp/session.js';
 import type { ConnectOptions, ListenOptions, SecurityOptions } from '../types.js';
+import type { TlsSession } from './session.js';
 
 /** Where a passed-through connection goes. */
 export interface PassthroughTarget {
@@ -77,6 +78,14 @@ export interface TlsListenOptions extends ListenOptions {
   certs?: CertStore;
   /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
   confdir?: string;
+  /**
+   * Runs on each accepted connection (after `start`) before its first bytes are read for a
+   * ClientHello: a protocol that comes first on the stream (a proxy's SOCKS5 handshake) reads
+   * and writes `session.socket` itself and gives back (`unshift`) what it read beyond its end.
+   * True goes on to the TLS layer (its deadlines start then); false leaves the connection to
+   * the preamble's owner (the session stays the listener's until it closes).
+   */
+  preamble?: (session: TlsSession<Client>) => Promise<boolean>;
 }
 
 /** Options of `tls.connect` (those of every driver's connect). */

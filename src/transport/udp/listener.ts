@@ -1,11 +1,11 @@
-import type { RemoteInfo, Socket } from 'node:dgram';
+import type { RemoteInfo } from 'node:dgram';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import type { ReceiveQueueLimits } from './channel.js';
 import { type FlowOwner, UdpFlowSession } from './flow.js';
 import { FlowTable } from './flow-table.js';
-import { createUdpSocket, resolveHost, type SocketBufferOptions } from './socket.js';
+import { createUdpSocket, type DatagramSocket, resolveHost, type SocketBufferOptions } from './socket.js';
 
 /**
  * Idle timeout of a flow by default: 60 s, mitmproxy's (mitmproxy_rs `UDP_TIMEOUT`, an LRU expiry
@@ -44,6 +44,12 @@ export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
     rinfo: RemoteInfo,
     reply: (datagram: Uint8Array, to: RemoteInfo) => void,
   ) => boolean;
+  /**
+   * A socket already bound to use instead of binding one (`host`, `port` and the buffer sizes
+   * are then ignored): a proxy's tunnel, e.g. one destination of a SOCKS5 association. The
+   * listener closes it when it closes.
+   */
+  socket?: DatagramSocket;
 }
 
 /** Counters of a listener since it started. */
@@ -95,7 +101,7 @@ export function tickPeriod(idleTimeout: number): number {
  * `FlowTable`; refusals are counted in `stats.bucketFull`).
  */
 export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwner {
-  readonly #socket: Socket;
+  readonly #socket: DatagramSocket;
   readonly #address: Address;
   readonly #options: UdpListenOptions;
   readonly #table = new FlowTable<UdpFlowSession>();
@@ -122,7 +128,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     this.#socket.send(datagram, to.port, to.address);
   };
 
-  private constructor(socket: Socket, options: UdpListenOptions) {
+  private constructor(socket: DatagramSocket, options: UdpListenOptions) {
     super('udp', options.signal);
     this.#socket = socket;
     this.#options = options;
@@ -146,6 +152,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
   /** Binds (default 127.0.0.1, port 0; udp6 for an IPv6 host) and resolves once bound. */
   static async listen(options: UdpListenOptions = {}): Promise<UdpListener> {
     options.signal?.throwIfAborted();
+    if (options.socket !== undefined) return new UdpListener(options.socket, options);
     const { address, family } = await resolveHost(options.host ?? '127.0.0.1');
     const socket = createUdpSocket(family, {
       recvBufferSize: options.recvBufferSize ?? DEFAULT_LISTENER_RECV_BUFFER,

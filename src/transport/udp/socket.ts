@@ -1,6 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
+import type { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 
 /** An IP literal and its family. */
@@ -44,4 +46,17 @@ export function createUdpSocket(family: 4 | 6, options: SocketBufferOptions = {}
     recvBufferSize: options.recvBufferSize,
     sendBufferSize: options.sendBufferSize,
   });
+}
+
+/**
+ * What a listener needs of a bound datagram socket: a `dgram.Socket` is one. A proxy hands its
+ * listeners another kind where datagrams arrive inside a tunnel (a SOCKS5 association's
+ * destination): `message` events (datagram, the peer as a `RemoteInfo`), `error` events, `send`
+ * to a peer, `close`. Sends are fire and forget, as `dgram`'s without a callback.
+ */
+export interface DatagramSocket extends EventEmitter {
+  /** The local address datagrams are received on. */
+  address(): AddressInfo;
+  send(datagram: Uint8Array, port: number, address: string): void;
+  close(callback?: () => void): void;
 }
