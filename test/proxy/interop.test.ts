@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, Connection, Server } from '../../src/connection/index.js';
 import { type ProxyOptions, Proxy as WirelayerProxy } from '../../src/proxy/proxy.js';
 import { EC_CERT_PEM, fixturePath } from '../helpers/certs.js';
-import { spawnPeer } from '../helpers/peer.js';
+import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
 import { waitUntil } from '../helpers/wait.js';
 import { gnutlsDescription, gnutlsServ, sClient, sServer, sServerReport } from '../transport/dtls-peers.js';
 import {
@@ -117,7 +117,7 @@ describe('DTLS through the proxy', () => {
       expect(server()).toMatchObject({ tlsVersion: 'DTLSv1.2', sni: 'localhost' });
       expect(server().cipher).toMatch(/_AES_128_GCM_/);
     } finally {
-      await peer.stop();
+      await peer?.stop();
       await upstream.stop();
       await proxy.close();
     }
@@ -130,19 +130,22 @@ describe('DTLS through the proxy', () => {
       insecure: true,
     });
     const sni = 'a-rather-long-server-name.wirelayer.example';
-    const { report, peer } = await sClient('127.0.0.1', port, [
-      '-dtls1_2',
-      '-mtu',
-      '256',
-      '-servername',
-      sni,
-      '-alpn',
-      'h2,http/1.1,spdy/3,another-protocol',
-      '-CAfile',
-      conf.caFile,
-      '-verify_return_error',
-    ]);
+    let peer: PeerProcess | undefined;
     try {
+      const started = await sClient('127.0.0.1', port, [
+        '-dtls1_2',
+        '-mtu',
+        '256',
+        '-servername',
+        sni,
+        '-alpn',
+        'h2,http/1.1,spdy/3,another-protocol',
+        '-CAfile',
+        conf.caFile,
+        '-verify_return_error',
+      ]);
+      peer = started.peer;
+      const report = started.report;
       const upstreamReport = await sServerReport(upstream.peer);
       expect(client()).toMatchObject({
         sni,
@@ -157,7 +160,7 @@ describe('DTLS through the proxy', () => {
         cipher: upstreamReport.cipher,
       });
     } finally {
-      await peer.stop();
+      await peer?.stop();
       await upstream.stop();
       await proxy.close();
     }
@@ -171,14 +174,17 @@ describe('DTLS through the proxy', () => {
       maxVersion: 'DTLSv1',
       ciphers: 'DEFAULT@SECLEVEL=0',
     });
-    const { report, peer } = await sClient('127.0.0.1', port, [...legacy, '-CAfile', conf.caFile]);
+    let peer: PeerProcess | undefined;
     try {
+      const started = await sClient('127.0.0.1', port, [...legacy, '-CAfile', conf.caFile]);
+      peer = started.peer;
+      const report = started.report;
       const upstreamReport = await sServerReport(upstream.peer);
       expect(report.tlsVersion).toBe('DTLSv1');
       expect(client()).toMatchObject({ tlsVersion: 'DTLSv1', cipher: report.cipher });
       expect(server()).toMatchObject({ tlsVersion: 'DTLSv1', cipher: upstreamReport.cipher });
     } finally {
-      await peer.stop();
+      await peer?.stop();
       await upstream.stop();
       await proxy.close();
     }
@@ -196,23 +202,26 @@ describe('TLS through the proxy: openssl s_client -> proxy -> gnutls-serv', () =
       'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM',
     ]);
     const { proxy, port, client, server } = await startProxy(`reverse:tls://127.0.0.1:${upstream.port}`);
-    const { peer, report } = await opensslClient(port, [
-      '-tls1_3',
-      '-ciphersuites',
-      'TLS_CHACHA20_POLY1305_SHA256',
-      '-servername',
-      'localhost',
-      '-CAfile',
-      conf.caFile,
-    ]);
+    let peer: PeerProcess | undefined;
     try {
+      const started = await opensslClient(port, [
+        '-tls1_3',
+        '-ciphersuites',
+        'TLS_CHACHA20_POLY1305_SHA256',
+        '-servername',
+        'localhost',
+        '-CAfile',
+        conf.caFile,
+      ]);
+      peer = started.peer;
+      const report = started.report;
       expect(report).toMatchObject({
         tlsVersion: 'TLSv1.3',
         cipher: 'TLS_CHACHA20_POLY1305_SHA256',
         verifyCode: 0,
       });
-      peer.child.stdin!.write('echo me\n');
-      await peer.waitFor(/echo me/);
+      started.peer.child.stdin!.write('echo me\n');
+      await started.peer.waitFor(/echo me/);
       await upstream.peer.waitFor(/- Cipher: /);
       const upstreamReport = parseGnutlsReport(upstream.peer.output());
       expect(client()).toMatchObject({
@@ -227,7 +236,7 @@ describe('TLS through the proxy: openssl s_client -> proxy -> gnutls-serv', () =
       expect(server().tlsVersion).toBe('TLSv1.2');
       expect(server().cipher).toMatch(/_AES_256_GCM_/);
     } finally {
-      await peer.stop();
+      await peer?.stop();
       await upstream.stop();
       await proxy.close();
     }
