@@ -12,6 +12,7 @@ import type { TlsVersion } from '../connection/types.js';
 import { ConnectError, errorCode } from '../transport/errors.js';
 import type { Session } from '../transport/types.js';
 import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
+import type { Impairment, ImpairStats } from './impair/index.js';
 import type { HostFilter } from './layers/next-layer.js';
 import type { ProxyMode } from './modes.js';
 
@@ -50,6 +51,8 @@ export interface LayerOptions {
   maxVersion: TlsVersion | undefined;
   ciphers: string | undefined;
   confdir: string | undefined;
+  /** QUIC client legs: a Retry for every new connection. */
+  quicRetry: boolean;
 }
 
 /** Counters of a proxy since it started. */
@@ -66,6 +69,8 @@ export interface ProxyStats {
   /** Records of DTLS flows a `udpMessage` hook dropped, and those dropped because a flow's queue was full. */
   hookDrops: number;
   queueDrops: number;
+  /** What `impair` did to the datagrams (and stream chunks) per direction; null without it. */
+  impair: ImpairStats | null;
 }
 
 /** The shared state of one proxy. */
@@ -75,6 +80,8 @@ export class ProxyContext {
   passthrough = 0;
   /** Datagrams of DTLS flows dropped by hooks or full queues. */
   readonly datagramCounters = { hookDrops: 0, queueDrops: 0 };
+  /** The link's impairment; null (the default) leaves every socket and stream as it is. */
+  impair: Impairment | null = null;
   readonly #flowErrors = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
@@ -109,6 +116,7 @@ export class ProxyContext {
       flowErrors: Object.fromEntries(this.#flowErrors),
       hookErrors: this.bus.errors,
       ...this.datagramCounters,
+      impair: this.impair?.stats ?? null,
     };
   }
 

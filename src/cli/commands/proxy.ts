@@ -4,9 +4,10 @@ import { pathToFileURL } from 'node:url';
 import { type Client, formatAddress, type Server } from '../../connection/index.js';
 import type { ModelEvent } from '../../proxy/context.js';
 import type { Addon } from '../../proxy/hooks.js';
+import { type ImpairSpec, ImpairSpecError, parseImpairSpec } from '../../proxy/impair/spec.js';
 import type { StreamRecord } from '../../proxy/layers/tcp.js';
 import { ModeError, type ProxyMode, parseMode } from '../../proxy/modes.js';
-import { type ProxyOptions, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
+import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
 import { parse, securityOptions, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
 
@@ -32,7 +33,15 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
   --idle-timeout SECONDS  close flows idle this long (default: none for TCP/TLS, 60 for UDP)
   --udp-timeout SECONDS   the idle timeout of UDP flows alone
   --max-flows N         UDP flows held at most; at the cap the least recently active is evicted (default 10000)
-  --json                one JSON object per line on stdout`;
+  --impair SPEC         impair the link between the legs, per direction (up: to the server, down: back,
+                        both if unprefixed), a comma list: loss=P burst=N drop=I,J,.. reorder=P gap=N
+                        duplicate=P delay=MS jitter=MS rate=BITS[k|M|G] queue=N corrupt=P mtu=B
+                        blackhole=ON_MS/OFF_MS rebind=MS rebind-addr=MS seed=N (P: 0..1 or %), e.g.
+                        "loss=0.3,burst=3" or "up:delay=50,down:rate=10M". udp, dtls and quic are impaired
+                        per datagram; tcp and tls take delay, jitter, rate and blackhole only (loss,
+                        reordering, duplication, corruption, MTU and rebinding need a packet layer)
+  --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
+                        record with the proxy's counters (and "impair": per direction what was done)`;
 
 const options = {
   mode: { type: 'string', multiple: true },
@@ -52,6 +61,7 @@ const options = {
   'max-flows': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'udp-timeout': { type: 'string' },
+  impair: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -117,6 +127,21 @@ function streamLine(r: StreamRecord): string {
   return `Flow(${r.flow})  stream${ids}  ${r.bytes_from_client} B from client, ${r.bytes_from_server} B from server  end=${r.end}`;
 }
 
+/** The last record of `--json`: the proxy's counters, snake_case as the other records. */
+function statsRecord(stats: ProxyStats): string {
+  return JSON.stringify({
+    event: 'stats',
+    flows: stats.flows,
+    live_flows: stats.liveFlows,
+    passthrough: stats.passthrough,
+    flow_errors: stats.flowErrors,
+    hook_errors: stats.hookErrors,
+    hook_drops: stats.hookDrops,
+    queue_drops: stats.queueDrops,
+    impair: stats.impair,
+  });
+}
+
 /** Runs the proxy until SIGINT/SIGTERM (or `signal`, for embedding and tests). */
 export async function run(args: string[], signal?: AbortSignal): Promise<number> {
   const { values } = parse(args, options);
@@ -154,6 +179,15 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       throw new UsageError(`not a regular expression: ${re} (${(e as Error).message})`);
     }
   }
+  let impair: ImpairSpec | undefined;
+  if (values.impair !== undefined) {
+    try {
+      impair = parseImpairSpec(values.impair);
+    } catch (e) {
+      if (e instanceof ImpairSpecError) throw new UsageError(`--impair: ${e.message}`);
+      throw e;
+    }
+  }
   const addons: Addon[] = [];
   for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
@@ -176,9 +210,17 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     minVersion: security.minVersion,
     maxVersion: security.maxVersion,
     ciphers: security.ciphers,
+    impair,
     signal: stop.signal,
   };
-  const proxy = await WirelayerProxy.start(proxyOptions);
+  let proxy: WirelayerProxy;
+  try {
+    proxy = await WirelayerProxy.start(proxyOptions);
+  } catch (e) {
+    // a spec that parsed but asks a tcp/tls-only proxy for packet faults
+    if (e instanceof ImpairSpecError) throw new UsageError(`--impair: ${e.message}`);
+    throw e;
+  }
   const json = values.json ?? false;
   const write = (line: string): void => {
     process.stdout.write(`${line}\n`);
@@ -191,6 +233,11 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     if (!json) process.stderr.write(`wirelayer: flow failed: ${err.code ?? 'ERR'}: ${err.message}\n`);
   });
   proxy.on('error', (err: Error) => process.stderr.write(`wirelayer: listener error: ${err.message}\n`));
+  const impairStats = proxy.stats.impair;
+  if (impairStats !== null)
+    process.stderr.write(
+      `wirelayer: impairing with seed ${impairStats.seed} (seed=N replays its decisions)\n`,
+    );
   for (const l of proxy.listening) {
     process.stderr.write(
       `wirelayer: listening on ${l.mode.scheme}://${formatAddress(l.address)} (${l.mode.spec})\n`,
@@ -204,6 +251,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   if (signal?.aborted) stop.abort();
   signal?.addEventListener('abort', onSignal, { once: true });
   await closed;
+  if (json) write(statsRecord(proxy.stats));
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   signal?.removeEventListener('abort', onSignal);

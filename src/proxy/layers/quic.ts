@@ -9,6 +9,7 @@
  * leg. Flow control is QUIC's own on both legs: a slow reader withholds credit from the other side.
  * The client's NAT rebinding and migration are followed by the listener (routed by connection ID).
  */
+import type { Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { type Client, ConnectionState, type Server } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
@@ -158,6 +159,7 @@ class QuicFlow {
         ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
         ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
         ...(ctx.options.udpTimeout > 0 ? { idleTimeout: ctx.options.udpTimeout } : {}),
+        ...(ctx.impair !== null ? { onSocket: (s: Socket) => ctx.impair?.serverSocket(s) } : {}),
         connectTimeout: ctx.options.connectTimeout,
       });
     } catch (err) {
@@ -350,6 +352,7 @@ export async function startQuicMode(ctx: ProxyContext, mode: ProxyMode): Promise
     certs: ctx.certs,
     ...(ctx.options.udpTimeout > 0 ? { idleTimeout: ctx.options.udpTimeout } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+    ...(ctx.options.quicRetry ? { limits: { retryThreshold: 0 } } : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);
       flows.set(client, flow);
@@ -357,6 +360,7 @@ export async function startQuicMode(ctx: ProxyContext, mode: ProxyMode): Promise
       return flow.clientHello(hello);
     },
   });
+  ctx.impair?.clientSocket(listener.endpoint.socket);
   listener.on('session', (session: QuicSession<Client>) => flows.get(session.conn)?.up(session));
   listener.on('sessionError', (session: QuicSession<Client>, error: SessionError) => {
     const flow = flows.get(session.conn);

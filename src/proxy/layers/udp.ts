@@ -14,6 +14,7 @@ import {
   type ServerConnectionHookData,
   type UdpFlow,
 } from '../hooks.js';
+import type { Impairment } from '../impair/index.js';
 import type { ProxyMode } from '../modes.js';
 import type { ModeServer } from './tcp.js';
 
@@ -61,6 +62,8 @@ export interface UdpRelayOptions {
   addons?: readonly Addon[];
   /** @internal The proxy's bus (its counters shared across modes); replaces `addons`. */
   bus?: HookBus;
+  /** @internal The proxy's impairment: the listener's socket sends `down`, each upstream socket `up`. */
+  impair?: Impairment | null;
   /** Aborting closes the relay. */
   signal?: AbortSignal;
 }
@@ -219,6 +222,7 @@ export class UdpRelay extends EventEmitter implements AsyncDisposable {
       proxyMode: options.proxyMode ?? `reverse:udp://${host.includes(':') ? `[${host}]` : host}:${port}`,
       signal: options.signal,
     });
+    options.impair?.clientSocket(listener.socket);
     return new UdpRelay(listener, options);
   }
 
@@ -373,7 +377,10 @@ class RelayFlow {
       conn: this.#server,
       receiveQueue: relay.options.receiveQueue,
     }).then(
-      (upstream) => upstream,
+      (upstream) => {
+        relay.options.impair?.serverSocket(upstream.socket);
+        return upstream;
+      },
       () => {
         relay.upstreamFailures++;
         this.#pending = null;
@@ -506,6 +513,7 @@ export async function startUdpMode(ctx: ProxyContext, mode: ProxyMode): Promise<
     maxFlows: ctx.options.maxFlows,
     proxyMode: mode.spec,
     bus: ctx.bus,
+    impair: ctx.impair,
   });
   const flowOf = new Map<Server, Client>();
   relay.on('clientConnected', (client: Client) => {

@@ -1,4 +1,4 @@
-import type { RemoteInfo } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import type { Address, Client } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
@@ -117,6 +117,11 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
 
   get address(): Address {
     return this.#udp.address;
+  }
+
+  /** The listening socket (see `UdpListener.socket`). */
+  get socket(): Socket {
+    return this.#udp.socket;
   }
 
   override get stats(): DtlsListenerStats {

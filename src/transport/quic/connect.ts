@@ -4,6 +4,7 @@
  * `peername`, `sockname`, OPEN and every handshake field; on failure `error`, and the promise
  * rejects with a ConnectError carrying the model.
  */
+import type { Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Server } from '../../connection/index.js';
@@ -24,6 +25,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export interface QuicConnectOptions extends ConnectOptions {
   /** Source connection IDs we issue at most (spare ones let us be followed to a new path). */
   maxCids?: number;
+  /** Called with the endpoint's socket once it is connected, before anything is sent on it. */
+  onSocket?: (socket: Socket) => void;
 }
 
 /** What a QUIC connect sends, known before it dials (see `Driver.serverModel`). */
@@ -83,6 +86,7 @@ async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSessi
     throw d.fail(errorCode(e, 'ECONNECT'), describeSocketError(e as Error), e);
   }
   endpoint.closeWhenIdle = true;
+  options.onSocket?.(endpoint.socket);
   const maxCids = options.maxCids ?? 4;
   let session: QuicSession<Server>;
   try {
