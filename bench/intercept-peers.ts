@@ -1,0 +1,315 @@
+/**
+ * The interception matrix's runs (shared by the matrix tests in test/proxy/ and `wirelayer bench
+ * intercept`): real peers on both sides of the proxy, its link impaired, what arrived compared
+ * byte for byte with what was sent.
+ *
+ * QUIC: `gtlsclient` (ngtcp2) -> proxy -> `gtlsserver`, HTTP/3 fetches of files the server
+ * serves. Certificates are made here (a leaf for localhost and 127.0.0.1 from a fresh CA, which
+ * the proxy trusts upstream), so nothing depends on the test fixtures.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CertificateAuthority } from '../src/certs/index.js';
+import type { Client, Connection, Server } from '../src/connection/index.js';
+import type { StreamRecord } from '../src/proxy/layers/tcp.js';
+import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../src/proxy/proxy.js';
+
+const HOST = '127.0.0.1';
+
+/** A peer process with its output collected. */
+export interface Peer {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves once the output matches, rejects at the deadline or when the peer exits first. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves once it has exited (on its own). */
+  exited(): Promise<void>;
+  /** Kills it (if still running) and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/** Spawns a peer; stdin stays an open pipe (openssl's s_client/s_server quit on stdin EOF). */
+export function peer(command: string, args: readonly string[]): Peer {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let text = '';
+  const append = (chunk: Buffer): void => {
+    text += chunk.toString('latin1');
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  child.on('error', (err) => {
+    text += `\nspawn error: ${err.message}`;
+  });
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    output: () => text,
+    async waitFor(pattern, timeoutMs = 10_000) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const m = text.match(pattern);
+        if (m) return m;
+        if (child.exitCode !== null || child.signalCode !== null || performance.now() > deadline)
+          throw new Error(
+            `${command} did not print ${pattern} (exit ${child.exitCode}):\n${text.slice(-2000)}`,
+          );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    exited: () => exit,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exit;
+      }
+    },
+  };
+}
+
+/** A certificate for localhost and 127.0.0.1 from a fresh CA, as files, and the CA to trust. */
+export interface PeerCertificate {
+  certFile: string;
+  keyFile: string;
+  caPem: string;
+}
+
+/** Files to serve (random bytes) and fresh directories to download into. */
+export interface Site {
+  htdocs: string;
+  files: Map<string, Buffer>;
+  certificate: PeerCertificate;
+  /** A fresh directory, for one client's downloads or one proxy's CA. */
+  dir(): string;
+  remove(): void;
+}
+
+/** Makes the files (name -> size) and the peers' certificate in a temporary directory. */
+export function makeSite(sizes: Readonly<Record<string, number>>): Site {
+  const root = mkdtempSync(join(tmpdir(), 'wirelayer-intercept-'));
+  const htdocs = join(root, 'htdocs');
+  mkdirSync(htdocs);
+  const files = new Map<string, Buffer>();
+  for (const [name, size] of Object.entries(sizes)) {
+    const body = randomBytes(size);
+    writeFileSync(join(htdocs, name), body);
+    files.set(name, body);
+  }
+  const ca = CertificateAuthority.create({ type: 'ec' });
+  const leaf = ca.issue('localhost', { altNames: [HOST] });
+  const certificate = { certFile: join(root, 'cert.pem'), keyFile: join(root, 'key.pem'), caPem: ca.certPem };
+  writeFileSync(certificate.certFile, leaf.certPem);
+  writeFileSync(certificate.keyFile, leaf.keyPem);
+  let n = 0;
+  return {
+    htdocs,
+    files,
+    certificate,
+    dir() {
+      const dir = join(root, `d${n++}`);
+      mkdirSync(dir);
+      return dir;
+    },
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** A free UDP port on loopback (bound, read, released). */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, HOST, r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Resolves once something is bound to UDP `port` (asked of the kernel with `ss`). */
+export async function boundUdp(port: number, p: Peer, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (execFileSync('ss', ['-Hunl', `sport = :${port}`], { encoding: 'utf8' }).trim() === '') {
+    if (performance.now() > deadline || p.child.exitCode !== null)
+      throw new Error(`nothing bound to UDP port ${port}:\n${p.output().slice(-1000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The models of a flow's legs, as the proxy's `model` events left them (the last flow's). */
+export interface Legs {
+  client: Client | null;
+  server: Server | null;
+}
+
+export function watchLegs(proxy: WirelayerProxy): Legs {
+  const legs: Legs = { client: null, server: null };
+  proxy.on('model', (_event: string, conn: Connection) => {
+    if (conn.constructor.name === 'Client') legs.client = conn as Client;
+    else legs.server = conn as Server;
+  });
+  return legs;
+}
+
+/** What one QUIC run saw. */
+export interface QuicRun {
+  /** Per client, the files that arrived whole (byte for byte), in the order asked. */
+  intact: string[][];
+  /** Per client, the cipher suite it negotiated (GnuTLS's name) and its exit code. */
+  ciphers: (string | null)[];
+  exitCodes: (number | null)[];
+  /** null: the run was direct, without the proxy. */
+  legs: Legs | null;
+  stats: ProxyStats | null;
+  streams: StreamRecord[];
+  /** From the clients' start to the last one's exit, ms. */
+  elapsedMs: number;
+  /** Per client, from its start to its "handshake has completed" (its own log clock), ms. */
+  handshakeMs: (number | null)[];
+  outputs: string[];
+  /** Flows the proxy reported failed (`flowError`): code and message. */
+  flowErrors: string[];
+  /** Every source gtlsserver received datagrams from (`host:port`, as it logs them). */
+  serverSaw: Set<string>;
+}
+
+/** Options of `quicRun`. */
+export interface QuicRunOptions {
+  site: Site;
+  /** Per client (all run at once, one connection each): the files it fetches on that connection. */
+  fetches: readonly (readonly string[])[];
+  /** false: the clients go to gtlsserver directly (a baseline). Default true. */
+  proxied?: boolean;
+  impair?: string;
+  proxy?: Partial<ProxyOptions>;
+  clientArgs?: readonly string[];
+  serverArgs?: readonly string[];
+  /** gtlsclient's idle timeout, s (default 5); a run is bounded by three times it. */
+  timeoutS?: number;
+}
+
+/**
+ * From gtlsclient's start to its handshake's completion, ms, on its own log clock (`I00001234`
+ * leads each log line: ms since it started), so process start-up does not count.
+ */
+function handshakeMs(output: string): number | null {
+  const done = output.indexOf('QUIC handshake has completed');
+  if (done === -1) return null;
+  const stamps = output.slice(0, done).match(/^I(\d{8}) /gm);
+  return stamps === null ? null : Number(stamps.at(-1)!.slice(1, 9));
+}
+
+/**
+ * Runs the fetches through a fresh proxy (or directly) to a fresh gtlsserver, and checks every
+ * download against the site. Every process it starts is stopped before it returns.
+ */
+export async function quicRun(options: QuicRunOptions): Promise<QuicRun> {
+  const { site } = options;
+  const serverPort = await freeUdpPort();
+  const upstream = peer('gtlsserver', [
+    '--no-http-dump',
+    '--no-quic-dump',
+    '--timeout=5s',
+    `--htdocs=${site.htdocs}`,
+    ...(options.serverArgs ?? []),
+    HOST,
+    String(serverPort),
+    site.certificate.keyFile,
+    site.certificate.certFile,
+  ]);
+  const clients: Peer[] = [];
+  let proxy: WirelayerProxy | null = null;
+  try {
+    await boundUdp(serverPort, upstream);
+    let legs: Legs | null = null;
+    const streams: StreamRecord[] = [];
+    const flowErrors: string[] = [];
+    let port = serverPort;
+    if (options.proxied !== false) {
+      proxy = await WirelayerProxy.start({
+        modes: [`reverse:quic://${HOST}:${serverPort}`],
+        confdir: site.dir(),
+        upstreamCa: site.certificate.caPem,
+        ...(options.impair !== undefined ? { impair: options.impair } : {}),
+        ...options.proxy,
+      });
+      legs = watchLegs(proxy);
+      proxy.on('stream', (r: StreamRecord) => streams.push(r));
+      proxy.on('flowError', (err: Error & { code?: string }) =>
+        flowErrors.push(`${err.code}: ${err.message}`),
+      );
+      port = proxy.listening[0]!.address[1];
+    }
+    const timeoutS = options.timeoutS ?? 5;
+    const dirs = options.fetches.map(() => site.dir());
+    const start = performance.now();
+    for (const [i, names] of options.fetches.entries()) {
+      clients.push(
+        peer('gtlsclient', [
+          '--no-http-dump',
+          '--no-quic-dump',
+          `--timeout=${timeoutS}s`,
+          `--download=${dirs[i]}`,
+          '--exit-on-all-streams-close',
+          ...(options.clientArgs ?? []),
+          HOST,
+          String(port),
+          ...names.map((name) => `https://${HOST}:${port}/${name}`),
+        ]),
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `gtlsclient still running after ${timeoutS * 3} s:\n${clients[0]!.output().slice(-1500)}`,
+            ),
+          ),
+        timeoutS * 3000,
+      );
+    });
+    try {
+      await Promise.race([Promise.all(clients.map((c) => c.exited())), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+    const elapsedMs = performance.now() - start;
+    const intact = options.fetches.map((names, i) =>
+      names.filter((name) => {
+        try {
+          return readFileSync(join(dirs[i]!, name)).equals(site.files.get(name)!);
+        } catch {
+          return false;
+        }
+      }),
+    );
+    let stats: ProxyStats | null = null;
+    if (proxy !== null) {
+      await proxy.close();
+      stats = proxy.stats;
+    }
+    return {
+      intact,
+      ciphers: clients.map((c) => /Negotiated cipher suite is (\S+)/.exec(c.output())?.[1] ?? null),
+      exitCodes: clients.map((c) => c.child.exitCode),
+      legs,
+      stats,
+      streams,
+      elapsedMs,
+      handshakeMs: clients.map((c) => handshakeMs(c.output())),
+      outputs: clients.map((c) => c.output()),
+      flowErrors,
+      serverSaw: new Set(
+        [...upstream.output().matchAll(/^Received packet: local=\S+ remote=\[([^\]]+)\]:(\d+)/gm)].map(
+          (m) => `${m[1]}:${m[2]}`,
+        ),
+      ),
+    };
+  } finally {
+    await proxy?.close();
+    await Promise.all(clients.map((c) => c.stop()));
+    await upstream.stop();
+  }
+}
