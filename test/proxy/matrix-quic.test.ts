@@ -43,8 +43,8 @@ function expectWhole(r: QuicRun, fetches: readonly (readonly string[])[]): void 
   for (const leg of [client!, server!])
     expect(leg.error ?? 'none').toMatch(/^none$|application error 0x100$/);
   expect(server!.peername![0]).toBe('127.0.0.1');
-  expect(client!.timestampTlsSetup).toBeGreaterThanOrEqual(client!.timestampStart);
-  expect(server!.timestampTlsSetup).toBeGreaterThanOrEqual(server!.timestampStart);
+  expect(client!.timestampTlsSetup!).toBeGreaterThanOrEqual(client!.timestampStart!);
+  expect(server!.timestampTlsSetup!).toBeGreaterThanOrEqual(server!.timestampStart!);
 }
 
 function counters(r: QuicRun): { up: ImpairCounters; down: ImpairCounters } {
