@@ -313,3 +313,158 @@ export async function quicRun(options: QuicRunOptions): Promise<QuicRun> {
     await upstream.stop();
   }
 }
+
+/** What one DTLS run saw. */
+export interface DtlsRun {
+  legs: Legs;
+  stats: ProxyStats;
+  /** From the client's start to its handshake report, ms (process start-up included). */
+  handshakeMs: number;
+  /** How many times each line sent by the client appeared at the server, and back. */
+  atServer: number[];
+  atClient: number[];
+  /** How many times each of `upDropped` appeared at the server. */
+  droppedAtServer: number[];
+  clientOutput: string;
+  serverOutput: string;
+  flowErrors: string[];
+}
+
+/** Options of `dtlsRun`. */
+export interface DtlsRunOptions {
+  site: Site;
+  impair?: string;
+  /** `openssl s_client -dtls1_2` or `gnutls-cli --udp`, verifying the proxy's CA. */
+  client: 'openssl' | 'gnutls';
+  clientArgs?: readonly string[];
+  /** Lines the client sends, then lines the server sends (each must be unique in the output). */
+  up?: readonly string[];
+  down?: readonly string[];
+  /** How long the handshake and each line may take, ms (default 20000). */
+  timeoutMs?: number;
+  /**
+   * Send each line again every `resendMs` until it arrives (DTLS does not retransmit records: a
+   * lossy link loses lines, so an application that must get them through sends again); off by default.
+   */
+  resendMs?: number;
+  /**
+   * Lines the client sends first that the impairment is to drop (one datagram each): each is
+   * awaited as a drop toward the server, so the next line goes in a record of its own.
+   */
+  upDropped?: readonly string[];
+  proxy?: Partial<ProxyOptions>;
+}
+
+const count = (text: string, line: string): number => text.split(line).length - 1;
+
+/**
+ * `openssl s_server -dtls1_2` upstream, the proxy (`reverse:dtls`) in front of it, and a client;
+ * once the client reports its handshake, the lines go up one by one (each awaited at the
+ * server), then down. Every process it starts is stopped before it returns.
+ */
+export async function dtlsRun(options: DtlsRunOptions): Promise<DtlsRun> {
+  const { site } = options;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const serverPort = await freeUdpPort();
+  const server = peer('openssl', [
+    's_server',
+    '-dtls1_2',
+    '-accept',
+    `${HOST}:${serverPort}`,
+    '-cert',
+    site.certificate.certFile,
+    '-key',
+    site.certificate.keyFile,
+    // non-blocking: a blocking s_server that reads a record DTLS discards (a duplicate, a
+    // retransmitted flight) waits in recvfrom for the next datagram and stops reading its stdin
+    '-nbio',
+  ]);
+  let client: Peer | null = null;
+  let proxy: WirelayerProxy | null = null;
+  try {
+    await server.waitFor(/ACCEPT/);
+    const confdir = site.dir();
+    proxy = await WirelayerProxy.start({
+      modes: [`reverse:dtls://${HOST}:${serverPort}`],
+      confdir,
+      upstreamCa: site.certificate.caPem,
+      ...(options.impair !== undefined ? { impair: options.impair } : {}),
+      ...options.proxy,
+    });
+    const legs = watchLegs(proxy);
+    const flowErrors: string[] = [];
+    proxy.on('flowError', (err: Error & { code?: string }) => flowErrors.push(`${err.code}: ${err.message}`));
+    const port = proxy.listening[0]!.address[1];
+    const caFile = join(confdir, 'wirelayer-ca-cert.pem');
+    const start = performance.now();
+    client =
+      options.client === 'openssl'
+        ? peer('openssl', [
+            's_client',
+            '-dtls1_2',
+            '-connect',
+            `${HOST}:${port}`,
+            '-servername',
+            'localhost',
+            '-CAfile',
+            caFile,
+            '-verify_return_error',
+            '-nbio',
+            ...(options.clientArgs ?? []),
+          ])
+        : peer('gnutls-cli', [
+            '--udp',
+            '--port',
+            String(port),
+            '--x509cafile',
+            caFile,
+            ...(options.clientArgs ?? []),
+            'localhost',
+          ]);
+    await client.waitFor(
+      options.client === 'openssl' ? /Verify return code: 0 \(ok\)/ : /- Handshake was completed/,
+      timeoutMs,
+    );
+    const handshakeMs = performance.now() - start;
+    for (const line of options.upDropped ?? []) {
+      const before = proxy.stats.impair?.up.dropped ?? 0;
+      client.child.stdin!.write(`${line}\n`);
+      const deadline = performance.now() + timeoutMs;
+      while ((proxy.stats.impair?.up.dropped ?? 0) === before) {
+        if (performance.now() > deadline)
+          throw new Error(`the impairment did not drop "${line.slice(0, 40)}"`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    const deliver = async (line: string, from: Peer, to: Peer): Promise<void> => {
+      from.child.stdin!.write(`${line}\n`);
+      const resend =
+        options.resendMs === undefined
+          ? undefined
+          : setInterval(() => from.child.stdin!.write(`${line}\n`), options.resendMs);
+      try {
+        await to.waitFor(new RegExp(line), timeoutMs);
+      } finally {
+        clearInterval(resend);
+      }
+    };
+    for (const line of options.up ?? []) await deliver(line, client, server);
+    for (const line of options.down ?? []) await deliver(line, server, client);
+    await proxy.close();
+    return {
+      legs,
+      stats: proxy.stats,
+      handshakeMs,
+      atServer: (options.up ?? []).map((l) => count(server.output(), l)),
+      atClient: (options.down ?? []).map((l) => count(client!.output(), l)),
+      droppedAtServer: (options.upDropped ?? []).map((l) => count(server.output(), l)),
+      clientOutput: client.output(),
+      serverOutput: server.output(),
+      flowErrors,
+    };
+  } finally {
+    await client?.stop();
+    await proxy?.close();
+    await server.stop();
+  }
+}
