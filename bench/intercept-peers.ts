@@ -33,8 +33,8 @@ export interface Peer {
 }
 
 /** Spawns a peer; stdin stays an open pipe (openssl's s_client/s_server quit on stdin EOF). */
-export function peer(command: string, args: readonly string[]): Peer {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+export function peer(command: string, args: readonly string[], cwd?: string): Peer {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd });
   let text = '';
   const append = (chunk: Buffer): void => {
     text += chunk.toString('latin1');
@@ -466,5 +466,165 @@ export async function dtlsRun(options: DtlsRunOptions): Promise<DtlsRun> {
     await client?.stop();
     await proxy?.close();
     await server.stop();
+  }
+}
+
+/** What one stream (TLS or TCP) run saw. */
+export interface StreamRun {
+  /** The file arrived whole. */
+  intact: boolean;
+  /** curl's own times, ms: TLS (or TCP) set up, and the whole transfer. */
+  setupMs: number;
+  totalMs: number;
+  /** curl's "SSL connection using VERSION / CIPHER" (TLS). */
+  clientVersion: string | null;
+  clientCipher: string | null;
+  /** null: direct, without the proxy. */
+  legs: Legs | null;
+  stats: ProxyStats | null;
+  flowErrors: string[];
+}
+
+/** Options of `streamRun`. */
+export interface StreamRunOptions {
+  site: Site;
+  /** A file of the site, fetched by curl over HTTP/1 (TLS: from `openssl s_server -WWW`). */
+  file: string;
+  scheme: 'tls' | 'tcp';
+  /** false: curl goes to the server directly (a baseline). Default true. */
+  proxied?: boolean;
+  impair?: string;
+  timeoutMs?: number;
+}
+
+/** A minimal HTTP/1.0 file server (the TCP case's upstream): GET /NAME answers the file and closes. */
+async function httpFileServer(site: Site): Promise<{ port: number; close(): Promise<void> }> {
+  const { createServer } = await import('node:net');
+  const server = createServer((socket) => {
+    let head = '';
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      const m = /^GET \/(\S+) HTTP\/1\.[01]\r\n[\s\S]*?\r\n\r\n/.exec(head);
+      if (m === null) return;
+      socket.removeAllListeners('data');
+      const body = site.files.get(m[1]!);
+      if (body === undefined) socket.end('HTTP/1.0 404 Not Found\r\n\r\n');
+      else socket.end(Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/**
+ * curl fetches `file` through a fresh proxy (`reverse:tls` or `reverse:tcp`), or directly, from
+ * `openssl s_server -WWW` (TLS) or a small HTTP/1.0 file server (TCP).
+ */
+export async function streamRun(options: StreamRunOptions): Promise<StreamRun> {
+  const { site, scheme } = options;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  let upstream: Peer | null = null;
+  let http: { port: number; close(): Promise<void> } | null = null;
+  let proxy: WirelayerProxy | null = null;
+  let curl: Peer | null = null;
+  try {
+    let upstreamPort: number;
+    if (scheme === 'tls') {
+      const { createServer } = await import('node:net');
+      const probe = createServer();
+      await new Promise<void>((r) => probe.listen(0, HOST, r));
+      upstreamPort = (probe.address() as { port: number }).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      upstream = peer(
+        'openssl',
+        [
+          's_server',
+          '-WWW',
+          '-accept',
+          `${HOST}:${upstreamPort}`,
+          '-cert',
+          site.certificate.certFile,
+          '-key',
+          site.certificate.keyFile,
+        ],
+        site.htdocs,
+      );
+      await upstream.waitFor(/ACCEPT/);
+    } else {
+      http = await httpFileServer(site);
+      upstreamPort = http.port;
+    }
+    let port = upstreamPort;
+    let legs: Legs | null = null;
+    const flowErrors: string[] = [];
+    let caFile: string;
+    if (options.proxied !== false) {
+      const confdir = site.dir();
+      proxy = await WirelayerProxy.start({
+        modes: [`reverse:${scheme}://${HOST}:${upstreamPort}`],
+        confdir,
+        upstreamCa: site.certificate.caPem,
+        ...(options.impair !== undefined ? { impair: options.impair } : {}),
+      });
+      legs = watchLegs(proxy);
+      proxy.on('flowError', (err: Error & { code?: string }) => flowErrors.push(`${err.code}: ${err.message}`));
+      port = proxy.listening[0]!.address[1];
+      caFile = join(confdir, 'wirelayer-ca-cert.pem');
+    } else {
+      // direct: trust the server's CA, written next to its certificate
+      caFile = join(site.dir(), 'ca.pem');
+      writeFileSync(caFile, site.certificate.caPem);
+    }
+    const out = join(site.dir(), options.file);
+    const url = `${scheme === 'tls' ? 'https' : 'http'}://localhost:${port}/${options.file}`;
+    curl = peer('curl', [
+      '-sS',
+      '-v',
+      '--http1.1',
+      '--resolve',
+      `localhost:${port}:${HOST}`,
+      ...(scheme === 'tls' ? ['--cacert', caFile] : []),
+      '-o',
+      out,
+      '-w',
+      'times %{time_appconnect} %{time_connect} %{time_total}\n',
+      '--max-time',
+      String(timeoutMs / 1000),
+      url,
+    ]);
+    await curl.exited();
+    const times = /times (\S+) (\S+) (\S+)/.exec(curl.output());
+    if (times === null || curl.child.exitCode !== 0) throw new Error(`curl failed:\n${curl.output().slice(-1500)}`);
+    const tlsLine = /SSL connection using (\S+) \/ (\S+)/.exec(curl.output());
+    let intact = false;
+    try {
+      intact = readFileSync(out).equals(site.files.get(options.file)!);
+    } catch {
+      intact = false;
+    }
+    let stats: ProxyStats | null = null;
+    if (proxy !== null) {
+      await proxy.close();
+      stats = proxy.stats;
+    }
+    return {
+      intact,
+      setupMs: Number(times[scheme === 'tls' ? 1 : 2]) * 1000,
+      totalMs: Number(times[3]) * 1000,
+      clientVersion: tlsLine?.[1] ?? null,
+      clientCipher: tlsLine?.[2] ?? null,
+      legs,
+      stats,
+      flowErrors,
+    };
+  } finally {
+    await curl?.stop();
+    await proxy?.close();
+    await upstream?.stop();
+    await http?.close();
   }
 }

@@ -35,13 +35,12 @@ export class StreamLink {
     }
     // bytes keep their order whatever the jitter drew
     at = Math.max(at, after);
-    if (f.blackhole !== null) at = this.clock.passesAt(at, f.blackhole);
-    if (f.rate > 0) {
-      const start = Math.max(at, this.#free);
-      this.#free = start + (bytes * 8 * 1000) / f.rate;
-      at = this.#free;
-    }
-    return at;
+    if (f.rate === 0) return f.blackhole === null ? at : this.clock.passesAt(at, f.blackhole);
+    // a piece goes on the link once it is free, and only while the link is up
+    let start = Math.max(at, this.#free);
+    if (f.blackhole !== null) start = this.clock.passesAt(start, f.blackhole);
+    this.#free = start + (bytes * 8 * 1000) / f.rate;
+    return this.#free;
   }
 }
 
