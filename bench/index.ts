@@ -52,6 +52,13 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),
   },
+  intercept: {
+    title: 'Interception matrix: QUIC, DTLS and TLS through the proxy, impaired and not, beside direct',
+    run: async () =>
+      (await import('./intercept.js')).runInterceptBench({
+        progress: (line) => process.stderr.write(`bench intercept: ${line}\n`),
+      }),
+  },
   load: {
     title: 'wirelayer load: the generator beside iperf3 on loopback, and against C echo servers',
     run: async () =>

@@ -82,7 +82,13 @@ export interface Site {
   htdocs: string;
   files: Map<string, Buffer>;
   certificate: PeerCertificate;
-  /** A fresh directory, for one client's downloads or one proxy's CA. */
+  /** The proxies' configuration directory: one wirelayer CA for every run of the site. */
+  confdir: string;
+  /** The wirelayer CA's certificate file there (made by the first proxy), for clients to trust. */
+  proxyCaFile: string;
+  /** The peers' CA as a file, for clients that go to the server directly. */
+  caFile: string;
+  /** A fresh directory, for one client's downloads. */
   dir(): string;
   remove(): void;
 }
@@ -103,11 +109,18 @@ export function makeSite(sizes: Readonly<Record<string, number>>): Site {
   const certificate = { certFile: join(root, 'cert.pem'), keyFile: join(root, 'key.pem'), caPem: ca.certPem };
   writeFileSync(certificate.certFile, leaf.certPem);
   writeFileSync(certificate.keyFile, leaf.keyPem);
+  const caFile = join(root, 'ca.pem');
+  writeFileSync(caFile, ca.certPem);
+  const confdir = join(root, 'wirelayer');
+  mkdirSync(confdir);
   let n = 0;
   return {
     htdocs,
     files,
     certificate,
+    confdir,
+    proxyCaFile: join(confdir, 'wirelayer-ca-cert.pem'),
+    caFile,
     dir() {
       const dir = join(root, `d${n++}`);
       mkdirSync(dir);
@@ -228,7 +241,7 @@ export async function quicRun(options: QuicRunOptions): Promise<QuicRun> {
     if (options.proxied !== false) {
       proxy = await WirelayerProxy.start({
         modes: [`reverse:quic://${HOST}:${serverPort}`],
-        confdir: site.dir(),
+        confdir: site.confdir,
         upstreamCa: site.certificate.caPem,
         ...(options.impair !== undefined ? { impair: options.impair } : {}),
         ...options.proxy,
@@ -316,8 +329,9 @@ export async function quicRun(options: QuicRunOptions): Promise<QuicRun> {
 
 /** What one DTLS run saw. */
 export interface DtlsRun {
-  legs: Legs;
-  stats: ProxyStats;
+  /** null: direct, without the proxy. */
+  legs: Legs | null;
+  stats: ProxyStats | null;
   /** From the client's start to its handshake report, ms (process start-up included). */
   handshakeMs: number;
   /** How many times each line sent by the client appeared at the server, and back. */
@@ -336,6 +350,8 @@ export interface DtlsRunOptions {
   impair?: string;
   /** `openssl s_client -dtls1_2` or `gnutls-cli --udp`, verifying the proxy's CA. */
   client: 'openssl' | 'gnutls';
+  /** false: the client goes to s_server directly (a baseline). Default true. */
+  proxied?: boolean;
   clientArgs?: readonly string[];
   /** Lines the client sends, then lines the server sends (each must be unique in the output). */
   up?: readonly string[];
@@ -383,19 +399,24 @@ export async function dtlsRun(options: DtlsRunOptions): Promise<DtlsRun> {
   let proxy: WirelayerProxy | null = null;
   try {
     await server.waitFor(/ACCEPT/);
-    const confdir = site.dir();
-    proxy = await WirelayerProxy.start({
-      modes: [`reverse:dtls://${HOST}:${serverPort}`],
-      confdir,
-      upstreamCa: site.certificate.caPem,
-      ...(options.impair !== undefined ? { impair: options.impair } : {}),
-      ...options.proxy,
-    });
-    const legs = watchLegs(proxy);
+    let legs: Legs | null = null;
     const flowErrors: string[] = [];
-    proxy.on('flowError', (err: Error & { code?: string }) => flowErrors.push(`${err.code}: ${err.message}`));
-    const port = proxy.listening[0]!.address[1];
-    const caFile = join(confdir, 'wirelayer-ca-cert.pem');
+    let port = serverPort;
+    if (options.proxied !== false) {
+      proxy = await WirelayerProxy.start({
+        modes: [`reverse:dtls://${HOST}:${serverPort}`],
+        confdir: site.confdir,
+        upstreamCa: site.certificate.caPem,
+        ...(options.impair !== undefined ? { impair: options.impair } : {}),
+        ...options.proxy,
+      });
+      legs = watchLegs(proxy);
+      proxy.on('flowError', (err: Error & { code?: string }) =>
+        flowErrors.push(`${err.code}: ${err.message}`),
+      );
+      port = proxy.listening[0]!.address[1];
+    }
+    const caFile = options.proxied === false ? site.caFile : site.proxyCaFile;
     const start = performance.now();
     client =
       options.client === 'openssl'
@@ -426,11 +447,12 @@ export async function dtlsRun(options: DtlsRunOptions): Promise<DtlsRun> {
       timeoutMs,
     );
     const handshakeMs = performance.now() - start;
+    const upDropped = (): number => proxy?.stats.impair?.up.dropped ?? 0;
     for (const line of options.upDropped ?? []) {
-      const before = proxy.stats.impair?.up.dropped ?? 0;
+      const before = upDropped();
       client.child.stdin!.write(`${line}\n`);
       const deadline = performance.now() + timeoutMs;
-      while ((proxy.stats.impair?.up.dropped ?? 0) === before) {
+      while (upDropped() === before) {
         if (performance.now() > deadline)
           throw new Error(`the impairment did not drop "${line.slice(0, 40)}"`);
         await new Promise((r) => setTimeout(r, 10));
@@ -450,10 +472,10 @@ export async function dtlsRun(options: DtlsRunOptions): Promise<DtlsRun> {
     };
     for (const line of options.up ?? []) await deliver(line, client, server);
     for (const line of options.down ?? []) await deliver(line, server, client);
-    await proxy.close();
+    await proxy?.close();
     return {
       legs,
-      stats: proxy.stats,
+      stats: proxy?.stats ?? null,
       handshakeMs,
       atServer: (options.up ?? []).map((l) => count(server.output(), l)),
       atClient: (options.down ?? []).map((l) => count(client!.output(), l)),
@@ -509,7 +531,10 @@ async function httpFileServer(site: Site): Promise<{ port: number; close(): Prom
       socket.removeAllListeners('data');
       const body = site.files.get(m[1]!);
       if (body === undefined) socket.end('HTTP/1.0 404 Not Found\r\n\r\n');
-      else socket.end(Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+      else
+        socket.end(
+          Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]),
+        );
     });
     socket.on('error', () => undefined);
   });
@@ -561,24 +586,20 @@ export async function streamRun(options: StreamRunOptions): Promise<StreamRun> {
     let port = upstreamPort;
     let legs: Legs | null = null;
     const flowErrors: string[] = [];
-    let caFile: string;
     if (options.proxied !== false) {
-      const confdir = site.dir();
       proxy = await WirelayerProxy.start({
         modes: [`reverse:${scheme}://${HOST}:${upstreamPort}`],
-        confdir,
+        confdir: site.confdir,
         upstreamCa: site.certificate.caPem,
         ...(options.impair !== undefined ? { impair: options.impair } : {}),
       });
       legs = watchLegs(proxy);
-      proxy.on('flowError', (err: Error & { code?: string }) => flowErrors.push(`${err.code}: ${err.message}`));
+      proxy.on('flowError', (err: Error & { code?: string }) =>
+        flowErrors.push(`${err.code}: ${err.message}`),
+      );
       port = proxy.listening[0]!.address[1];
-      caFile = join(confdir, 'wirelayer-ca-cert.pem');
-    } else {
-      // direct: trust the server's CA, written next to its certificate
-      caFile = join(site.dir(), 'ca.pem');
-      writeFileSync(caFile, site.certificate.caPem);
     }
+    const caFile = options.proxied === false ? site.caFile : site.proxyCaFile;
     const out = join(site.dir(), options.file);
     const url = `${scheme === 'tls' ? 'https' : 'http'}://localhost:${port}/${options.file}`;
     curl = peer('curl', [
@@ -598,7 +619,8 @@ export async function streamRun(options: StreamRunOptions): Promise<StreamRun> {
     ]);
     await curl.exited();
     const times = /times (\S+) (\S+) (\S+)/.exec(curl.output());
-    if (times === null || curl.child.exitCode !== 0) throw new Error(`curl failed:\n${curl.output().slice(-1500)}`);
+    if (times === null || curl.child.exitCode !== 0)
+      throw new Error(`curl failed:\n${curl.output().slice(-1500)}`);
     const tlsLine = /SSL connection using (\S+) \/ (\S+)/.exec(curl.output());
     let intact = false;
     try {

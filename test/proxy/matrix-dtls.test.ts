@@ -29,7 +29,7 @@ function run(options: Omit<DtlsRunOptions, 'site'>): Promise<DtlsRun> {
 
 /** Both legs' models against what s_server and the client reported; every line arrived (`once`: exactly once). */
 function expectLegs(r: DtlsRun, once = true): void {
-  const { client, server } = r.legs;
+  const { client, server } = r.legs!;
   const serverCipher = /CIPHER is (\S+)/.exec(r.serverOutput)?.[1];
   expect(server).toMatchObject({
     tlsVersion: 'DTLSv1.2',
@@ -56,7 +56,7 @@ describe('interception matrix: DTLS (openssl s_client / gnutls-cli -> proxy -> o
   it('openssl: the handshake under 20% loss with reordering, both ways', async () => {
     const r = await run({ client: 'openssl', impair: 'loss=0.2,reorder=0.3,mtu=300,seed=1', resendMs: 150 });
     expectLegs(r, false);
-    const { up, down } = r.stats.impair!;
+    const { up, down } = r.stats!.impair!;
     expect(up.dropped + down.dropped).toBeGreaterThan(0);
     expect(up.reordered + down.reordered).toBeGreaterThan(0);
   });
@@ -64,7 +64,7 @@ describe('interception matrix: DTLS (openssl s_client / gnutls-cli -> proxy -> o
   it('gnutls-cli --udp: the handshake under 20% loss with reordering, both ways', async () => {
     const r = await run({ client: 'gnutls', impair: 'loss=0.2,reorder=0.3,mtu=300,seed=5', resendMs: 150 });
     expectLegs(r, false);
-    const { up, down } = r.stats.impair!;
+    const { up, down } = r.stats!.impair!;
     expect(up.dropped + down.dropped).toBeGreaterThan(0);
     expect(up.reordered + down.reordered).toBeGreaterThan(0);
   });
@@ -72,7 +72,7 @@ describe('interception matrix: DTLS (openssl s_client / gnutls-cli -> proxy -> o
   it('duplication: every datagram twice; the replay window delivers each record once', async () => {
     const r = await run({ client: 'openssl', impair: 'duplicate=1' });
     expectLegs(r);
-    const { up, down } = r.stats.impair!;
+    const { up, down } = r.stats!.impair!;
     expect(up.duplicated).toBeGreaterThan(UP.length);
     expect(down.duplicated).toBeGreaterThan(DOWN.length);
   });
@@ -83,7 +83,7 @@ describe('interception matrix: DTLS (openssl s_client / gnutls-cli -> proxy -> o
     expectLegs(r);
     // the handshakes (certificate flights of ~1 KB) fitted: the one datagram lost is the big record
     expect(r.droppedAtServer).toEqual([0]);
-    expect(r.stats.impair!.up.dropped).toBe(1);
-    expect(r.stats.impair!.down.dropped).toBe(0);
+    expect(r.stats!.impair!.up.dropped).toBe(1);
+    expect(r.stats!.impair!.down.dropped).toBe(0);
   });
 });

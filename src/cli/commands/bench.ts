@@ -16,6 +16,7 @@ export const BENCH_NAMES: readonly string[] = [
   'quic',
   'quic-flood',
   'quic-initial',
+  'intercept',
   'load',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
