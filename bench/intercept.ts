@@ -27,8 +27,13 @@ export interface InterceptBenchOptions {
   rounds?: number;
   /** QUIC and TLS transfer size, bytes; default 4 MB. */
   transferBytes?: number;
+  /** Which parts to run; default all. */
+  parts?: readonly InterceptPart[];
   progress?: (line: string) => void;
 }
+
+/** The bench's parts: QUIC, DTLS and TLS through the proxy, and the UDP relay's cost of impairment. */
+export type InterceptPart = 'quic' | 'dtls' | 'tls' | 'relay';
 
 const LOSS_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
 
@@ -233,13 +238,14 @@ export async function runInterceptBench(options: InterceptBenchOptions = {}): Pr
   const rounds = options.rounds ?? 5;
   const bytes = options.transferBytes ?? 4_000_000;
   const say = options.progress ?? (() => undefined);
+  const parts = new Set(options.parts ?? ['quic', 'dtls', 'tls', 'relay']);
   const site = makeSite({ 'small.bin': 2_000, 'large.bin': bytes });
   try {
     return [
-      ...(await quicRows(site, rounds, bytes, say)),
-      ...(await dtlsRows(site, rounds, say)),
-      ...(await tlsRows(site, rounds, bytes, say)),
-      ...(await relayRows(say)),
+      ...(parts.has('quic') ? await quicRows(site, rounds, bytes, say) : []),
+      ...(parts.has('dtls') ? await dtlsRows(site, rounds, say) : []),
+      ...(parts.has('tls') ? await tlsRows(site, rounds, bytes, say) : []),
+      ...(parts.has('relay') ? await relayRows(say) : []),
     ];
   } finally {
     site.remove();
