@@ -16,6 +16,7 @@ import type { ImpairCounters } from '../../src/proxy/impair/impairer.js';
 
 const SMALL = 'small.bin';
 const LARGE = 'large.bin';
+const HUGE = 'huge.bin';
 const MANY = Array.from({ length: 24 }, (_, i) => `m${i}.bin`);
 
 let site: Site;
@@ -23,6 +24,7 @@ beforeAll(() => {
   site = makeSite({
     [SMALL]: 2_000,
     [LARGE]: 1_000_000,
+    [HUGE]: 3_000_000,
     ...Object.fromEntries(MANY.map((name, i) => [name, 10_000 + i * 997])),
   });
 });
@@ -178,13 +180,14 @@ describe('interception matrix: QUIC (gtlsclient -> proxy -> gtlsserver)', () => 
   });
 
   it('blackhole: the link drops everything for 150 ms of every 400, mid-transfer', async () => {
-    const fetches = [[LARGE]];
-    // a 40 ms round trip keeps the server sending (and the proxy acknowledging) past the first
-    // 250 ms; OFF periods shorter than ON ones let the probes that follow one get through
+    const fetches = [[HUGE]];
+    // a 40 ms round trip keeps the transfer going past the first 250 ms; OFF periods shorter than
+    // ON ones let the probes that follow one get through
     const r = await run({ fetches, impair: 'blackhole=250/150,delay=20', timeoutS: 10 });
     expectWhole(r, fetches);
     const c = counters(r);
+    // toward the client: the server leg may have had all 3 MB (its window is 4 MB), and acknowledged
+    // them, before the first OFF period, so `up` may have had nothing to lose
     expect(c.down.dropped).toBeGreaterThan(0);
-    expect(c.up.dropped).toBeGreaterThan(0);
   });
 });
