@@ -97,6 +97,7 @@ describe('planPeers', () => {
     expect(PEERS.map((p) => p.binary).sort()).toEqual(
       [
         'cc',
+        'curl',
         'gnutls-cli',
         'gnutls-serv',
         'gtlsclient',
