@@ -87,7 +87,7 @@ interface Pending {
 /** One direction: `push` takes every datagram the socket is asked to send. */
 export class DatagramImpairer {
   /** Datagrams seen (the drop list's index of the last one). */
-  index = 0;
+  #index = 0;
   readonly #f: DirectionFaults;
   readonly #random: SeededRandom;
   readonly #clock: LinkClock;
@@ -130,7 +130,7 @@ export class DatagramImpairer {
     if (this.#closed) return;
     const f = this.#f;
     const c = this.counters;
-    const index = ++this.index;
+    const index = ++this.#index;
     if (f.blackhole !== null) {
       const now = performance.now();
       if (this.#clock.passesAt(now, f.blackhole) !== now) {

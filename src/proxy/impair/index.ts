@@ -29,6 +29,7 @@ export interface ImpairStats {
 /** Distinct PRNG streams per direction and per kind (datagrams, streams) from one seed. */
 const STREAM_SALT = { up: 0x5f3759df, down: 0x1b873593, streamUp: 0x6b43a9b5, streamDown: 0x27d4eb2f };
 
+/** The impairment of one proxy: its two directions, its stream links, its counters. */
 export class Impairment {
   readonly seed: number;
   readonly up: DatagramImpairer | null;
