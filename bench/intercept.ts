@@ -67,6 +67,15 @@ function row(name: string, unit: string, ours: number[], base: number[], baselin
   return { name, value, unit, baseline, baselineName, ratio: value / baseline };
 }
 
+const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+
+/** Means, for runs whose spread is the point (one seed each: some lose an Initial and wait out a probe timeout). */
+function meanRow(name: string, unit: string, ours: number[], base: number[], baselineName: string): Row {
+  const value = mean(ours);
+  const baseline = mean(base);
+  return { name, value, unit, baseline, baselineName, ratio: value / baseline };
+}
+
 /** MB/s of a run that moved `bytes` in `ms`. */
 const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
 
@@ -97,7 +106,13 @@ async function quicRows(site: Site, rounds: number, bytes: number, say: (s: stri
     clean.push(await handshake(true));
   }
   rows.push(
-    row('QUIC handshakeloss: 30% loss, burst 3 (median over seeds)', 'ms', lossy, clean, 'proxied, no loss'),
+    meanRow(
+      `QUIC handshakeloss: 30% loss, burst 3 (mean of seeds 1..${lossy.length}; max ${Math.max(...lossy)} ms)`,
+      'ms',
+      lossy,
+      clean,
+      'proxied, no loss',
+    ),
   );
 
   const transfer = async (proxied: boolean, impair?: string): Promise<number> => {
@@ -151,8 +166,8 @@ async function dtlsRows(site: Site, rounds: number, say: (s: string) => void): P
   }
   return [
     row('DTLS handshake through the proxy (s_client -> s_server, spawn included)', 'ms', h.a, h.b, 'direct'),
-    row(
-      'DTLS handshake, 20% loss, reordering, MTU 300 (median over seeds)',
+    meanRow(
+      `DTLS handshake, 20% loss, reordering, MTU 300 (mean of seeds 1..${lossy.length}; max ${Math.round(Math.max(...lossy))} ms)`,
       'ms',
       lossy,
       clean,
@@ -195,39 +210,42 @@ async function tlsRows(site: Site, rounds: number, bytes: number, say: (s: strin
   ];
 }
 
-async function relayRows(say: (s: string) => void): Promise<Row[]> {
+async function relayRows(rounds: number, say: (s: string) => void): Promise<Row[]> {
   say('UDP relay: proxy reverse:udp without impairment vs UdpRelay, and with a pass-everything impairment');
   const relays: RelayKind[] = ['node', 'wirelayer', 'proxy', 'proxy-impaired'];
   const result = await runUdpBench({
     relays,
     sizes: [64, 1200],
     flows: [1],
-    rounds: 5,
+    rounds: Math.max(rounds, 3),
     progress: (line) => say(`  ${line}`),
   });
+  // CPU time per round trip (the relay's processes, schedstat): what the impairer costs, and far
+  // less sensitive than the rate to load from elsewhere on a shared machine
   const rows: Row[] = [];
   for (const c of result.cases) {
-    const ratio = (a: RelayKind, b: RelayKind): number | undefined => {
-      const ta = c.trials[a];
-      const tb = c.trials[b];
+    const cpuRatio = (a: RelayKind, b: RelayKind): number | undefined => {
+      const ta = c.cpuTrials[a];
+      const tb = c.cpuTrials[b];
       if (!ta || !tb || ta.length !== tb.length || ta.length === 0) return undefined;
       return median(ta.map((t, i) => t / tb[i]!));
     };
+    const cpu = (k: RelayKind): number => c.cpuUs[k] ?? Number.NaN;
     rows.push({
-      name: `UDP relay, ${c.size} B: proxy reverse:udp, impairment off`,
-      value: c.rate.proxy ?? Number.NaN,
-      unit: 'rt/s',
-      baseline: c.rate.wirelayer ?? undefined,
-      baselineName: 'UdpRelay alone',
-      ratio: ratio('proxy', 'wirelayer'),
+      name: `UDP relay, ${c.size} B, CPU per round trip: proxy reverse:udp, impairment off (${Math.round(c.rate.proxy ?? 0)} rt/s)`,
+      value: cpu('proxy'),
+      unit: 'µs',
+      baseline: cpu('wirelayer'),
+      baselineName: `UdpRelay alone, ${Math.round(c.rate.wirelayer ?? 0)} rt/s`,
+      ratio: cpuRatio('proxy', 'wirelayer'),
     });
     rows.push({
-      name: `UDP relay, ${c.size} B: impairment on, passing everything (mtu=65535)`,
-      value: c.rate['proxy-impaired'] ?? Number.NaN,
-      unit: 'rt/s',
-      baseline: c.rate.proxy ?? undefined,
+      name: `UDP relay, ${c.size} B, CPU per round trip: impairment on, passing everything (${Math.round(c.rate['proxy-impaired'] ?? 0)} rt/s)`,
+      value: cpu('proxy-impaired'),
+      unit: 'µs',
+      baseline: cpu('proxy'),
       baselineName: 'impairment off',
-      ratio: ratio('proxy-impaired', 'proxy'),
+      ratio: cpuRatio('proxy-impaired', 'proxy'),
     });
   }
   return rows;
@@ -245,7 +263,7 @@ export async function runInterceptBench(options: InterceptBenchOptions = {}): Pr
       ...(parts.has('quic') ? await quicRows(site, rounds, bytes, say) : []),
       ...(parts.has('dtls') ? await dtlsRows(site, rounds, say) : []),
       ...(parts.has('tls') ? await tlsRows(site, rounds, bytes, say) : []),
-      ...(parts.has('relay') ? await relayRows(say) : []),
+      ...(parts.has('relay') ? await relayRows(rounds, say) : []),
     ];
   } finally {
     site.remove();
