@@ -180,12 +180,12 @@ export function parseImpairSpec(text: string): ImpairSpec {
   const given = { up: new Map<Key, string>(), down: new Map<Key, string>() };
   const terms = text.split(',').map((t) => t.trim());
   if (text.trim() === '') throw new ImpairSpecError(text, 'an empty spec (give faults, e.g. loss=0.02)');
-  let dropList: { directions: Direction[]; list: number[] } | null = null;
+  let dropList: number[] | null = null;
   for (const term of terms) {
     if (term === '') throw new ImpairSpecError(term, 'an empty term (two commas in a row?)');
     // a bare index continues the drop list before it
     if (dropList !== null && /^\d+$/.test(term)) {
-      dropList.list.push(integer(term, term, 1));
+      dropList.push(integer(term, term, 1));
       continue;
     }
     dropList = null;
@@ -242,10 +242,9 @@ export function parseImpairSpec(text: string): ImpairSpec {
         set(key, bitRate(term, value));
         break;
       case 'drop': {
-        const list = [integer(term, value, 1)];
-        dropList = { directions, list };
         // one list, shared by the directions it names (its later entries are pushed to it)
-        set(key, list);
+        dropList = [integer(term, value, 1)];
+        set(key, dropList);
         break;
       }
       case 'blackhole': {
