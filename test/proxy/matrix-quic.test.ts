@@ -4,6 +4,8 @@
  * Each case checks the files, both legs' models (each its own handshake), and the impairment
  * counters that show the faults happened.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeSite,
@@ -13,6 +15,7 @@ import {
   type Site,
 } from '../../bench/intercept-peers.js';
 import type { ImpairCounters } from '../../src/proxy/impair/impairer.js';
+import { FORCED_CIPHERS } from '../transport/quic-peers.js';
 
 const SMALL = 'small.bin';
 const LARGE = 'large.bin';
@@ -45,6 +48,13 @@ function expectWhole(r: QuicRun, fetches: readonly (readonly string[])[]): void 
   for (const leg of [client!, server!])
     expect(leg.error ?? 'none').toMatch(/^none$|application error 0x100$/);
   expect(server!.peername![0]).toBe('127.0.0.1');
+  // the server leg's model holds gtlsserver's own leaf; the client leg's the cipher gtlsclient chose
+  expect(server!.certificateList[0]!.fingerprint256).toBe(
+    new X509Certificate(readFileSync(site.certificate.certFile)).fingerprint256,
+  );
+  const chosen = FORCED_CIPHERS.find((c) => c.gnutls === r.ciphers.at(-1));
+  expect(chosen, `gtlsclient's cipher ${r.ciphers.at(-1)}`).toBeDefined();
+  if (r.ciphers.length === 1) expect(client!.cipher).toBe(chosen!.iana);
   expect(client!.timestampTlsSetup!).toBeGreaterThanOrEqual(client!.timestampStart!);
   expect(server!.timestampTlsSetup!).toBeGreaterThanOrEqual(server!.timestampStart!);
 }
