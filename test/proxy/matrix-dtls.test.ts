@@ -3,6 +3,8 @@
  * link impaired) -> `openssl s_server -dtls1_2`. Each case checks the handshake of both legs
  * (each model against what its peer reported), lines of text both ways, and the counters.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DtlsRun,
@@ -42,6 +44,9 @@ function expectLegs(r: DtlsRun, once = true): void {
   if (opensslCipher !== undefined) expect(client!.cipher).toBe(opensslStandardName(opensslCipher));
   else expect(client!.cipher).toContain(gnutlsDescription(r.clientOutput)!.bulk.replaceAll('-', '_'));
   expect(client!.mitmcert!.subjectAltName).toContain('DNS:localhost');
+  expect(server!.certificateList[0]!.fingerprint256).toBe(
+    new X509Certificate(readFileSync(site.certificate.certFile)).fingerprint256,
+  );
   if (once) {
     expect(r.atServer).toEqual(UP.map(() => 1));
     expect(r.atClient).toEqual(DOWN.map(() => 1));
