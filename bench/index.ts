@@ -59,6 +59,13 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
         progress: (line) => process.stderr.write(`bench proxy: ${line}\n`),
       }),
   },
+  intercept: {
+    title: 'Interception matrix: QUIC, DTLS and TLS through the proxy, impaired and not, beside direct',
+    run: async () =>
+      (await import('./intercept.js')).runInterceptBench({
+        progress: (line) => process.stderr.write(`bench intercept: ${line}\n`),
+      }),
+  },
   load: {
     title: 'wirelayer load: the generator beside iperf3 on loopback, and against C echo servers',
     run: async () =>

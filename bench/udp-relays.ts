@@ -3,12 +3,15 @@
  *
  *   node udp-relays.js wirelayer ECHO_PORT   our UdpRelay (src/proxy)
  *   node udp-relays.js node ECHO_PORT        the baseline: a minimal node:dgram relay, our socket setup
+ *   node udp-relays.js proxy ECHO_PORT       the Proxy's reverse:udp mode (UdpRelay with the proxy's bus)
+ *   node udp-relays.js proxy-impaired ...    the same with an impairment that passes everything
  *
  * Each sends {port} (where clients send) to the parent once listening, answers {cmd: 'stats'}
  * with {stats} (ours: its counters; the baseline: null), and exits on disconnect.
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { UdpRelay, type UdpRelayStats } from '../src/proxy/layers/udp.js';
+import { Proxy as WirelayerProxy } from '../src/proxy/proxy.js';
 import { DEFAULT_LISTENER_RECV_BUFFER } from '../src/transport/udp/listener.js';
 import { createUdpSocket } from '../src/transport/udp/socket.js';
 
@@ -76,6 +79,16 @@ async function main(kind: string, echoPort: number): Promise<void> {
     port = relay.address[1];
     stop = () => void relay.close();
     stats = () => relay.stats;
+  } else if (kind === 'proxy' || kind === 'proxy-impaired') {
+    const proxy = await WirelayerProxy.start({
+      modes: [`reverse:udp://127.0.0.1:${echoPort}`],
+      udpTimeout: 300_000,
+      maxFlows: 100_000,
+      // every datagram through the impairer, none touched (no datagram is over 65535 bytes)
+      ...(kind === 'proxy-impaired' ? { impair: 'mtu=65535' } : {}),
+    });
+    port = proxy.listening[0]!.address[1];
+    stop = () => void proxy.close();
   } else if (kind === 'node') {
     const server = await startNodeRelay(echoPort);
     port = server.address().port;

@@ -22,7 +22,12 @@ import { buildCPeer } from './udp-cpeer.js';
 import type { LoadCommand, LoadReply } from './udp-peer.js';
 import type { RelayStats } from './udp-relays.js';
 
-export type RelayKind = 'wirelayer' | 'node' | 'socat';
+/**
+ * The relays `bench udp` runs; `proxy` (the Proxy's reverse:udp mode, no impairment) and
+ * `proxy-impaired` (the same with an impairment that lets everything through) are run by
+ * `bench intercept`, for the cost of impairment off and on.
+ */
+export type RelayKind = 'wirelayer' | 'node' | 'socat' | 'proxy' | 'proxy-impaired';
 export const RELAYS: readonly RelayKind[] = ['wirelayer', 'node', 'socat'];
 
 export interface UdpBenchOptions {

@@ -83,6 +83,14 @@ export {
   type TlsServerSettings,
   type UdpFlow,
 } from './proxy/hooks.js';
+export type { ImpairCounters } from './proxy/impair/impairer.js';
+export type { ImpairStats } from './proxy/impair/index.js';
+export {
+  type DirectionFaults,
+  type ImpairSpec,
+  ImpairSpecError,
+  parseImpairSpec,
+} from './proxy/impair/spec.js';
 export { HostFilter, type HostPatterns } from './proxy/layers/next-layer.js';
 export type { StreamRecord } from './proxy/layers/tcp.js';
 export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/layers/udp.js';

@@ -12,6 +12,7 @@ import type { TlsVersion } from '../connection/types.js';
 import { ConnectError, errorCode } from '../transport/errors.js';
 import type { Session } from '../transport/types.js';
 import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
+import type { Impairment, ImpairStats } from './impair/index.js';
 import type { HostFilter } from './layers/next-layer.js';
 import type { FlowMode } from './modes.js';
 
@@ -55,6 +56,8 @@ export interface LayerOptions {
   /** SOCKS5's username/password method: the credentials, `any` (a `socks5Auth` hook decides), or none. */
   proxyAuth: { username: string; password: string } | 'any' | null;
   socks5: Socks5Settings;
+  /** QUIC client legs: a Retry for every new connection. */
+  quicRetry: boolean;
 }
 
 /** The settings of SOCKS5 modes (`ProxyOptions.socks5`), resolved. */
@@ -111,6 +114,8 @@ export interface ProxyStats {
   queueDrops: number;
   /** The SOCKS5 modes' counters. */
   socks5: Socks5Stats;
+  /** What `impair` did to the datagrams (and stream chunks) per direction; null without it. */
+  impair: ImpairStats | null;
 }
 
 /** The shared state of one proxy. */
@@ -137,6 +142,8 @@ export class ProxyContext {
     destinationEvictions: 0,
     destinationFailures: 0,
   };
+  /** The link's impairment; null (the default) leaves every socket and stream as it is. */
+  impair: Impairment | null = null;
   readonly #flowErrors = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #leaves = new LruMap<string, IssuedCertificate>(256);
@@ -181,6 +188,7 @@ export class ProxyContext {
         refusals: { ...this.socks5.refusals },
         handshakeFailures: { ...this.socks5.handshakeFailures },
       },
+      impair: this.impair?.stats ?? null,
     };
   }
 

@@ -1,5 +1,8 @@
 export type { GivenCertificate, ModelEvent, ProxyStats, Socks5Stats } from './context.js';
 export * from './hooks.js';
+export type { ImpairCounters } from './impair/impairer.js';
+export type { ImpairStats } from './impair/index.js';
+export { type DirectionFaults, type ImpairSpec, ImpairSpecError, parseImpairSpec } from './impair/spec.js';
 export { type HostCandidates, HostFilter, type HostPatterns } from './layers/next-layer.js';
 export type { StreamRecord } from './layers/tcp.js';
 export {

@@ -9,6 +9,14 @@ import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
 import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
 import { type Addon, HookBus } from './hooks.js';
+import { Impairment } from './impair/index.js';
+import {
+  type ImpairSpec,
+  ImpairSpecError,
+  PACKET_FAULTS,
+  packetFaults,
+  parseImpairSpec,
+} from './impair/spec.js';
 import { startDtlsMode } from './layers/dtls.js';
 import { HostFilter } from './layers/next-layer.js';
 import { startQuicMode } from './layers/quic.js';
@@ -75,6 +83,17 @@ export interface ProxyOptions {
   proxyAuth?: string | { username: string; password: string };
   /** Settings of `socks5` modes. */
   socks5?: Socks5Options;
+  /**
+   * Impair the link between the legs (`--impair`): a spec such as `loss=0.3,burst=3` or
+   * `up:delay=50,down:rate=10M` (see `parseImpairSpec`), or a parsed one. Datagram modes (udp,
+   * dtls, quic) have every datagram the proxy sends impaired: toward the client (`down`) on the
+   * listener's socket, toward the server (`up`) on the server leg's; TCP and TLS get delay,
+   * jitter, rate and blackhole on the bytes relayed between the legs (loss, reordering and the
+   * rest need datagrams). Counted in `stats.impair`.
+   */
+  impair?: string | ImpairSpec;
+  /** QUIC modes: the client leg answers every new connection with a Retry first (address validation). */
+  quicRetry?: boolean;
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
 }
@@ -179,7 +198,9 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
           options.socks5?.maxAssociationsPerClient ?? DEFAULT_MAX_ASSOCIATIONS_PER_CLIENT,
         maxDestinations: options.socks5?.maxDestinations ?? DEFAULT_MAX_DESTINATIONS,
       },
+      quicRetry: options.quicRetry ?? false,
     };
+    const impair = options.impair === undefined ? null : impairment(options.impair, modes);
     // SOCKS5 flows may be TLS, DTLS or QUIC: they need the CA too
     const needsCa = modes.some(
       (m) => m.kind === 'socks5' || m.scheme === 'tls' || m.scheme === 'dtls' || m.scheme === 'quic',
@@ -195,6 +216,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
       certs,
       events,
     );
+    ctx.impair = impair;
     const proxy = new Proxy(ctx);
     for (const event of ['model', 'stream', 'flowError', 'error']) {
       events.on(event, (...args: unknown[]) => proxy.emit(event, ...args));
@@ -228,6 +250,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
       this.#ctx.stop();
       await Promise.all(this.#servers.map((s) => s.server.close()));
       await this.#ctx.settled();
+      this.#ctx.impair?.close();
       this.emit('close');
     })();
     return this.#closing;
@@ -236,6 +259,22 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The impairment of a spec, refused when it asks for packet faults and no mode carries datagrams. */
+function impairment(given: string | ImpairSpec, modes: readonly ProxyMode[]): Impairment {
+  const spec = typeof given === 'string' ? parseImpairSpec(given) : given;
+  const faults = packetFaults(spec);
+  // SOCKS5 carries UDP associations: packet faults apply to them
+  if (
+    faults.length > 0 &&
+    modes.every((m) => m.kind === 'reverse' && (m.scheme === 'tcp' || m.scheme === 'tls'))
+  )
+    throw new ImpairSpecError(
+      faults[0]!,
+      `${faults.join(', ')} need${faults.length === 1 ? 's' : ''} a packet layer (udp, dtls or quic modes): tcp and tls take delay, jitter, rate, queue and blackhole, not ${PACKET_FAULTS.join('/')}`,
+    );
+  return new Impairment(spec);
 }
 
 function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {

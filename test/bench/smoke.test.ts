@@ -7,6 +7,7 @@ import { runCertsBench } from '../../bench/certs.js';
 import { runDtlsBench } from '../../bench/dtls.js';
 import { runDtlsEngineBench } from '../../bench/dtls-engine.js';
 import { runHandshakeBench } from '../../bench/handshake-parse.js';
+import { runInterceptBench } from '../../bench/intercept.js';
 import { runQuicBench } from '../../bench/quic.js';
 import type { Row } from '../../bench/report.js';
 import { runTcpBench } from '../../bench/tcp.js';
@@ -25,4 +26,6 @@ describe('benchmarks run', () => {
   it('dtls engine', async () => measured(await runDtlsEngineBench({ roundMs: 50, rounds: 1 })));
   it('dtls driver', async () => measured(await runDtlsBench({ roundMs: 100, rounds: 1 })));
   it('quic', async () => measured(await runQuicBench({ mb: 1, handshakes: 3, rounds: 1 })));
+  it('intercept (its TLS part)', async () =>
+    measured(await runInterceptBench({ parts: ['tls'], rounds: 1, transferBytes: 300_000 })));
 });

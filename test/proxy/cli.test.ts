@@ -423,6 +423,63 @@ describe('wirelayer proxy (built CLI, child process)', () => {
   });
 });
 
+describe('wirelayer proxy --impair (built CLI, child process)', () => {
+  it('impairs the relay and prints the counters in a last stats record on SIGTERM', async () => {
+    const echo = await bound();
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+    const cli = runCli([
+      'proxy',
+      '--mode',
+      `reverse:udp://127.0.0.1:${echo.address().port}`,
+      '--impair',
+      'up:drop=2,down:duplicate=1,seed=7',
+      '--json',
+    ]);
+    const client = await bound();
+    try {
+      await until(() => /listening on udp:\/\//.test(cli.stderr()), 'the listening line');
+      expect(cli.stderr()).toMatch(/impairing with seed 7/);
+      const port = Number(/listening on udp:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+      const back: string[] = [];
+      client.on('message', (m: Buffer) => back.push(m.toString()));
+      for (const text of ['one', 'two', 'three']) client.send(text, port, '127.0.0.1');
+      await until(() => back.length === 4, 'datagrams 1 and 3, each twice');
+      expect(back.sort()).toEqual(['one', 'one', 'three', 'three']);
+      const exited = once(cli.child, 'exit');
+      cli.child.kill('SIGTERM');
+      expect(((await exited) as [number])[0]).toBe(0);
+      const last = JSON.parse(cli.stdout().trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({
+        event: 'stats',
+        flows: 1,
+        live_flows: 0,
+        impair: {
+          seed: 7,
+          up: { dropped: 1, reordered: 0, duplicated: 0, corrupted: 0, delayed: 0, rebound: 0 },
+          down: { dropped: 0, reordered: 0, duplicated: 2, corrupted: 0, delayed: 0, rebound: 0 },
+        },
+      });
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      await Promise.all([client, echo].map(closeSocket));
+    }
+  });
+
+  it('exits 2 on a bad spec, naming the term', async () => {
+    for (const [mode, spec, term] of [
+      ['reverse:udp://127.0.0.1:53', 'loss=2', 'loss=2'],
+      ['reverse:udp://127.0.0.1:53', 'delay=5,jitter=-1', 'jitter=-1'],
+      ['reverse:dtls://127.0.0.1:53', 'loss=0.1,explode=1', 'explode=1'],
+      ['reverse:tcp://127.0.0.1:80', 'delay=5,loss=0.1', 'loss'],
+    ] as const) {
+      const cli = runCli(['proxy', '--mode', mode, '--impair', spec]);
+      const [code] = (await once(cli.child, 'exit')) as [number];
+      expect(code, spec).toBe(2);
+      expect(cli.stderr()).toContain(`wirelayer proxy: --impair: bad term "${term}"`);
+    }
+  });
+});
+
 describe('wirelayer bench udp (built CLI, child process)', () => {
   it('measures every relay beside the node baseline and prints the result', async () => {
     const cli = runCli([

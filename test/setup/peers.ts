@@ -28,6 +28,8 @@ export const PEERS: readonly Peer[] = [
   // the load benchmark's baseline (test/load/bench.test.ts runs it)
   { binary: 'iperf3', debian: 'iperf3' },
   { binary: 'ss', debian: 'iproute2' },
+  // the interception matrix's TLS and TCP client (test/proxy/matrix-stream.test.ts)
+  { binary: 'curl', debian: 'curl' },
   { binary: 'ps', debian: 'procps' },
   { binary: 'python3', debian: 'python3' },
   // the loader test links a stand-in addon

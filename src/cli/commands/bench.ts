@@ -17,6 +17,7 @@ export const BENCH_NAMES: readonly string[] = [
   'quic-flood',
   'quic-initial',
   'proxy',
+  'intercept',
   'load',
   'socks5',
 ];

@@ -4,9 +4,10 @@ import { pathToFileURL } from 'node:url';
 import { type Client, formatAddress, type Server } from '../../connection/index.js';
 import type { ModelEvent } from '../../proxy/context.js';
 import type { Addon } from '../../proxy/hooks.js';
+import { type ImpairSpec, ImpairSpecError, parseImpairSpec } from '../../proxy/impair/spec.js';
 import type { StreamRecord } from '../../proxy/layers/tcp.js';
 import { type FlowMode, ModeError, parseMode } from '../../proxy/modes.js';
-import { type ProxyOptions, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
+import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
 import { parse, securityOptions, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
 
@@ -38,7 +39,15 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
   --udp-timeout SECONDS   the idle timeout of UDP flows alone
   --quic-timeout SECONDS  the idle timeout of QUIC connections alone (default: --udp-timeout)
   --max-flows N         UDP flows held at most; at the cap the least recently active is evicted (default 10000)
-  --json                one JSON object per line on stdout`;
+  --impair SPEC         impair the link between the legs, per direction (up: to the server, down: back,
+                        both if unprefixed), a comma list: loss=P burst=N drop=I,J,.. reorder=P gap=N
+                        duplicate=P delay=MS jitter=MS rate=BITS[k|M|G] queue=N corrupt=P mtu=B
+                        blackhole=ON_MS/OFF_MS rebind=MS rebind-addr=MS seed=N (P: 0..1 or %), e.g.
+                        "loss=0.3,burst=3" or "up:delay=50,down:rate=10M". udp, dtls and quic are impaired
+                        per datagram; tcp and tls take delay, jitter, rate and blackhole only (loss,
+                        reordering, duplication, corruption, MTU and rebinding need a packet layer)
+  --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
+                        record with the proxy's counters (and "impair": per direction what was done)`;
 
 const options = {
   mode: { type: 'string', multiple: true },
@@ -61,6 +70,7 @@ const options = {
   'quic-timeout': { type: 'string' },
   proxyauth: { type: 'string' },
   'socks5-advertise': { type: 'string' },
+  impair: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -126,6 +136,21 @@ function streamLine(r: StreamRecord): string {
   return `Flow(${r.flow})  stream${ids}  ${r.bytes_from_client} B from client, ${r.bytes_from_server} B from server  end=${r.end}`;
 }
 
+/** The last record of `--json`: the proxy's counters, snake_case as the other records. */
+function statsRecord(stats: ProxyStats): string {
+  return JSON.stringify({
+    event: 'stats',
+    flows: stats.flows,
+    live_flows: stats.liveFlows,
+    passthrough: stats.passthrough,
+    flow_errors: stats.flowErrors,
+    hook_errors: stats.hookErrors,
+    hook_drops: stats.hookDrops,
+    queue_drops: stats.queueDrops,
+    impair: stats.impair,
+  });
+}
+
 /** Runs the proxy until SIGINT/SIGTERM (or `signal`, for embedding and tests). */
 export async function run(args: string[], signal?: AbortSignal): Promise<number> {
   const { values } = parse(args, options);
@@ -161,6 +186,15 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   const auth = values.proxyauth;
   if (auth !== undefined && auth !== 'any' && !/^[^:]+:.+$/.test(auth))
     throw new UsageError(`--proxyauth: USER:PASS or any, not ${auth}`);
+  let impair: ImpairSpec | undefined;
+  if (values.impair !== undefined) {
+    try {
+      impair = parseImpairSpec(values.impair);
+    } catch (e) {
+      if (e instanceof ImpairSpecError) throw new UsageError(`--impair: ${e.message}`);
+      throw e;
+    }
+  }
   const addons: Addon[] = [];
   for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
@@ -188,9 +222,17 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     ...(values['socks5-advertise'] !== undefined
       ? { socks5: { advertise: values['socks5-advertise'] } }
       : {}),
+    impair,
     signal: stop.signal,
   };
-  const proxy = await WirelayerProxy.start(proxyOptions);
+  let proxy: WirelayerProxy;
+  try {
+    proxy = await WirelayerProxy.start(proxyOptions);
+  } catch (e) {
+    // a spec that parsed but asks a tcp/tls-only proxy for packet faults
+    if (e instanceof ImpairSpecError) throw new UsageError(`--impair: ${e.message}`);
+    throw e;
+  }
   const json = values.json ?? false;
   const write = (line: string): void => {
     process.stdout.write(`${line}\n`);
@@ -203,6 +245,11 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     if (!json) process.stderr.write(`wirelayer: flow failed: ${err.code ?? 'ERR'}: ${err.message}\n`);
   });
   proxy.on('error', (err: Error) => process.stderr.write(`wirelayer: listener error: ${err.message}\n`));
+  const impairStats = proxy.stats.impair;
+  if (impairStats !== null)
+    process.stderr.write(
+      `wirelayer: impairing with seed ${impairStats.seed} (seed=N replays its decisions)\n`,
+    );
   for (const l of proxy.listening) {
     process.stderr.write(
       `wirelayer: listening on ${l.mode.kind === 'socks5' ? 'socks5' : l.mode.scheme}://${formatAddress(l.address)} (${l.mode.spec})\n`,
@@ -216,6 +263,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   if (signal?.aborted) stop.abort();
   signal?.addEventListener('abort', onSignal, { once: true });
   await closed;
+  if (json) write(statsRecord(proxy.stats));
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   signal?.removeEventListener('abort', onSignal);

@@ -266,6 +266,8 @@ class DtlsFlow {
         ...(settings.maxVersion !== undefined ? { maxVersion: settings.maxVersion } : {}),
         ...(settings.ciphers !== undefined ? { ciphers: settings.ciphers } : {}),
         ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+        // the link's MTU, when impaired: our flights are fragmented to fit it
+        ...(ctx.impair?.spec.up.mtu ? { mtu: ctx.impair.spec.up.mtu } : {}),
         connectTimeout: ctx.options.connectTimeout,
       });
     } catch (err) {
@@ -352,6 +354,7 @@ export async function startDtlsMode(
     ...(ctx.options.ciphers !== undefined ? { ciphers: ctx.options.ciphers } : {}),
     ...(ctx.options.maxFlows !== undefined ? { maxFlows: ctx.options.maxFlows } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+    ...(ctx.impair?.spec.down.mtu ? { mtu: ctx.impair.spec.down.mtu } : {}),
     // the filter's decision needs only the first hello's SNI: made at the door, before our cookie
     ...(ctx.filter.active
       ? {
@@ -365,6 +368,7 @@ export async function startDtlsMode(
       return flow.clientHello(hello);
     },
   });
+  ctx.impair?.clientSocket(listener.socket);
   listener.on('start', (session: DatagramSession<Client>) => {
     const flow = new DtlsFlow(ctx, mode, session);
     flows.set(session.conn, flow);

@@ -10,8 +10,8 @@ import type { Flow } from '../hooks.js';
 import type { FlowMode } from '../modes.js';
 
 /**
- * The server leg's UDP socket to the mode's upstream, with the connect hooks (`ctx.openServer`):
- * null when vetoed or failed. `opened` gets it before `serverConnected` runs.
+ * The server leg's UDP socket to the mode's upstream, with the connect hooks (`ctx.openServer`)
+ * and the link's impairment: null when vetoed or failed. `opened` gets it before `serverConnected` runs.
  */
 export function openUdpLeg(
   ctx: ProxyContext,
@@ -25,7 +25,11 @@ export function openUdpLeg(
     flow,
     mode,
     () => connectUdp({ host: mode.host, port: mode.port, conn, ...(idleTimeout > 0 ? { idleTimeout } : {}) }),
-    opened,
+    (udp) => {
+      // what the proxy sends toward the server goes through the link's impairment (`up`)
+      ctx.impair?.serverSocket(udp.socket);
+      opened(udp);
+    },
   );
 }
 

@@ -179,6 +179,7 @@ class QuicFlow {
         ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
         ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
         ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
+        ...(ctx.impair !== null ? { onSocket: (s: DatagramSocket) => ctx.impair?.serverSocket(s) } : {}),
         connectTimeout: ctx.options.connectTimeout,
       });
     } catch (err) {
@@ -407,6 +408,7 @@ export async function startQuicMode(
     certs: ctx.certs,
     ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
+    ...(ctx.options.quicRetry ? { limits: { retryThreshold: 0 } } : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);
       flows.set(client, flow);
@@ -414,6 +416,7 @@ export async function startQuicMode(
       return flow.clientHello(hello);
     },
   });
+  ctx.impair?.clientSocket(listener.endpoint.socket);
   listener.on('session', (session: QuicSession<Client>) => flows.get(session.conn)?.up(session));
   listener.on('passthrough', (raw: UdpFlowSession, start: QuicPassthroughStart) =>
     flows.get(raw.conn)?.passedThrough(raw, start),

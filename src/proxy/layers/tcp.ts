@@ -58,14 +58,20 @@ function drained(stream: Duplex): Promise<void> {
  * `tcpMessage` hooks every chunk waits for them (the source paused meanwhile: backpressure),
  * may be rewritten or dropped, and the flow holds only the chunk in hand. Without, the legs are
  * piped. A FIN from one leg is passed on as a FIN (half-close), so the other direction goes on.
+ * With `impaired`, the bytes reach each leg through the proxy's impairment (delay, rate, blackhole).
  */
 export async function relayStreams(
   ctx: ProxyContext,
   flow: TcpFlow,
   client: Duplex,
   server: Duplex,
+  impaired = false,
 ): Promise<string> {
   await ctx.bus.run('tcpStart', flow);
+  // with impairment, the relay writes through the link's shapers (TCP and TLS; QUIC is impaired per datagram)
+  const impair = impaired ? ctx.impair : null;
+  const toServer = impair === null ? server : impair.stream('up', server);
+  const toClient = impair === null ? client : impair.stream('down', client);
   return new Promise((resolve) => {
     let reset: string | null = null;
     let open = 2;
@@ -124,8 +130,8 @@ export async function relayStreams(
         flow.bytesFromServer += chunk.length;
         flow.messagesFromServer++;
       });
-      client.pipe(server);
-      server.pipe(client);
+      client.pipe(toServer);
+      server.pipe(toClient);
       return;
     }
     // one queue per flow: its hooks run one at a time, in arrival order, both directions together
@@ -162,8 +168,8 @@ export async function relayStreams(
       // a stream its listener paused after peeking at it (plain TCP behind SOCKS5) flows again
       src.resume();
     };
-    pump(client, server, true);
-    pump(server, client, false);
+    pump(client, toServer, true);
+    pump(server, toClient, false);
   });
 }
 
@@ -185,16 +191,18 @@ export function streamRecord(flow: Flow, end: string): StreamRecord {
 /**
  * The TCP layer of a flow whose legs are up: `tcpStart`, the relay, then `tcpEnd` (or
  * `tcpError` when it failed) and the `stream` record. A hook that throws fails the flow.
+ * `impaired`: the proxy's impairment shapes the relayed bytes (TCP and TLS flows).
  */
 export async function runTcpLayer(
   ctx: ProxyContext,
   flow: TcpFlow,
   client: Duplex,
   server: Duplex,
+  impaired = false,
 ): Promise<void> {
   let end: string;
   try {
-    end = await relayStreams(ctx, flow, client, server);
+    end = await relayStreams(ctx, flow, client, server, impaired);
   } catch (err) {
     ctx.failFlow(flow, err);
     client.destroy();
@@ -270,7 +278,7 @@ async function tcpFlow(ctx: ProxyContext, mode: FlowMode, session: TcpSession<Cl
     );
     if (opened !== null) {
       ctx.model('up', server, flow, mode);
-      await runTcpLayer(ctx, flow, session.stream, opened.stream);
+      await runTcpLayer(ctx, flow, session.stream, opened.stream, true);
     }
   } catch (err) {
     ctx.failFlow(flow, err);

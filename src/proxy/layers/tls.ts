@@ -272,7 +272,7 @@ export class TlsFlow {
       if (this.tcp === null && !(await this.openTcp())) return;
       if (!(await this.secureServer())) return;
     }
-    await runTcpLayer(ctx, flow, this.session.stream, this.tls!.stream);
+    await runTcpLayer(ctx, flow, this.session.stream, this.tls!.stream, true);
   }
 
   async #clientFailed(error: SessionError): Promise<void> {

@@ -15,6 +15,7 @@ import {
   type ServerConnectionHookData,
   type UdpFlow,
 } from '../hooks.js';
+import type { Impairment } from '../impair/index.js';
 import type { FlowMode } from '../modes.js';
 import type { ModeServer } from './tcp.js';
 
@@ -62,6 +63,8 @@ export interface UdpRelayOptions {
   addons?: readonly Addon[];
   /** @internal The proxy's bus (its counters shared across modes); replaces `addons`. */
   bus?: HookBus;
+  /** @internal The proxy's impairment: the listener's socket sends `down`, each upstream socket `up`. */
+  impair?: Impairment | null;
   /** Aborting closes the relay. */
   signal?: AbortSignal;
   /** A socket already bound to listen on instead of `host`, `port` (a SOCKS5 association's destination). */
@@ -223,6 +226,7 @@ export class UdpRelay extends EventEmitter implements AsyncDisposable {
       signal: options.signal,
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
     });
+    options.impair?.clientSocket(listener.socket);
     return new UdpRelay(listener, options);
   }
 
@@ -377,7 +381,10 @@ class RelayFlow {
       conn: this.#server,
       receiveQueue: relay.options.receiveQueue,
     }).then(
-      (upstream) => upstream,
+      (upstream) => {
+        relay.options.impair?.serverSocket(upstream.socket);
+        return upstream;
+      },
       () => {
         relay.upstreamFailures++;
         this.#pending = null;
@@ -518,6 +525,7 @@ export async function startUdpMode(
     maxFlows: ctx.options.maxFlows,
     proxyMode: mode.spec,
     bus: ctx.bus,
+    impair: ctx.impair,
   });
   const flowOf = new Map<Server, Client>();
   relay.on('clientConnected', (client: Client) => {

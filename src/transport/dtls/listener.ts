@@ -8,6 +8,7 @@ import { BaseListener } from '../listener.js';
 import type { DatagramSession } from '../types.js';
 import type { UdpFlowSession } from '../udp/flow.js';
 import { UdpListener, type UdpListenerStats } from '../udp/listener.js';
+import type { DatagramSocket } from '../udp/socket.js';
 import { DtlsContext } from './engine.js';
 import { type DtlsGateStats, DtlsHelloGate, GateVerdict } from './gate.js';
 import {
@@ -117,6 +118,11 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
 
   get address(): Address {
     return this.#udp.address;
+  }
+
+  /** The listening socket (see `UdpListener.socket`). */
+  get socket(): DatagramSocket {
+    return this.#udp.socket;
   }
 
   override get stats(): DtlsListenerStats {

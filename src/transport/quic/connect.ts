@@ -31,6 +31,8 @@ export interface QuicConnectOptions extends ConnectOptions {
    * server's address with every datagram. Closed when the session ends.
    */
   socket?: DatagramSocket;
+  /** Called with the endpoint's socket once it is connected, before anything is sent on it. */
+  onSocket?: (socket: DatagramSocket) => void;
 }
 
 /** What a QUIC connect sends, known before it dials (see `Driver.serverModel`). */
@@ -93,6 +95,7 @@ async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSessi
     throw d.fail(errorCode(e, 'ECONNECT'), describeSocketError(e as Error), e);
   }
   endpoint.closeWhenIdle = true;
+  options.onSocket?.(endpoint.socket);
   const maxCids = options.maxCids ?? 4;
   let session: QuicSession<Server>;
   try {

@@ -174,6 +174,11 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     return this.#address;
   }
 
+  /** The listening socket, for options `dgram` offers (TTL, buffer sizes); do not read from or close it. */
+  get socket(): DatagramSocket {
+    return this.#socket;
+  }
+
   /** A snapshot of the counters. */
   override get stats(): UdpListenerStats {
     return {
