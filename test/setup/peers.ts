@@ -23,13 +23,11 @@ export const PEERS: readonly Peer[] = [
   { binary: 'gtlsserver', debian: 'ngtcp2-server' },
   { binary: 'tshark', debian: 'tshark' },
   { binary: 'socat', debian: 'socat' },
-  // the SOCKS5 CONNECT tests' client (test/proxy/socks5-tcp.test.ts)
+  // the SOCKS5 CONNECT tests' client and the interception matrix's TLS and TCP client
   { binary: 'curl', debian: 'curl' },
   // the load benchmark's baseline (test/load/bench.test.ts runs it)
   { binary: 'iperf3', debian: 'iperf3' },
   { binary: 'ss', debian: 'iproute2' },
-  // the interception matrix's TLS and TCP client (test/proxy/matrix-stream.test.ts)
-  { binary: 'curl', debian: 'curl' },
   { binary: 'ps', debian: 'procps' },
   { binary: 'python3', debian: 'python3' },
   // the loader test links a stand-in addon
