@@ -88,6 +88,19 @@ export { UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './proxy/laye
 export { ModeError, type ProxyMode, parseMode, type ReverseMode } from './proxy/modes.js';
 export { Proxy, type ProxyListener, type ProxyOptions } from './proxy/proxy.js';
 // Listeners and sessions of each driver, their options, counters and hooks.
+// Datagram sockets under the UDP, DTLS and QUIC drivers: native (Linux) or node:dgram.
+export {
+  type DatagramAddress,
+  type DatagramBackend,
+  type DatagramHandler,
+  type DatagramSocket,
+  type DatagramSocketOptions,
+  type DatagramSocketStats,
+  datagramBackend,
+  openDatagramSocket,
+  type ReceiveInfo,
+  type UnreachableHandler,
+} from './transport/datagram/index.js';
 export { DtlsError } from './transport/dtls/engine.js';
 // The drivers: one interface, five transports.
 export { type DtlsDriver, dtls } from './transport/dtls/index.js';
