@@ -1,7 +1,7 @@
 /**
  * The relays the UDP bench compares, each run in its own process (forked by `bench/udp.ts`):
  *
- *   node udp-relays.js wirelayer ECHO_PORT   our UdpRelay (src/proxy)
+ *   node udp-relays.js wirelayer ECHO_PORT   our UdpRelay (src/proxy), on the socket WIRELAYER_DATAGRAM picks
  *   node udp-relays.js node ECHO_PORT        the baseline: a minimal node:dgram relay, our socket setup
  *
  * Each sends {port} (where clients send) to the parent once listening, answers {cmd: 'stats'}
@@ -67,6 +67,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
   let port: number;
   let stop: () => void;
   let stats: () => RelayStats | null = () => null;
+  let backend: string | null = null;
   if (kind === 'wirelayer') {
     const relay = await UdpRelay.start({
       upstream: { host: '127.0.0.1', port: echoPort },
@@ -74,6 +75,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
       maxFlows: 100_000,
     });
     port = relay.address[1];
+    backend = relay.listener.datagramBackend;
     stop = () => void relay.close();
     stats = () => relay.stats;
   } else if (kind === 'node') {
@@ -87,7 +89,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
   process.on('message', (message: { cmd?: string }) => {
     if (message.cmd === 'stats') process.send?.({ stats: stats() });
   });
-  process.send?.({ port });
+  process.send?.({ port, backend });
 }
 
 if (process.argv[2] !== undefined) {

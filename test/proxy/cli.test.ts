@@ -341,8 +341,10 @@ describe('wirelayer bench udp (built CLI, child process)', () => {
         ratio: Record<string, number | null>;
       }[];
       relays: string[];
+      backend: string | null;
     };
-    expect(result.relays).toEqual(['wirelayer', 'node', 'socat']);
+    expect(result.relays).toEqual(['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct']);
+    expect(result.backend).toBe('native');
     expect(result.cases.map((c) => [c.size, c.flows])).toEqual([
       [64, 1],
       [64, 20],
@@ -350,6 +352,7 @@ describe('wirelayer bench udp (built CLI, child process)', () => {
     for (const c of result.cases) {
       for (const relay of result.relays) expect(c.rate[relay]).toBeGreaterThan(0);
       expect(c.ratio.wirelayer).toBeGreaterThan(0);
+      expect(c.ratio['wirelayer-dgram']).toBeGreaterThan(0);
     }
     // nothing left behind: every bench process of this checkout is gone (others may run benches)
     const ours = execFileSync('ps', ['-e', '-o', 'args'])
