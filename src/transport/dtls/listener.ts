@@ -4,6 +4,7 @@ import type { Address, Client } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
 import { parseDtlsClientHello } from '../../handshake/dtls/hello.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { DatagramBackend } from '../datagram/index.js';
 import { BaseListener } from '../listener.js';
 import type { DatagramSession } from '../types.js';
 import type { UdpFlowSession } from '../udp/flow.js';
@@ -117,6 +118,11 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
 
   get address(): Address {
     return this.#udp.address;
+  }
+
+  /** Which datagram socket the listener runs on (`native` or `dgram`). */
+  get datagramBackend(): DatagramBackend {
+    return this.#udp.datagramBackend;
   }
 
   override get stats(): DtlsListenerStats {
