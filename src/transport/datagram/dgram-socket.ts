@@ -123,6 +123,10 @@ export class DgramDatagramSocket extends EventEmitter implements DatagramSocket 
     else this.#socket.send(datagram, port, address);
   }
 
+  flush(): void {
+    // node:dgram sends at once
+  }
+
   address(): DatagramAddress {
     const a = this.#socket.address();
     return { address: a.address, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4', port: a.port };

@@ -389,6 +389,10 @@ export class NativeDatagramSocket extends EventEmitter implements DatagramSocket
     io.enqueue(this.#id, datagram, port ?? 0, dest, from ? io.peer(from) : null);
   }
 
+  flush(): void {
+    this.#io.flush();
+  }
+
   /** An error found before the kernel saw the datagram: an `error` event, later (as dgram's). */
   #later(error: Error): void {
     process.nextTick(() => this.emit('error', error));

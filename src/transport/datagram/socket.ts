@@ -128,6 +128,11 @@ export interface DatagramSocket extends EventEmitter {
    * `error` events. After `close()`, nothing is sent.
    */
   send(datagram: Uint8Array, port?: number, address?: string, from?: string | null): void;
+  /**
+   * Sends now what `send()` queued (natively: every socket's queue, in one batch); without it the
+   * queue goes at the end of the receive batch or in a `setImmediate`. A no-op on node:dgram.
+   */
+  flush(): void;
   address(): DatagramAddress;
   /** The connected peer; throws (ERR_SOCKET_DGRAM_NOT_CONNECTED) when not connected. */
   remoteAddress(): DatagramAddress;

@@ -7,6 +7,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Server } from '../../connection/index.js';
+import type { DatagramBackend } from '../datagram/index.js';
 import { type Dial, dial, serverModel } from '../dial.js';
 import { describeSocketError, errorCode } from '../errors.js';
 import type { ConnectOptions } from '../types.js';
@@ -24,6 +25,11 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export interface QuicConnectOptions extends ConnectOptions {
   /** Source connection IDs we issue at most (spare ones let us be followed to a new path). */
   maxCids?: number;
+  /**
+   * The socket underneath: `native` (the addon) or `dgram`. Default: `WIRELAYER_DATAGRAM`, else
+   * native where it loads (Linux).
+   */
+  datagramBackend?: DatagramBackend;
 }
 
 /** What a QUIC connect sends, known before it dials (see `Driver.serverModel`). */
@@ -73,6 +79,7 @@ async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSessi
     host: options.localAddress ?? (isIP(ip) === 6 ? '::' : '0.0.0.0'),
     port: options.localPort ?? 0,
     connectTo: { host: ip, port },
+    backend: options.datagramBackend,
   });
   // an endpoint that opens after the dial failed is closed as soon as it is there
   d.onFail(async () => (await opening.catch(() => null))?.close());

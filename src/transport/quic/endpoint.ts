@@ -1,12 +1,14 @@
 /**
- * A QUIC endpoint: one `dgram` socket, the sessions on it, and the routing between them.
+ * A QUIC endpoint: one datagram socket (native or node:dgram), the sessions on it, and the
+ * routing between them.
  * Every datagram is routed by its destination connection ID (ours have a fixed length, so
  * short headers route too), never by the sender's address: a session survives the peer's
  * address or port changing. Per datagram the work is a table lookup and `recv`; sessions are
  * flushed once per batch of datagrams, and one timer serves every session's deadline.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIP } from 'node:net';
+import type { RemoteInfo } from 'node:dgram';
+import { type DatagramBackend, type DatagramSocket, openDatagramSocket } from '../datagram/index.js';
+import { resolveHost } from '../udp/socket.js';
 import type { HostPort } from './binding.js';
 import { CidTable, dcidLength, dcidOffset } from './cid.js';
 import { MAX_SEND_UDP_PAYLOAD } from './config.js';
@@ -56,26 +58,14 @@ export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo) => void;
 export interface EndpointOptions {
   host: string;
   port: number;
-  /** Client endpoints connect their socket: ICMP errors surface, sends skip the lookup. */
+  /** Client endpoints connect their socket (an IP literal): ICMP errors surface, sends skip the lookup. */
   connectTo?: HostPort;
-}
-
-// IP literals need no lookup: answer at once (dgram otherwise defers every send to dns.lookup)
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
-function literalLookup(hostname: string, options: unknown, callback: LookupCallback): void {
-  const family = isIP(hostname);
-  if (family !== 0) {
-    callback(null, hostname, family);
-    return;
-  }
-  import('node:dns').then(
-    (dns) => dns.lookup(hostname, options as object, callback as never),
-    (e: NodeJS.ErrnoException) => callback(e, '', 0),
-  );
+  /** The datagram socket underneath (default: `datagramBackend()`'s choice). */
+  backend?: DatagramBackend;
 }
 
 export class QuicEndpoint implements SessionTransport {
-  readonly socket: Socket;
+  readonly socket: DatagramSocket;
   /** Our bound address as quiche knows it. */
   readonly local: HostPort;
   readonly connected: boolean;
@@ -106,11 +96,11 @@ export class QuicEndpoint implements SessionTransport {
   /** Close the socket once the last session is retired (client endpoints). */
   closeWhenIdle = false;
 
-  private constructor(socket: Socket, local: HostPort, connected: boolean) {
+  private constructor(socket: DatagramSocket, local: HostPort, connected: boolean) {
     this.socket = socket;
     this.local = local;
     this.connected = connected;
-    socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(msg, rinfo));
+    socket.onMessage(this.#onMessage);
     // always listened to: an ICMP error on a client's socket must be counted, never thrown
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.stats.socketFailures++;
@@ -120,20 +110,15 @@ export class QuicEndpoint implements SessionTransport {
 
   /** Binds (and for a client, connects) a socket. */
   static async open(options: EndpointOptions): Promise<QuicEndpoint> {
-    const family = isIP(options.connectTo?.host ?? options.host) === 6 ? 'udp6' : 'udp4';
-    const socket = createSocket({ type: family, lookup: literalLookup });
-    const failed = new Promise<never>((_, reject) => socket.once('error', reject));
-    try {
-      await Promise.race([new Promise<void>((r) => socket.bind(options.port, options.host, r)), failed]);
-      if (options.connectTo) {
-        const to = options.connectTo;
-        await Promise.race([new Promise<void>((r) => socket.connect(to.port, to.host, r)), failed]);
-      }
-    } catch (e) {
-      socket.close();
-      throw e;
-    }
-    failed.catch(() => undefined);
+    const local = await resolveHost(options.host);
+    const to = options.connectTo;
+    const socket = await openDatagramSocket({
+      family: to === undefined ? local.family : to.host.includes(':') ? 6 : 4,
+      address: local.address,
+      port: options.port,
+      connect: to === undefined ? undefined : { address: to.host, port: to.port },
+      backend: options.backend,
+    });
     for (const set of [socket.setRecvBufferSize, socket.setSendBufferSize]) {
       try {
         set.call(socket, SOCKET_BUFFER_SIZE);
@@ -163,7 +148,7 @@ export class QuicEndpoint implements SessionTransport {
     return this.#closed;
   }
 
-  #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+  readonly #onMessage = (msg: Buffer, address: string, port: number): void => {
     this.stats.received++;
     const length = dcidLength(msg);
     if (length < 0) {
@@ -171,10 +156,17 @@ export class QuicEndpoint implements SessionTransport {
       return;
     }
     const session = this.#routes.get(msg, dcidOffset(msg), length);
-    if (session !== undefined) session.receive(msg, rinfo.address, rinfo.port);
-    else if (this.#unroutable !== null) this.#unroutable(msg, rinfo);
-    else this.stats.unroutable++;
-  }
+    if (session !== undefined) session.receive(msg, address, port);
+    else if (this.#unroutable !== null) {
+      // off the hot path (a new Initial, a stray packet): the dgram-shaped sender it takes
+      this.#unroutable(msg, {
+        address,
+        family: address.includes(':') ? 'IPv6' : 'IPv4',
+        port,
+        size: msg.length,
+      });
+    } else this.stats.unroutable++;
+  };
 
   /** Adds a session (its connection IDs are registered by the session). */
   add(session: QuicSession): void {
@@ -212,6 +204,8 @@ export class QuicEndpoint implements SessionTransport {
     const dirty = this.#dirty;
     this.#dirty = [];
     for (const session of dirty) this.#guard(session, false);
+    // what the sessions queued goes out now, in one batch (GSO runs), not a loop turn later
+    this.socket.flush();
   };
 
   /**
@@ -300,6 +294,7 @@ export class QuicEndpoint implements SessionTransport {
     for (let s = this.#deadlines.popDue(t); s !== undefined; s = this.#deadlines.popDue(t)) due.push(s);
     for (let i = 0; i < due.length; i++) this.#guard(due[i]!, true);
     due.length = 0;
+    this.socket.flush();
     const next = this.#deadlines.next;
     if (next !== Number.POSITIVE_INFINITY && !this.#closed && next < this.#timerAt - 1) this.#setTimer(next);
   };
@@ -318,12 +313,6 @@ export class QuicEndpoint implements SessionTransport {
     if (this.#immediate !== null) clearImmediate(this.#immediate);
     this.#timer = null;
     this.#immediate = null;
-    await new Promise<void>((resolve) => {
-      try {
-        this.socket.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
+    await this.socket.close();
   }
 }

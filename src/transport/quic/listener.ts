@@ -14,6 +14,7 @@ import { CertificateAuthority, CertStore } from '../../certs/index.js';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { DatagramBackend } from '../datagram/index.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
@@ -120,6 +121,11 @@ export interface QuicListenOptions extends ListenOptions {
   certs?: CertStore;
   /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
   confdir?: string;
+  /**
+   * The socket underneath: `native` (the addon: batched syscalls, UDP GSO) or `dgram`. Default:
+   * `WIRELAYER_DATAGRAM`, else native where it loads (Linux).
+   */
+  datagramBackend?: DatagramBackend;
 }
 
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
@@ -249,12 +255,21 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const own = options.cert !== undefined && options.key !== undefined;
     const certs =
       options.certs ?? (own ? null : new CertStore(await CertificateAuthority.open(options.confdir)));
-    const endpoint = await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    const endpoint = await QuicEndpoint.open({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      backend: options.datagramBackend,
+    });
     return new QuicListener(endpoint, options, certs);
   }
 
   get address(): Address {
     return [this.endpoint.local.host, this.endpoint.local.port];
+  }
+
+  /** Which datagram socket the listener runs on (`native` or `dgram`). */
+  get datagramBackend(): DatagramBackend {
+    return this.endpoint.socket.backend;
   }
 
   /** Leaves for clients when the listener has no `cert`/`key` of its own (the CA of `confdir`). */
