@@ -279,6 +279,34 @@ describe('native datagram socket', () => {
     await closeDgram(peer);
   });
 
+  it('an ICMP storm (datagrams to 200 closed ports): every error counted, none thrown, the socket goes on', async () => {
+    const { socket: loose, received } = await socket();
+    let reported = 0;
+    loose.onUnreachable(() => {
+      reported++;
+    });
+    const errors: Error[] = [];
+    loose.on('error', (e: Error) => errors.push(e));
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freeUdpPort('127.0.0.1')));
+    for (let round = 0; round < 10; round++) {
+      for (const port of ports)
+        for (let k = 0; k < 10; k++) loose.send(Buffer.from('x'), port + k, '127.0.0.1');
+      await new Promise((r) => setImmediate(r));
+    }
+    // the kernel rate-limits its ICMP errors (a burst of 50, then 1000/s): some come back, all counted
+    await waitUntil(() => reported > 0, 'ICMP errors');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(loose.stats.icmpErrors).toBe(reported);
+    expect(reported).toBeLessThanOrEqual(2000);
+    expect(errors).toEqual([]);
+    const peer = await dgramSocket();
+    peer.on('message', (m: Buffer, r) => peer.send(m, r.port, r.address));
+    loose.send(Buffer.from('still here'), peer.address().port, '127.0.0.1');
+    await waitUntil(() => received.length === 1, 'the echo');
+    expect(String(received[0]!.data)).toBe('still here');
+    await closeDgram(peer);
+  });
+
   it('a socket flooded by another process does not starve a quiet one: it gets its turn within a batch', async () => {
     const { socket: flooded } = await socket({ recvBufferSize: 1 << 20 });
     const { socket: quiet } = await socket();
