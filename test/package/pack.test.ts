@@ -306,9 +306,10 @@ describe('the packed package, installed with no compiler', () => {
         tls_version: 'DTLSv1.2',
         sni: 'localhost',
       });
-      // the listening CLI mapped the prebuilt file, nothing else
+      // the listening CLI mapped the prebuilt files, nothing else: the engine and the datagram sockets
       const maps = readFileSync(`/proc/${listen.pid}/maps`, 'utf8');
       expect(maps).toContain(installed('prebuilds', 'linux-x64'));
+      expect(maps).toContain(installed('prebuilds', 'linux-x64', 'udp', 'wirelayer_udp.glibc.node'));
     } finally {
       if (listen.exitCode === null && listen.pid !== undefined) {
         const exited = once(listen, 'exit');
