@@ -9,6 +9,7 @@ export {
   type DatagramSocket,
   type DatagramSocketOptions,
   type DatagramSocketStats,
+  isWildcardAddress,
   type ReceiveInfo,
   systemError,
   type UnreachableHandler,

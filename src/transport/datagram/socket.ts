@@ -148,6 +148,11 @@ export interface DatagramSocket extends EventEmitter {
   close(): Promise<void>;
 }
 
+/** Whether an address is the wildcard of its family (`0.0.0.0`, `::`): a socket bound to it needs packet info to know where each datagram arrived. */
+export function isWildcardAddress(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '::0' || address === '0:0:0:0:0:0:0:0';
+}
+
 /** Counters all zero (node:dgram's, and a native socket's once closed). */
 export function emptyDatagramStats(): DatagramSocketStats {
   return {

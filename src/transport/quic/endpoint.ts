@@ -7,7 +7,13 @@
  * flushed once per batch of datagrams, and one timer serves every session's deadline.
  */
 import type { RemoteInfo } from 'node:dgram';
-import { type DatagramBackend, type DatagramSocket, openDatagramSocket } from '../datagram/index.js';
+import {
+  type DatagramBackend,
+  type DatagramSocket,
+  isWildcardAddress,
+  openDatagramSocket,
+  type ReceiveInfo,
+} from '../datagram/index.js';
 import { resolveHost } from '../udp/socket.js';
 import type { HostPort } from './binding.js';
 import { CidTable, dcidLength, dcidOffset } from './cid.js';
@@ -52,8 +58,11 @@ export interface EndpointStats {
 /** Socket error codes that come from ICMP errors a connected UDP socket received. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-/** Takes datagrams no session claims (a listener: new Initials). */
-export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo) => void;
+/**
+ * Takes datagrams no session claims (a listener: new Initials); `local` is the address it
+ * arrived on when the endpoint is bound to a wildcard on the native socket, else null.
+ */
+export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo, local: string | null) => void;
 
 export interface EndpointOptions {
   host: string;
@@ -69,6 +78,11 @@ export class QuicEndpoint implements SessionTransport {
   /** Our bound address as quiche knows it. */
   readonly local: HostPort;
   readonly connected: boolean;
+  /**
+   * Bound to a wildcard on the native socket: each datagram tells the address it arrived on, and
+   * each packet leaves from its path's local address (sessions know theirs: quiche's `from`).
+   */
+  readonly perPacketLocal: boolean;
   readonly stats: EndpointStats = {
     received: 0,
     sent: 0,
@@ -100,6 +114,7 @@ export class QuicEndpoint implements SessionTransport {
     this.socket = socket;
     this.local = local;
     this.connected = connected;
+    this.perPacketLocal = !connected && socket.backend === 'native' && isWildcardAddress(local.host);
     socket.onMessage(this.#onMessage);
     // always listened to: an ICMP error on a client's socket must be counted, never thrown
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -117,6 +132,7 @@ export class QuicEndpoint implements SessionTransport {
       address: local.address,
       port: options.port,
       connect: to === undefined ? undefined : { address: to.host, port: to.port },
+      packetInfo: to === undefined && isWildcardAddress(local.address),
       backend: options.backend,
     });
     for (const set of [socket.setRecvBufferSize, socket.setSendBufferSize]) {
@@ -148,7 +164,7 @@ export class QuicEndpoint implements SessionTransport {
     return this.#closed;
   }
 
-  readonly #onMessage = (msg: Buffer, address: string, port: number): void => {
+  readonly #onMessage = (msg: Buffer, address: string, port: number, info: ReceiveInfo): void => {
     this.stats.received++;
     const length = dcidLength(msg);
     if (length < 0) {
@@ -159,12 +175,11 @@ export class QuicEndpoint implements SessionTransport {
     if (session !== undefined) session.receive(msg, address, port);
     else if (this.#unroutable !== null) {
       // off the hot path (a new Initial, a stray packet): the dgram-shaped sender it takes
-      this.#unroutable(msg, {
-        address,
-        family: address.includes(':') ? 'IPv6' : 'IPv4',
-        port,
-        size: msg.length,
-      });
+      this.#unroutable(
+        msg,
+        { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port, size: msg.length },
+        this.perPacketLocal ? info.localAddress : null,
+      );
     } else this.stats.unroutable++;
   };
 
@@ -253,18 +268,18 @@ export class QuicEndpoint implements SessionTransport {
       if (this.connected) this.socket.send(packet);
       else {
         const to = result[1].to;
-        this.socket.send(packet, to.port, to.host);
+        this.socket.send(packet, to.port, to.host, this.perPacketLocal ? result[1].from.host : null);
       }
     }
     // more to send: let other sessions and incoming datagrams have a turn first
     if (!closed) this.markDirty(session);
   }
 
-  /** Sends a datagram made outside any session (Version Negotiation, Retry). */
-  sendRaw(datagram: Uint8Array, port: number, host: string): void {
+  /** Sends a datagram made outside any session (Version Negotiation, Retry), from `from` if given. */
+  sendRaw(datagram: Uint8Array, port: number, host: string, from: string | null = null): void {
     if (this.#closed) return;
     this.stats.sent++;
-    this.socket.send(datagram, port, host);
+    this.socket.send(datagram, port, host, from);
   }
 
   arm(session: QuicSession, timeoutMs: number | null): void {

@@ -19,7 +19,7 @@ import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import { RateMeter, TokenBucket } from './admission.js';
-import { quiche } from './binding.js';
+import { type HostPort, quiche } from './binding.js';
 import { CID_LENGTH, CidTable, newCid } from './cid.js';
 import {
   DEFAULT_ALPN,
@@ -186,6 +186,8 @@ interface PendingHandshake {
   readonly dcid: Uint8Array;
   readonly odcid: Uint8Array | null;
   readonly rinfo: RemoteInfo;
+  /** The local address the Initial arrived on (a wildcard listener on the native socket), else null. */
+  readonly local: string | null;
   readonly version: number;
   readonly observer: InitialObserver;
   readonly datagrams: Buffer[];
@@ -241,7 +243,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         ? { cert: options.cert, key: options.key }
         : null;
     this.#certs = certs;
-    endpoint.onUnroutable((msg, rinfo) => this.#onUnroutable(msg, rinfo));
+    endpoint.onUnroutable((msg, rinfo, local) => this.#onUnroutable(msg, rinfo, local));
     endpoint.onError((err) => this.socketError(err));
   }
 
@@ -304,7 +306,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     };
   }
 
-  #onUnroutable(msg: Buffer, rinfo: RemoteInfo): void {
+  #onUnroutable(msg: Buffer, rinfo: RemoteInfo, local: string | null): void {
     if (this.closing) return;
     if ((msg[0]! & 0x80) === 0) {
       this.endpoint.stats.unroutable++;
@@ -325,7 +327,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         return;
       }
       const n = quiche().negotiateVersion(ids.scid, ids.dcid, this.#out);
-      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address, local);
       this.#counts.versionNegotiations++;
       return;
     }
@@ -366,13 +368,13 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       }
     }
     if (odcid === null && gated) {
-      this.#retry(header.scid, header.dcid, header.version, rinfo, loaded, now);
+      this.#retry(header.scid, header.dcid, header.version, rinfo, local, loaded, now);
       return;
     }
     if (!this.#decrypts.take(now)) {
       // over the decryption budget: the unproven are asked to prove their address (which costs
       // us no decryption); the proven send their Initial again after a PTO
-      if (odcid === null) this.#retry(header.scid, header.dcid, header.version, rinfo, true, now);
+      if (odcid === null) this.#retry(header.scid, header.dcid, header.version, rinfo, local, true, now);
       else this.#counts.decryptLimited++;
       return;
     }
@@ -381,6 +383,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       dcid,
       odcid,
       rinfo,
+      local,
       version: header.version,
       observer: new InitialObserver(),
       datagrams: [],
@@ -398,6 +401,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     dcid: Uint8Array,
     version: number,
     rinfo: RemoteInfo,
+    local: string | null,
     load: boolean,
     now: number,
   ): void {
@@ -408,7 +412,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const scid = newCid();
     const token = this.#tokens.mint(dcid, scid, rinfo.address, rinfo.port, now);
     const n = quiche().retry(clientScid, dcid, scid, token, version, this.#out);
-    this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+    this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address, local);
     this.#counts.retries++;
     if (load) this.#counts.loadRetries++;
   }
@@ -439,9 +443,12 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   async #decide(pending: PendingHandshake): Promise<void> {
     pending.deciding = true;
     const hello = pending.observer.clientHello!;
+    // on a wildcard, the address the client reached (the session's path starts there)
+    const local: HostPort =
+      pending.local === null ? this.endpoint.local : { host: pending.local, port: this.endpoint.local.port };
     const client = new Client({
       peername: [pending.rinfo.address, pending.rinfo.port],
-      sockname: [this.endpoint.local.host, this.endpoint.local.port],
+      sockname: [local.host, local.port],
       state: ConnectionState.OPEN,
       transportProtocol: 'udp',
       tls: true,
@@ -486,7 +493,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       const engine = quiche().Connection.accept(
         scid,
         pending.odcid,
-        this.endpoint.local,
+        local,
         { host: pending.rinfo.address, port: pending.rinfo.port },
         config,
       );
@@ -496,7 +503,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         engine,
         transport: this.endpoint,
         isServer: true,
-        local: this.endpoint.local,
+        local,
         peer: { host: pending.rinfo.address, port: pending.rinfo.port },
         scid,
         observer: pending.observer,

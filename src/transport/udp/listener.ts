@@ -3,6 +3,7 @@ import { type Address, Client, ConnectionState } from '../../connection/index.js
 import {
   type DatagramBackend,
   type DatagramSocket,
+  isWildcardAddress,
   openDatagramSocket,
   type ReceiveInfo,
 } from '../datagram/index.js';
@@ -153,7 +154,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     this.#admit = options.admit;
     const bound = socket.address();
     this.#address = [bound.address, bound.port];
-    this.#perFlowLocal = socket.backend === 'native' && isWildcard(bound.address);
+    this.#perFlowLocal = socket.backend === 'native' && isWildcardAddress(bound.address);
     this.#maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
     const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
     const period = tickPeriod(idleTimeout);
@@ -181,7 +182,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       port: options.port ?? 0,
       recvBufferSize: options.recvBufferSize ?? DEFAULT_LISTENER_RECV_BUFFER,
       sendBufferSize: options.sendBufferSize,
-      packetInfo: isWildcard(address),
+      packetInfo: isWildcardAddress(address),
       backend: options.datagramBackend,
     });
     return new UdpListener(socket, options);
@@ -307,9 +308,4 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     this.#socketOpen = false;
     return this.#socket.close();
   }
-}
-
-/** Whether an address is the wildcard of its family (`0.0.0.0`, `::`). */
-function isWildcard(address: string): boolean {
-  return address === '0.0.0.0' || address === '::' || address === '::0' || address === '0:0:0:0:0:0:0:0';
 }
