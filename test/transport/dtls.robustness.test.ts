@@ -286,3 +286,24 @@ describe('ends', () => {
     expect(server).toEqual(clientLines);
   });
 });
+
+describe('a listener on a wildcard address', () => {
+  it("native: the cookie exchange and the handshake answer from the address the client reached, its Client's sockname; node:dgram: the wildcard", async () => {
+    const l = await listener({ host: '0.0.0.0' });
+    const native = l.datagramBackend === 'native';
+    expect(l.datagramBackend).toBe(process.env.WIRELAYER_DATAGRAM === 'dgram' ? 'dgram' : 'native');
+    const port = l.address[1];
+    // our client's socket is connected to the address it dials: an answer from another is dropped
+    for (const to of native ? ['127.0.0.2', '127.0.0.3'] : ['127.0.0.1']) {
+      const accepted = once(l, 'session') as Promise<[DatagramSession<Client>]>;
+      const out = await client(port, { host: to, rejectUnauthorized: false });
+      const [inbound] = await accepted;
+      expect(inbound.conn.sockname).toEqual([native ? to : '0.0.0.0', port]);
+      const echoed = once(out.datagrams, 'datagram') as Promise<[Uint8Array]>;
+      inbound.datagrams.on('datagram', (d: Uint8Array) => inbound.datagrams.send(d));
+      out.datagrams.send(Buffer.from(`via ${to}`));
+      expect(String(Buffer.from((await echoed)[0]))).toBe(`via ${to}`);
+    }
+    expect(l.stats.cookieReplies).toBeGreaterThan(0);
+  });
+});
