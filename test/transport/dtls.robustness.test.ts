@@ -274,6 +274,23 @@ describe('ends', () => {
     expect(l.stats.idleTimeouts).toBe(1);
   });
 
+  it('records written just before destroy() or an abort still leave (written in one task, sent in one take)', async () => {
+    const l = await listener();
+    for (const end of ['destroy', 'abort'] as const) {
+      const accepted = once(l, 'session') as Promise<[DatagramSession<Client>]>;
+      const ac = new AbortController();
+      const out = await client(l.address[1], { signal: ac.signal });
+      const [inbound] = await accepted;
+      const got: number[] = [];
+      inbound.datagrams.on('datagram', (d: Uint8Array) => got.push(d[0]!));
+      for (let i = 0; i < 20; i++) out.datagrams.send(Uint8Array.of(i));
+      if (end === 'destroy') out.destroy();
+      else ac.abort();
+      await waitUntil(() => got.length === 20, `the 20 records (${end}: ${got.length})`);
+      expect(got).toEqual([...Array(20).keys()]);
+    }
+  });
+
   it('the key log gets CLIENT_RANDOM lines on both ends, the same ones', async () => {
     const server: string[] = [];
     const clientLines: string[] = [];

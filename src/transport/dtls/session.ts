@@ -383,7 +383,11 @@ export class DtlsLayerSession<C extends Client | Server>
     if (this.closed) return;
     this.#closing = true;
     if (error) this.conn.error ??= error.message;
-    if (!this.#engine.destroyed) this.#engine.destroy();
+    if (!this.#engine.destroyed) {
+      // records already written leave first, as a datagram sent before a socket's close does
+      if (this.#flushQueued) this.#flush();
+      this.#engine.destroy();
+    }
     this.#flow.destroy(error);
   }
 }
