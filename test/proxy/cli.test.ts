@@ -350,7 +350,8 @@ describe('wirelayer bench udp (built CLI, child process)', () => {
       [64, 20],
     ]);
     for (const c of result.cases) {
-      for (const relay of result.relays) expect(c.rate[relay]).toBeGreaterThan(0);
+      for (const relay of result.relays)
+        expect(c.rate[relay], `${relay}\n${cli.stderr()}`).toBeGreaterThan(0);
       expect(c.ratio.wirelayer).toBeGreaterThan(0);
       expect(c.ratio['wirelayer-dgram']).toBeGreaterThan(0);
     }
