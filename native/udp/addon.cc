@@ -31,12 +31,15 @@ enum Option : int32_t {
   kOptionGso = 6,
   kOptionMaxDatagram = 7,
   kOptionTtl = 8,
+  kOptionOriginalDestination = 9,
 };
 
 enum BindFlag : int32_t {
   kBindReuseAddr = 1,
   kBindIpv6Only = 2,
   kBindReusePort = 4,
+  // bind to (and send from) an address that is not ours: TPROXY's replies (needs CAP_NET_ADMIN)
+  kBindTransparent = 8,
 };
 
 struct Args {
@@ -241,6 +244,13 @@ napi_value Bind(napi_env env, napi_callback_info info) {
     int only = (flags & kBindIpv6Only) != 0 ? 1 : 0;
     if (setsockopt(s->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) return Int(env, -errno);
   }
+  if ((flags & kBindTransparent) != 0) {
+    int r = s->family() == AF_INET6 ? setsockopt(s->fd(), IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                                    : setsockopt(s->fd(), IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
+    if (r != 0) return Int(env, -errno);
+    // a dual-stack socket's IPv4 traffic follows the IPv4 option
+    if (s->family() == AF_INET6) setsockopt(s->fd(), IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
+  }
   sockaddr_storage ss;
   socklen_t len = 0;
   if (!ParseSockaddr(s->family(), address, static_cast<int>(port), &ss, &len)) return Int(env, -EINVAL);
@@ -343,6 +353,9 @@ napi_value SetOption(napi_env env, napi_callback_info info) {
     case kOptionMaxDatagram:
       if (v < 0 || v > static_cast<int>(Socket::kMaxDatagram)) return Int(env, -EINVAL);
       s->set_max_datagram(static_cast<uint32_t>(v));
+      break;
+    case kOptionOriginalDestination:
+      r = SetBoth(fd, s->family(), IPPROTO_IP, IP_RECVORIGDSTADDR, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, v);
       break;
     case kOptionTtl:
       r = s->family() == AF_INET6 ? (setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v) != 0 ? -errno : 0)

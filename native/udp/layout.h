@@ -23,7 +23,9 @@ enum RecvField : size_t {
   kRecvLocal0,      // the local address it arrived on (IP_PKTINFO / IPV6_PKTINFO; 4 words)
   kRecvIfindex = kRecvLocal0 + 4,
   kRecvSegment,     // the GRO segment size it was split from (0: not coalesced)
-  kRecvWords        // 16
+  kRecvOrig0,       // its original destination (IP_ORIGDSTADDR, TPROXY; 4 words)
+  kRecvOrigPort = kRecvOrig0 + 4,
+  kRecvWords = 24
 };
 
 enum RecvFlag : int32_t {
@@ -31,6 +33,8 @@ enum RecvFlag : int32_t {
   kRecvLocal = 2,    // kRecvLocal0.. hold the local address
   kRecvEcnShift = 2, // (flags >> 2) & 3: the ECN bits of the IP header
   kRecvLocalV6 = 16, // the local address is IPv6
+  kRecvOrig = 32,    // kRecvOrig0.. and kRecvOrigPort hold the original destination
+  kRecvOrigV6 = 64,  // which is IPv6
 };
 
 // A datagram to send (written by JavaScript, read by Flush).

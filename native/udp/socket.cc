@@ -135,6 +135,8 @@ size_t Socket::Receive(ReceiveBatch& batch, size_t messages, ErrorList& errors) 
       continue;
     }
     int32_t local[4] = {0, 0, 0, 0};
+    int32_t orig[4] = {0, 0, 0, 0};
+    int32_t orig_port = 0;
     int32_t flags = 0;
     int32_t ifindex = 0;
     int ecn = 0;
@@ -158,6 +160,15 @@ size_t Socket::Receive(ReceiveBatch& batch, size_t messages, ErrorList& errors) 
         int tclass = 0;
         std::memcpy(&tclass, CMSG_DATA(c), sizeof tclass);
         ecn = tclass & 3;
+      } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_ORIGDSTADDR) ||
+                 (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)) {
+        // where the datagram was going before a TPROXY rule brought it here
+        sockaddr_storage dst;
+        std::memset(&dst, 0, sizeof dst);
+        size_t n = c->cmsg_len - CMSG_LEN(0);
+        std::memcpy(&dst, CMSG_DATA(c), n < sizeof dst ? n : sizeof dst);
+        int32_t scope = 0;
+        flags |= kRecvOrig | (SockaddrToWords(dst, orig, &orig_port, &scope) ? kRecvOrigV6 : 0);
       } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
         uint32_t drops = 0;
         std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
@@ -194,6 +205,8 @@ size_t Socket::Receive(ReceiveBatch& batch, size_t messages, ErrorList& errors) 
         std::memcpy(row + kRecvLocal0, local, sizeof local);
         row[kRecvIfindex] = ifindex;
         row[kRecvSegment] = step != len ? static_cast<int32_t>(step) : 0;
+        std::memcpy(row + kRecvOrig0, orig, sizeof orig);
+        row[kRecvOrigPort] = orig_port;
         stats_.received++;
         stats_.received_bytes += static_cast<double>(part);
         added++;

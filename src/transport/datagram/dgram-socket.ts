@@ -26,7 +26,13 @@ export function literalLookup(
 }
 
 /** The info node:dgram can give: nothing beyond the sender. */
-const NO_INFO: ReceiveInfo = Object.freeze({ localAddress: null, ecn: 0, segment: 0 }) as ReceiveInfo;
+const NO_INFO: ReceiveInfo = Object.freeze({
+  localAddress: null,
+  ecn: 0,
+  segment: 0,
+  originalAddress: null,
+  originalPort: 0,
+}) as ReceiveInfo;
 
 /** A `node:dgram` socket behind the `DatagramSocket` interface (any platform). */
 export class DgramDatagramSocket extends EventEmitter implements DatagramSocket {
@@ -51,6 +57,14 @@ export class DgramDatagramSocket extends EventEmitter implements DatagramSocket 
 
   /** Binds (and connects) a dgram socket; rejects with dgram's error (`bind EADDRINUSE ...`). */
   static async open(options: DatagramSocketOptions): Promise<DgramDatagramSocket> {
+    if (options.transparent || options.originalDestination || options.reusePort) {
+      throw Object.assign(
+        new Error('transparent and SO_REUSEPORT sockets need the native datagram socket (Linux)'),
+        {
+          code: 'ERR_DATAGRAM_NATIVE_ONLY',
+        },
+      );
+    }
     const socket = createSocket({
       type: options.family === 6 ? 'udp6' : 'udp4',
       lookup: literalLookup,

@@ -15,11 +15,13 @@ export const Recv = {
   local: 10,
   ifindex: 14,
   segment: 15,
-  words: 16,
+  orig: 16,
+  origPort: 20,
+  words: 24,
 } as const;
 
 /** Bits of a received row's flags (ECN in bits 2-3). */
-export const RecvFlag = { v6: 1, local: 2, ecnShift: 2, localV6: 16 } as const;
+export const RecvFlag = { v6: 1, local: 2, ecnShift: 2, localV6: 16, orig: 32, origV6: 64 } as const;
 
 /** A datagram to send: words of its row. */
 export const Send = {
@@ -68,10 +70,11 @@ export const SocketOption = {
   gso: 6,
   maxDatagram: 7,
   ttl: 8,
+  originalDestination: 9,
 } as const;
 
 /** Bits of the addon's `bind` flags. */
-export const BindFlag = { reuseAddr: 1, ipv6Only: 2, reusePort: 4 } as const;
+export const BindFlag = { reuseAddr: 1, ipv6Only: 2, reusePort: 4, transparent: 8 } as const;
 
 /** The counters `stats()` writes, in its order. */
 export const STATS_FIELDS = [

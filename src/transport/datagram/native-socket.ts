@@ -83,7 +83,13 @@ class NativeDatagramIO {
   readonly errorMeta = new Int32Array(Capacity.errorRows * ErrorRow.words);
   readonly sockets = new Map<number, NativeDatagramSocket>();
   readonly #peers = new Map<string, Peer>();
-  readonly #info: ReceiveInfo = { localAddress: null, ecn: 0, segment: 0 };
+  readonly #info: ReceiveInfo = {
+    localAddress: null,
+    ecn: 0,
+    segment: 0,
+    originalAddress: null,
+    originalPort: 0,
+  };
   #rows = 0;
   #used = 0;
   #dispatching = false;
@@ -228,6 +234,16 @@ class NativeDatagramIO {
             : ipv4Name(meta[row + Recv.local]!);
       info.ecn = (flags >> RecvFlag.ecnShift) & 3;
       info.segment = meta[row + Recv.segment]!;
+      if ((flags & RecvFlag.orig) !== 0) {
+        info.originalAddress =
+          (flags & RecvFlag.origV6) !== 0
+            ? ipv6Name(meta, row + Recv.orig)
+            : ipv4Name(meta[row + Recv.orig]!);
+        info.originalPort = meta[row + Recv.origPort]!;
+      } else if (info.originalAddress !== null) {
+        info.originalAddress = null;
+        info.originalPort = 0;
+      }
       handler(
         buffer.subarray(offset, offset + meta[row + Recv.length]!),
         address,
@@ -331,12 +347,18 @@ export class NativeDatagramSocket extends EventEmitter implements DatagramSocket
     try {
       const address = options.address ?? (options.family === 6 ? '::' : '0.0.0.0');
       const port = options.port ?? 0;
-      const flags = (options.reuseAddr ? BindFlag.reuseAddr : 0) | (options.ipv6Only ? BindFlag.ipv6Only : 0);
+      const flags =
+        (options.reuseAddr ? BindFlag.reuseAddr : 0) |
+        (options.ipv6Only ? BindFlag.ipv6Only : 0) |
+        (options.reusePort ? BindFlag.reusePort : 0) |
+        (options.transparent ? BindFlag.transparent : 0);
       socket.#check(addon.bind(id, address, port, flags), 'bind', address, port);
       if (options.recvBufferSize !== undefined) socket.setRecvBufferSize(options.recvBufferSize);
       if (options.sendBufferSize !== undefined) socket.setSendBufferSize(options.sendBufferSize);
       if (options.packetInfo) socket.#check(addon.setOption(id, SocketOption.packetInfo, 1), 'setsockopt');
       if (options.ecn) socket.#check(addon.setOption(id, SocketOption.recvEcn, 1), 'setsockopt');
+      if (options.originalDestination)
+        socket.#check(addon.setOption(id, SocketOption.originalDestination, 1), 'setsockopt');
       if (options.maxDatagramSize !== undefined)
         socket.#check(addon.setOption(id, SocketOption.maxDatagram, options.maxDatagramSize), 'setsockopt');
       const to = options.connect;

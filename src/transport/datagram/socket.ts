@@ -28,6 +28,12 @@ export interface ReceiveInfo {
   ecn: number;
   /** The GRO segment size it was split from (0: it arrived alone). */
   segment: number;
+  /**
+   * Where the datagram was going before a TPROXY rule brought it to this socket (its original
+   * destination, IP_ORIGDSTADDR): with `originalDestination` on the native backend; else null / 0.
+   */
+  originalAddress: string | null;
+  originalPort: number;
 }
 
 /** Takes each datagram received: its bytes (the handler may keep them), sender and info. */
@@ -61,6 +67,16 @@ export interface DatagramSocketOptions {
   packetInfo?: boolean;
   /** Read the ECN bits of each datagram (`ReceiveInfo.ecn`). Native backend only. */
   ecn?: boolean;
+  /**
+   * Bind with IP_TRANSPARENT (Linux, CAP_NET_ADMIN): take datagrams a TPROXY rule steers here, and
+   * bind to (so send from) an address that is not the host's, as a transparent proxy answers from
+   * the original destination. Native backend only.
+   */
+  transparent?: boolean;
+  /** Report each datagram's original destination (`ReceiveInfo.originalAddress`, TPROXY). Native only. */
+  originalDestination?: boolean;
+  /** SO_REUSEPORT: several sockets on one address and port (one per worker, or per flow of a transparent proxy). Native only. */
+  reusePort?: boolean;
   /**
    * Datagrams larger than this are dropped and counted (`stats.truncated`), never delivered cut
    * short; default 65,535 (any). Native backend only (node:dgram delivers what fits its buffer).
