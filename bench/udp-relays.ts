@@ -37,7 +37,8 @@ interface NodeRelayFlow {
  * - datagrams that arrive while the upstream connects are held (up to 64, as ours) and sent
  *   once it is connected.
  *
- * Both build their sockets with `createUdpSocket` (`dgram.createSocket` with those options).
+ * It builds its sockets with `createUdpSocket` (`dgram.createSocket` with those options), as our
+ * relay does on node:dgram (`wirelayer-dgram`; `DgramDatagramSocket`).
  */
 export function startNodeRelay(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<Socket> {
   const server = createUdpSocket(4, { recvBufferSize: DEFAULT_LISTENER_RECV_BUFFER });
