@@ -1,12 +1,41 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The tests of what runs on datagram sockets (the UDP, DTLS and QUIC drivers, their relays in the
+ * proxy, the CLIs over them): run a second time on node:dgram, so both socket backends stay
+ * tested (the first run takes the default, the native socket on Linux).
+ */
+const DATAGRAM_TESTS = [
+  'test/transport/udp*.test.ts',
+  'test/transport/dtls*.test.ts',
+  'test/transport/quic*.test.ts',
+  'test/proxy/udp.test.ts',
+  'test/proxy/dtls.test.ts',
+  'test/proxy/quic.test.ts',
+  'test/bench/udp-flood.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/build.ts'],
     reporters: ['default', './test/setup/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'default',
+          include: ['test/**/*.test.ts'],
+          // on Linux the native socket must load: a broken build fails here, never falls back quietly
+          env: process.platform === 'linux' ? { WIRELAYER_DATAGRAM: 'native' } : {},
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'dgram', include: DATAGRAM_TESTS, env: { WIRELAYER_DATAGRAM: 'dgram' } },
+      },
+    ],
   },
 });

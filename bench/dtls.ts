@@ -20,6 +20,7 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CertificateAuthority } from '../src/certs/index.js';
+import type { DatagramBackend } from '../src/transport/datagram/index.js';
 import { DtlsContext, type DtlsSession, DtlsStatus } from '../src/transport/dtls/engine.js';
 import { DtlsListener, dtls } from '../src/transport/dtls/index.js';
 import { handshakeInMemory } from './dtls-engine.js';
@@ -125,14 +126,27 @@ class EngineOverDgram {
   }
 }
 
-/** Our client -> our listener over loopback; the listener counts records. */
-async function openDriverPair(cert: { cert: string; key: string }): Promise<{
+/**
+ * Our client -> our listener over loopback; the listener counts records. `backend`: the datagram
+ * socket under both (default: the native one where it loads).
+ */
+async function openDriverPair(
+  cert: { cert: string; key: string },
+  backend?: DatagramBackend,
+): Promise<{
+  backend: DatagramBackend | 'tunnel';
   send: (p: Uint8Array) => void;
   received: () => number;
   cipher: string | null;
   close: () => Promise<void>;
 }> {
-  const listener = await DtlsListener.listen({ host: HOST, ...cert, ciphers: CIPHER, ...BUFFERS });
+  const listener = await DtlsListener.listen({
+    host: HOST,
+    ...cert,
+    ciphers: CIPHER,
+    ...BUFFERS,
+    datagramBackend: backend,
+  });
   let received = 0;
   listener.on('session', (s) => s.datagrams.on('datagram', () => received++));
   const out = await dtls.connect({
@@ -140,8 +154,10 @@ async function openDriverPair(cert: { cert: string; key: string }): Promise<{
     port: listener.address[1],
     rejectUnauthorized: false,
     ...BUFFERS,
+    datagramBackend: backend,
   });
   return {
+    backend: listener.datagramBackend,
     send: (p) => out.datagrams.send(p),
     received: () => received,
     cipher: out.conn.cipher,
@@ -263,23 +279,27 @@ export async function runDtlsBench(options: { roundMs?: number; rounds?: number 
   };
   const payload = randomBytes(RECORD);
 
-  progress('dtls: driver vs engine over dgram vs engine in memory');
+  progress('dtls: driver (native socket and node:dgram) vs engine over dgram vs engine in memory');
   const driver = await openDriverPair(cert);
+  const onDgram = await openDriverPair(cert, 'dgram');
   const raw = await EngineOverDgram.open(ctx);
   const memClient = ctx.client.createSession({ servername: 'localhost' });
   const memServer = ctx.server.createSession({ peer: '10.0.0.2:1' });
   handshakeInMemory(memClient, memServer);
   await pump(() => driver.send(payload), driver.received, 150); // warm-up
+  await pump(() => onDgram.send(payload), onDgram.received, 150);
   await pump(
     () => raw.send(payload),
     () => raw.received,
     150,
   );
   const ours: number[] = [];
+  const oursOnDgram: number[] = [];
   const overDgram: number[] = [];
   const inMemory: number[] = [];
   for (let r = 0; r < rounds; r++) {
     ours.push(await pump(() => driver.send(payload), driver.received, roundMs));
+    oursOnDgram.push(await pump(() => onDgram.send(payload), onDgram.received, roundMs));
     overDgram.push(
       await pump(
         () => raw.send(payload),
@@ -290,7 +310,9 @@ export async function runDtlsBench(options: { roundMs?: number; rounds?: number 
     inMemory.push(engineMemoryRecords(memClient, memServer, roundMs));
   }
   const cipher = driver.cipher;
+  const backend = driver.backend;
   await driver.close();
+  await onDgram.close();
   await raw.close();
   memClient.destroy();
   memServer.destroy();
@@ -328,16 +350,35 @@ export async function runDtlsBench(options: { roundMs?: number; rounds?: number 
   });
   const rows: Row[] = [
     vs(
-      `driver: client -> listener, ${RECORD} B records (${cipher})`,
+      `driver (${backend} socket): client -> listener, ${RECORD} B records (${cipher})`,
       median(overDgram),
       'engine pair over node:dgram',
     ),
-    vs(`driver: app data, ${RECORD} B records`, median(overDgram), 'engine pair over node:dgram', 'MB/s', mb),
     vs(
-      `driver: client -> listener, ${RECORD} B records`,
+      `driver (${backend} socket): app data, ${RECORD} B records`,
+      median(overDgram),
+      'engine pair over node:dgram',
+      'MB/s',
+      mb,
+    ),
+    vs(
+      `driver (${backend} socket): client -> listener, ${RECORD} B records`,
       median(inMemory),
       'engine pair in memory, no sockets',
     ),
+    vs(
+      `driver (${backend} socket): client -> listener, ${RECORD} B records`,
+      median(oursOnDgram),
+      'the driver on node:dgram',
+    ),
+    {
+      name: `driver (node:dgram socket): client -> listener, ${RECORD} B records`,
+      value: median(oursOnDgram),
+      unit: 'records/s',
+      baseline: median(inMemory),
+      baselineName: 'engine pair in memory, no sockets',
+      ratio: median(oursOnDgram) / median(inMemory),
+    },
   ];
   if (typeof werift === 'string') {
     progress(`dtls: ${werift}`);

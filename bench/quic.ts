@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CertificateAuthority } from '../src/certs/index.js';
+import { type DatagramBackend, datagramBackend } from '../src/transport/datagram/index.js';
 import {
   type HostPort,
   type QuicheConfig,
@@ -232,8 +233,13 @@ async function rawHandshakes(count: number): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Ours: the driver, end to end.
 
-async function oursBulk(bytes: number): Promise<number> {
-  const listener = await quic.listen({ host: HOST, ...serverCert(), ALPNProtocols: ALPN });
+async function oursBulk(bytes: number, backend?: DatagramBackend): Promise<number> {
+  const listener = await quic.listen({
+    host: HOST,
+    ...serverCert(),
+    ALPNProtocols: ALPN,
+    datagramBackend: backend,
+  });
   let received = 0;
   let finished: (() => void) | null = null;
   const done = new Promise<void>((r) => {
@@ -250,6 +256,7 @@ async function oursBulk(bytes: number): Promise<number> {
     port: listener.address[1],
     ALPNProtocols: ALPN,
     rejectUnauthorized: false,
+    datagramBackend: backend,
   });
   const t0 = performance.now();
   const writing = (async () => {
@@ -269,8 +276,13 @@ async function oursBulk(bytes: number): Promise<number> {
   return received / seconds / 1e6;
 }
 
-async function oursHandshakes(count: number): Promise<number> {
-  const listener = await quic.listen({ host: HOST, ...serverCert(), ALPNProtocols: ALPN });
+async function oursHandshakes(count: number, backend?: DatagramBackend): Promise<number> {
+  const listener = await quic.listen({
+    host: HOST,
+    ...serverCert(),
+    ALPNProtocols: ALPN,
+    datagramBackend: backend,
+  });
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
     const out = await quic.connect({
@@ -278,6 +290,7 @@ async function oursHandshakes(count: number): Promise<number> {
       port: listener.address[1],
       ALPNProtocols: ALPN,
       rejectUnauthorized: false,
+      datagramBackend: backend,
     });
     out.destroy();
   }
@@ -296,36 +309,60 @@ export interface QuicBenchOptions {
   rounds?: number;
 }
 
-/** The rows: bulk MB/s and handshakes/s, ours beside the raw binding loop. */
+/**
+ * The rows: bulk MB/s and handshakes/s, the driver on its default socket (native on Linux) and
+ * on node:dgram, each beside the raw binding loop over node:dgram.
+ */
 export async function runQuicBench(options: QuicBenchOptions = {}): Promise<Row[]> {
   const bytes = (options.mb ?? 64) * 1024 * 1024;
   const handshakes = options.handshakes ?? 100;
   const rounds = options.rounds ?? 5;
-  const bulk = { ours: [] as number[], raw: [] as number[] };
-  const hs = { ours: [] as number[], raw: [] as number[] };
-  // warm up both paths (JIT, configs, the binding)
+  const native = datagramBackend();
+  const bulk = { ours: [] as number[], dgram: [] as number[], raw: [] as number[] };
+  const hs = { ours: [] as number[], dgram: [] as number[], raw: [] as number[] };
+  // warm up every path (JIT, configs, the binding)
   await oursBulk(4 * 1024 * 1024);
+  await oursBulk(4 * 1024 * 1024, 'dgram');
   await rawBulk(4 * 1024 * 1024);
   for (let i = 0; i < rounds; i++) {
-    // which side goes first alternates, so drift on a shared machine favours neither
-    const oursFirst = i % 2 === 0;
+    // the order rotates, so drift on a shared machine favours none
+    const order = [0, 1, 2].map((k) => (k + i) % 3);
     progress(`quic round ${i + 1}/${rounds}: bulk`);
-    if (oursFirst) bulk.ours.push(await oursBulk(bytes));
-    bulk.raw.push(await rawBulk(bytes));
-    if (!oursFirst) bulk.ours.push(await oursBulk(bytes));
+    for (const k of order) {
+      if (k === 0) bulk.ours.push(await oursBulk(bytes));
+      else if (k === 1) bulk.dgram.push(await oursBulk(bytes, 'dgram'));
+      else bulk.raw.push(await rawBulk(bytes));
+    }
     progress(`quic round ${i + 1}/${rounds}: handshakes`);
-    if (oursFirst) hs.ours.push(await oursHandshakes(handshakes));
-    hs.raw.push(await rawHandshakes(handshakes));
-    if (!oursFirst) hs.ours.push(await oursHandshakes(handshakes));
+    for (const k of order) {
+      if (k === 0) hs.ours.push(await oursHandshakes(handshakes));
+      else if (k === 1) hs.dgram.push(await oursHandshakes(handshakes, 'dgram'));
+      else hs.raw.push(await rawHandshakes(handshakes));
+    }
   }
   const row = (name: string, unit: string, ours: number[], raw: number[]): Row => {
     const value = median(ours);
     const baseline = median(raw);
-    return { name, value, unit, baseline, baselineName: 'raw quiche loop', ratio: value / baseline };
+    return {
+      name,
+      value,
+      unit,
+      baseline,
+      baselineName: 'raw quiche loop over node:dgram',
+      ratio: value / baseline,
+    };
   };
+  const mb = bytes / 1024 / 1024;
   return [
-    row(`bulk, one stream, ${bytes / 1024 / 1024} MB`, 'MB/s', bulk.ours, bulk.raw),
-    row(`handshakes (sequential, ${handshakes} per round)`, 'handshakes/s', hs.ours, hs.raw),
+    row(`bulk, one stream, ${mb} MB (driver on the ${native} socket)`, 'MB/s', bulk.ours, bulk.raw),
+    row(`bulk, one stream, ${mb} MB (driver on node:dgram)`, 'MB/s', bulk.dgram, bulk.raw),
+    row(
+      `handshakes (sequential, ${handshakes} per round; ${native} socket)`,
+      'handshakes/s',
+      hs.ours,
+      hs.raw,
+    ),
+    row(`handshakes (sequential, ${handshakes} per round; node:dgram)`, 'handshakes/s', hs.dgram, hs.raw),
   ];
 }
 

@@ -1,7 +1,7 @@
 /**
  * The relays the UDP bench compares, each run in its own process (forked by `bench/udp.ts`):
  *
- *   node udp-relays.js wirelayer ECHO_PORT   our UdpRelay (src/proxy)
+ *   node udp-relays.js wirelayer ECHO_PORT   our UdpRelay (src/proxy), on the socket WIRELAYER_DATAGRAM picks
  *   node udp-relays.js node ECHO_PORT        the baseline: a minimal node:dgram relay, our socket setup
  *   node udp-relays.js proxy ECHO_PORT       the Proxy's reverse:udp mode (UdpRelay with the proxy's bus)
  *   node udp-relays.js proxy-impaired ...    the same with an impairment that passes everything
@@ -40,7 +40,8 @@ interface NodeRelayFlow {
  * - datagrams that arrive while the upstream connects are held (up to 64, as ours) and sent
  *   once it is connected.
  *
- * Both build their sockets with `createUdpSocket` (`dgram.createSocket` with those options).
+ * It builds its sockets with `createUdpSocket` (`dgram.createSocket` with those options), as our
+ * relay does on node:dgram (`wirelayer-dgram`; `DgramDatagramSocket`).
  */
 export function startNodeRelay(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<Socket> {
   const server = createUdpSocket(4, { recvBufferSize: DEFAULT_LISTENER_RECV_BUFFER });
@@ -70,6 +71,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
   let port: number;
   let stop: () => void;
   let stats: () => RelayStats | null = () => null;
+  let backend: string | null = null;
   if (kind === 'wirelayer') {
     const relay = await UdpRelay.start({
       upstream: { host: '127.0.0.1', port: echoPort },
@@ -77,6 +79,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
       maxFlows: 100_000,
     });
     port = relay.address[1];
+    backend = relay.listener.datagramBackend;
     stop = () => void relay.close();
     stats = () => relay.stats;
   } else if (kind === 'proxy' || kind === 'proxy-impaired') {
@@ -100,7 +103,7 @@ async function main(kind: string, echoPort: number): Promise<void> {
   process.on('message', (message: { cmd?: string }) => {
     if (message.cmd === 'stats') process.send?.({ stats: stats() });
   });
-  process.send?.({ port });
+  process.send?.({ port, backend });
 }
 
 if (process.argv[2] !== undefined) {

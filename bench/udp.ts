@@ -1,6 +1,7 @@
 /**
- * `wirelayer bench udp`: round trips per second through our UDP relay beside a minimal
- * `node:dgram` relay and socat, all measured in the same run, on loopback.
+ * `wirelayer bench udp`: round trips per second through our UDP relay (on the native datagram
+ * socket, and on node:dgram) beside a minimal `node:dgram` relay, socat, and the limit (no relay:
+ * straight to the echo server), all measured in the same run, on loopback.
  *
  * Five processes: the relay under test, a UDP echo server (the far end), a load generator
  * keeping a window of datagrams in flight, and the idle relays waiting their turn. Where the
@@ -23,12 +24,21 @@ import type { LoadCommand, LoadReply } from './udp-peer.js';
 import type { RelayStats } from './udp-relays.js';
 
 /**
- * The relays `bench udp` runs; `proxy` (the Proxy's reverse:udp mode, no impairment) and
- * `proxy-impaired` (the same with an impairment that lets everything through) are run by
- * `bench intercept`, for the cost of impairment off and on.
+ * `wirelayer`: our relay on the default socket (native on Linux); `wirelayer-dgram`: the same on
+ * node:dgram; `node`: the minimal node:dgram relay (the baseline of the ratios); `socat`;
+ * `direct`: no relay, the load generator straight to the echo server (the limit). `proxy` (the
+ * Proxy's reverse:udp mode, no impairment) and `proxy-impaired` (the same with an impairment that
+ * lets everything through) are run by `bench intercept`, for the cost of impairment off and on.
  */
-export type RelayKind = 'wirelayer' | 'node' | 'socat' | 'proxy' | 'proxy-impaired';
-export const RELAYS: readonly RelayKind[] = ['wirelayer', 'node', 'socat'];
+export type RelayKind =
+  | 'wirelayer'
+  | 'wirelayer-dgram'
+  | 'node'
+  | 'socat'
+  | 'direct'
+  | 'proxy'
+  | 'proxy-impaired';
+export const RELAYS: readonly RelayKind[] = ['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct'];
 
 export interface UdpBenchOptions {
   /** Datagram payload sizes; default [64, 1200]. */
@@ -65,6 +75,9 @@ export interface UdpBenchCase {
    * next to each other), by relay: paired, so load from elsewhere on the machine cancels out.
    */
   ratio: Partial<Record<RelayKind, number | null>>;
+  /** Our relay's rate over socat's and over the direct path's, paired the same way. */
+  wirelayerToSocat: number | null;
+  wirelayerToDirect: number | null;
   /**
    * CPU time (user + system) the relay's processes spent per round trip, microseconds, median
    * over rounds (Linux; null elsewhere): less sensitive to other load than the rate.
@@ -76,6 +89,8 @@ export interface UdpBenchCase {
 export interface UdpBenchResult {
   cases: UdpBenchCase[];
   relays: RelayKind[];
+  /** The socket our `wirelayer` relay ran on (`native`, or `dgram` where the addon did not load). */
+  backend: string | null;
   pinned: boolean;
   peers: 'c' | 'node';
   window: number;
@@ -96,10 +111,16 @@ export function hasCommand(command: string): boolean {
 }
 
 /** Starts a node script with an IPC channel, pinned to `cpu` when given. */
-export function startNode(script: string, args: string[], cpu: number | null): ChildProcess {
+export function startNode(
+  script: string,
+  args: string[],
+  cpu: number | null,
+  env?: NodeJS.ProcessEnv,
+): ChildProcess {
   const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
-  if (cpu === null) return spawn(process.execPath, [script, ...args], { stdio });
-  return spawn('taskset', ['-c', String(cpu), process.execPath, script, ...args], { stdio });
+  const options = { stdio, env: env === undefined ? process.env : { ...process.env, ...env } };
+  if (cpu === null) return spawn(process.execPath, [script, ...args], options);
+  return spawn('taskset', ['-c', String(cpu), process.execPath, script, ...args], options);
 }
 
 export async function firstMessage<T>(child: ChildProcess, timeoutMs = 10_000): Promise<T> {
@@ -134,6 +155,8 @@ async function freeUdpPort(): Promise<number> {
 export interface RunningRelay {
   kind: RelayKind;
   port: number;
+  /** The datagram socket our relay runs on (null for the others). */
+  backend: string | null;
   /** CPU time of its processes so far, ms (null where /proc is not there). */
   cpuMs(): number | null;
   /** Our relay's counters (`UdpRelay.stats`); null for the other relays. */
@@ -180,6 +203,16 @@ export async function startRelay(
   echoPort: number,
   cpu: number | null,
 ): Promise<RunningRelay> {
+  if (kind === 'direct') {
+    return {
+      kind,
+      port: echoPort,
+      backend: null,
+      cpuMs: () => null,
+      stats: () => Promise.resolve(null),
+      stop: () => Promise.resolve(),
+    };
+  }
   if (kind === 'socat') {
     const port = await freeUdpPort();
     const args = [
@@ -197,6 +230,7 @@ export async function startRelay(
     return {
       kind,
       port,
+      backend: null,
       cpuMs: () => processCpuMs(child.pid, true),
       stats: () => Promise.resolve(null),
       async stop() {
@@ -208,14 +242,21 @@ export async function startRelay(
       },
     };
   }
-  const child = startNode(here('./udp-relays.js'), [kind, String(echoPort)], cpu);
-  const { port } = await firstMessage<{ port: number }>(child);
+  const ours = kind === 'wirelayer' || kind === 'wirelayer-dgram';
+  const child = startNode(
+    here('./udp-relays.js'),
+    [ours ? 'wirelayer' : kind, String(echoPort)],
+    cpu,
+    kind === 'wirelayer-dgram' ? { WIRELAYER_DATAGRAM: 'dgram' } : undefined,
+  );
+  const { port, backend } = await firstMessage<{ port: number; backend?: string }>(child);
   return {
     kind,
     port,
+    backend: backend ?? null,
     cpuMs: () => processCpuMs(child.pid, false),
     async stats() {
-      if (kind !== 'wirelayer') return null;
+      if (!ours) return null;
       const reply = firstMessage<{ stats: RelayStats }>(child);
       child.send({ cmd: 'stats' });
       return (await reply).stats;
@@ -389,12 +430,24 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
       const relay = await startRelay(kind, echoPort, relayCpu);
       running.set(kind, relay);
       children.push(relay);
+      if (relay.backend !== null) progress(`  ${kind}: UdpRelay on the ${relay.backend} datagram socket`);
     }
 
     const cases: UdpBenchCase[] = [];
     for (const flows of flowCounts) {
       for (const size of sizes)
-        cases.push({ size, flows, rate: {}, trials: {}, stalls: {}, ratio: {}, cpuUs: {}, cpuTrials: {} });
+        cases.push({
+          size,
+          flows,
+          rate: {},
+          trials: {},
+          stalls: {},
+          ratio: {},
+          wirelayerToSocat: null,
+          wirelayerToDirect: null,
+          cpuUs: {},
+          cpuTrials: {},
+        });
     }
     // every relay learns every flow before anything is measured
     const usable = new Set<string>();
@@ -443,20 +496,32 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
         progress(`  round ${round + 1}/${rounds}  ${c.size} B x ${c.flows} flows: ${line.join(', ')}`);
       }
     }
+    const paired = (trials: number[] | undefined, base: number[] | undefined): number | null =>
+      trials && base && trials.length === base.length && trials.length > 0
+        ? median(trials.map((t, i) => t / base[i]!))
+        : null;
     for (const c of cases) {
       for (const kind of relays) {
         const trials = c.trials[kind];
         c.rate[kind] = trials && trials.length > 0 ? median(trials) : null;
         const cpu = c.cpuTrials[kind];
         c.cpuUs[kind] = cpu && cpu.length > 0 ? median(cpu) : null;
-        const base = c.trials.node;
-        c.ratio[kind] =
-          trials && base && trials.length === base.length && trials.length > 0
-            ? median(trials.map((t, i) => t / base[i]!))
-            : null;
+        c.ratio[kind] = paired(trials, c.trials.node);
       }
+      c.wirelayerToSocat = paired(c.trials.wirelayer, c.trials.socat);
+      c.wirelayerToDirect = paired(c.trials.wirelayer, c.trials.direct);
     }
-    return { cases, relays, pinned, peers: peerKind, window, durationMs, rounds, node: process.version };
+    return {
+      cases,
+      relays,
+      backend: running.get('wirelayer')?.backend ?? null,
+      pinned,
+      peers: peerKind,
+      window,
+      durationMs,
+      rounds,
+      node: process.version,
+    };
   } finally {
     for (const child of children.reverse()) await child.stop().catch(() => undefined);
   }
@@ -465,24 +530,36 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
 const fmt = (n: number | null | undefined): string =>
   n === null || n === undefined ? 'n/a' : String(Math.round(n));
 
-/** The result as a Markdown table: rates (round trips/s, medians) and ratios to the node relay. */
+const ratio = (n: number | null | undefined): string =>
+  n === null || n === undefined ? 'n/a' : `${n.toFixed(2)}x`;
+
+/**
+ * The result as a Markdown table: rates (round trips/s, medians), ratios to the node relay, our
+ * relay's ratios to socat and to the direct path, and CPU per round trip.
+ */
 export function formatUdpBenchTable(result: UdpBenchResult): string {
   const others = result.relays.filter((r) => r !== 'node');
+  const ours = result.relays.includes('wirelayer');
+  const vsSocat = ours && result.relays.includes('socat');
+  const vsDirect = ours && result.relays.includes('direct');
+  const withCpu = result.relays.filter((r) => r !== 'direct');
   const head = [
     'size',
     'flows',
     ...result.relays.map((r) => `${r} rt/s`),
     ...others.map((r) => `${r} / node`),
-    ...result.relays.map((r) => `${r} CPU µs/rt`),
+    ...(vsSocat ? ['wirelayer / socat'] : []),
+    ...(vsDirect ? ['wirelayer / direct'] : []),
+    ...withCpu.map((r) => `${r} CPU µs/rt`),
   ];
   const rows = result.cases.map((c) => [
     `${c.size} B`,
     String(c.flows),
     ...result.relays.map((r) => fmt(c.rate[r])),
-    ...others.map((r) =>
-      c.ratio[r] === null || c.ratio[r] === undefined ? 'n/a' : `${c.ratio[r]!.toFixed(2)}x`,
-    ),
-    ...result.relays.map((r) => (c.cpuUs[r] == null ? 'n/a' : c.cpuUs[r]!.toFixed(1))),
+    ...others.map((r) => ratio(c.ratio[r])),
+    ...(vsSocat ? [ratio(c.wirelayerToSocat)] : []),
+    ...(vsDirect ? [ratio(c.wirelayerToDirect)] : []),
+    ...withCpu.map((r) => (c.cpuUs[r] == null ? 'n/a' : c.cpuUs[r]!.toFixed(1))),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>
@@ -495,6 +572,8 @@ export function formatUdpBenchTable(result: UdpBenchResult): string {
     `Round trips per second, medians of ${result.rounds} trials of ${result.durationMs} ms; ratios: medians of ` +
       `the per-round ratios (each relay beside the node relay in the same round); CPU: time on CPU of ` +
       `the relay's processes per round trip (schedstat); window ${result.window}, ` +
-      `${result.peers === 'c' ? 'C' : 'Node'} peers, node ${result.node}${result.pinned ? ', relay pinned to its own CPU' : ''}.`,
+      `${result.peers === 'c' ? 'C' : 'Node'} peers, node ${result.node}${result.pinned ? ', relay pinned to its own CPU' : ''}` +
+      `${result.backend ? `; wirelayer on the ${result.backend} datagram socket, wirelayer-dgram on node:dgram` : ''}; ` +
+      `direct: no relay (the limit).`,
   ].join('\n');
 }

@@ -105,6 +105,19 @@ export {
 } from './proxy/modes.js';
 export { Proxy, type ProxyListener, type ProxyOptions, type Socks5Options } from './proxy/proxy.js';
 // Listeners and sessions of each driver, their options, counters and hooks.
+// Datagram sockets under the UDP, DTLS and QUIC drivers: native (Linux) or node:dgram.
+export {
+  type DatagramAddress,
+  type DatagramBackend,
+  type DatagramHandler,
+  type DatagramSocket,
+  type DatagramSocketOptions,
+  type DatagramSocketStats,
+  datagramBackend,
+  openDatagramSocket,
+  type ReceiveInfo,
+  type UnreachableHandler,
+} from './transport/datagram/index.js';
 export { DtlsError } from './transport/dtls/engine.js';
 // The drivers: one interface, five transports.
 export { type DtlsDriver, dtls } from './transport/dtls/index.js';
@@ -167,4 +180,3 @@ export { type UdpConnectOptions, UdpSocketSession } from './transport/udp/connec
 export { UdpFlowSession } from './transport/udp/flow.js';
 export { udp } from './transport/udp/index.js';
 export { UdpListener, type UdpListenerStats, type UdpListenOptions } from './transport/udp/listener.js';
-export type { DatagramSocket } from './transport/udp/socket.js';

@@ -12,6 +12,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import { type AddressInfo, connect, isIP, type Socket } from 'node:net';
+import { type DatagramAddress, TunnelSocket } from '../../src/transport/datagram/index.js';
 
 /** A datagram that came back through the association, unwrapped. */
 export interface Socks5Datagram {
@@ -267,36 +268,24 @@ export class Socks5Association extends EventEmitter {
 }
 
 /** See `Socks5Association.socket()`. */
-export class Socks5DatagramSocket extends EventEmitter {
-  #closed = false;
-
+export class Socks5DatagramSocket extends TunnelSocket {
   constructor(private readonly association: Socks5Association) {
-    super();
+    super(association.local.family === 'IPv6' ? 6 : 4);
     association.on('datagram', this.#onDatagram);
   }
 
-  readonly #onDatagram = (d: Socks5Datagram): void => {
-    if (this.#closed) return;
-    const rinfo: RemoteInfo = {
-      address: d.host,
-      port: d.port,
-      family: isIP(d.host) === 6 ? 'IPv6' : 'IPv4',
-      size: d.data.length,
-    };
-    this.emit('message', d.data, rinfo);
-  };
+  readonly #onDatagram = (d: Socks5Datagram): void => this.received(d.data, d.host, d.port);
 
-  address(): AddressInfo {
-    return this.association.local;
+  address(): DatagramAddress {
+    const local = this.association.local;
+    return { address: local.address, family: local.family === 'IPv6' ? 'IPv6' : 'IPv4', port: local.port };
   }
 
-  send(datagram: Uint8Array, port: number, host: string): void {
-    if (!this.#closed) this.association.send(host, port, datagram);
+  send(datagram: Uint8Array, port?: number, host?: string): void {
+    if (!this.closed && port !== undefined && host !== undefined) this.association.send(host, port, datagram);
   }
 
-  close(callback?: () => void): void {
-    this.#closed = true;
+  protected closeTunnel(): void {
     this.association.off('datagram', this.#onDatagram);
-    if (callback) setImmediate(callback);
   }
 }

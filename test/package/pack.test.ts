@@ -122,15 +122,23 @@ async function install(dir: string, installEnv: NodeJS.ProcessEnv): Promise<Run>
   );
 }
 
-/** The addon file the installed package loads, as its loader reports it. */
-async function loadedAddon(dir: string, runEnv: NodeJS.ProcessEnv): Promise<string> {
-  const loader = join(dir, 'node_modules', 'wirelayer', 'dist', 'src', 'transport', 'dtls', 'loader.js');
+/**
+ * The addon file the installed package loads, as its loader reports it: the DTLS engine's
+ * (`dtls/loader.js`, `dtlsAddonPath`), or the datagram sockets' (`datagram/loader.js`).
+ */
+async function loadedAddon(
+  dir: string,
+  runEnv: NodeJS.ProcessEnv,
+  which: 'dtls' | 'datagram' = 'dtls',
+): Promise<string> {
+  const loader = join(dir, 'node_modules', 'wirelayer', 'dist', 'src', 'transport', which, 'loader.js');
+  const fn = which === 'dtls' ? 'dtlsAddonPath' : 'datagramAddonPath';
   const r = await run(
     process.execPath,
     [
       '--input-type=module',
       '-e',
-      `const m = await import(${JSON.stringify(loader)}); console.log(m.dtlsAddonPath());`,
+      `const m = await import(${JSON.stringify(loader)}); console.log(m.${fn}());`,
     ],
     {
       cwd: dir,
@@ -221,6 +229,10 @@ describe('the packed package, installed with no compiler', () => {
     expect(existsSync(installed('test'))).toBe(false);
     const addon = await loadedAddon(app, env);
     expect(addon.startsWith(`${installed('prebuilds', 'linux-x64')}/`), addon).toBe(true);
+    // the datagram socket addon, prebuilt beside it (in a folder of its own)
+    expect(await loadedAddon(app, env, 'datagram')).toBe(
+      installed('prebuilds', 'linux-x64', 'udp', 'wirelayer_udp.glibc.node'),
+    );
   });
 
   it('npx wirelayer --help lists every command', async () => {
@@ -294,9 +306,10 @@ describe('the packed package, installed with no compiler', () => {
         tls_version: 'DTLSv1.2',
         sni: 'localhost',
       });
-      // the listening CLI mapped the prebuilt file, nothing else
+      // the listening CLI mapped the prebuilt files, nothing else: the engine and the datagram sockets
       const maps = readFileSync(`/proc/${listen.pid}/maps`, 'utf8');
       expect(maps).toContain(installed('prebuilds', 'linux-x64'));
+      expect(maps).toContain(installed('prebuilds', 'linux-x64', 'udp', 'wirelayer_udp.glibc.node'));
     } finally {
       if (listen.exitCode === null && listen.pid !== undefined) {
         const exited = once(listen, 'exit');
@@ -361,5 +374,8 @@ describe('the packed package, built from source', () => {
     const built = join(dir, 'node_modules', 'wirelayer', 'build', 'Release', 'wirelayer_dtls.node');
     expect(existsSync(built), r.stdout).toBe(true);
     expect(await loadedAddon(dir, cleanEnv({}))).toBe(built);
+    expect(await loadedAddon(dir, cleanEnv({}), 'datagram')).toBe(
+      join(dir, 'node_modules', 'wirelayer', 'build', 'Release', 'wirelayer_udp.node'),
+    );
   }, 240_000);
 });

@@ -506,15 +506,19 @@ describe('wirelayer bench udp (built CLI, child process)', () => {
         ratio: Record<string, number | null>;
       }[];
       relays: string[];
+      backend: string | null;
     };
-    expect(result.relays).toEqual(['wirelayer', 'node', 'socat']);
+    expect(result.relays).toEqual(['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct']);
+    expect(result.backend).toBe('native');
     expect(result.cases.map((c) => [c.size, c.flows])).toEqual([
       [64, 1],
       [64, 20],
     ]);
     for (const c of result.cases) {
-      for (const relay of result.relays) expect(c.rate[relay]).toBeGreaterThan(0);
+      for (const relay of result.relays)
+        expect(c.rate[relay], `${relay}\n${cli.stderr()}`).toBeGreaterThan(0);
       expect(c.ratio.wirelayer).toBeGreaterThan(0);
+      expect(c.ratio['wirelayer-dgram']).toBeGreaterThan(0);
     }
     // nothing left behind: every bench process of this checkout is gone (others may run benches)
     const ours = execFileSync('ps', ['-e', '-o', 'args'])

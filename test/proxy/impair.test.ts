@@ -3,7 +3,7 @@
  * duplicates, the same decisions for the same seed, NAT rebinding seen by the upstream), what a
  * spec may ask of stream modes, and that a proxy without impairment leaves its sockets alone.
  */
-import { createSocket, Socket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Impairment } from '../../src/proxy/impair/index.js';
@@ -130,15 +130,16 @@ describe('impair: what each mode takes', () => {
     ).rejects.toMatchObject({ code: 'ERR_IMPAIR_SPEC', term: 'delay=-3' });
   });
 
-  it('without impairment, no socket is touched: stats.impair is null and sends are dgram’s own', async () => {
+  it('without impairment, no socket is touched: stats.impair is null and sends are the socket’s own', async () => {
     const upstream = await echo();
     await using plain = await UdpRelay.start({ upstream: { host: '127.0.0.1', port: upstream.port } });
-    expect(plain.listener.socket.send).toBe(Socket.prototype.send);
+    const own = Object.getPrototypeOf(plain.listener.socket).send;
+    expect(plain.listener.socket.send).toBe(own);
     await using impaired = await UdpRelay.start({
       upstream: { host: '127.0.0.1', port: upstream.port },
       impair: new Impairment(parseImpairSpec('down:delay=1')),
     });
-    expect(impaired.listener.socket.send).not.toBe(Socket.prototype.send);
+    expect(impaired.listener.socket.send).not.toBe(own);
     await using proxy = await WirelayerProxy.start({ modes: [`reverse:udp://127.0.0.1:${upstream.port}`] });
     expect(proxy.stats.impair).toBeNull();
   });

@@ -10,6 +10,11 @@ import { DatagramImpairer, LinkClock, type Wire, zeroCounters } from '../../src/
 import { SeededRandom } from '../../src/proxy/impair/random.js';
 import { impairSocket } from '../../src/proxy/impair/socket.js';
 import { parseImpairSpec } from '../../src/proxy/impair/spec.js';
+import {
+  type DatagramSocket,
+  type DatagramSocketOptions,
+  openDatagramSocket,
+} from '../../src/transport/datagram/index.js';
 import { waitUntil } from '../helpers/wait.js';
 
 interface Received {
@@ -192,9 +197,17 @@ describe('DatagramImpairer', () => {
 
 describe('impairSocket', () => {
   const sockets: Socket[] = [];
+  const ours: DatagramSocket[] = [];
   afterEach(async () => {
     await Promise.all(sockets.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(ours.splice(0).map((s) => s.close()));
   });
+
+  async function openSocket(options: DatagramSocketOptions): Promise<DatagramSocket> {
+    const s = await openDatagramSocket(options);
+    ours.push(s);
+    return s;
+  }
 
   async function bound(address = '127.0.0.1'): Promise<Socket> {
     const s = createSocket('udp4');
@@ -213,13 +226,16 @@ describe('impairSocket', () => {
       sources.add(`${r.address}:${r.port}`);
       echo.send(m, r.port, r.address);
     });
-    const client = await bound();
-    client.connect(echo.address().port, '127.0.0.1');
-    await once(client, 'connect');
+    const client = await openSocket({
+      family: 4,
+      address: '127.0.0.1',
+      port: 0,
+      connect: { address: '127.0.0.1', port: echo.address().port },
+    });
     const counters = zeroCounters();
     impairSocket(client, null, { everyMs: 40, address }, counters);
     let echoed = 0;
-    client.on('message', () => echoed++);
+    client.onMessage(() => echoed++);
     for (let i = 0; i < 20; i++) {
       client.send(Buffer.from(`ping ${i}`));
       await new Promise((r) => setTimeout(r, 10));
@@ -248,7 +264,7 @@ describe('impairSocket', () => {
     const peer = await bound();
     let got = 0;
     peer.on('message', () => got++);
-    const listener = await bound();
+    const listener = await openSocket({ family: 4, address: '127.0.0.1', port: 0 });
     const counters = zeroCounters();
     const impairer = new DatagramImpairer(
       parseImpairSpec('drop=2').down,

@@ -4,11 +4,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { provisionPeers, which } from './peers.js';
 
-const ADDON = join('build', 'Release', 'wirelayer_dtls.node');
+/** The addons binding.gyp builds: the DTLS engine and the datagram sockets. */
+const ADDONS = ['wirelayer_dtls.node', 'wirelayer_udp.node'].map((f) => join('build', 'Release', f));
 
-/** Newest modification time of the engine's sources (native/dtls and binding.gyp). */
+/** Newest modification time of the addons' sources (native/dtls, native/udp and binding.gyp). */
 function newestSource(): number {
-  const files = ['binding.gyp', ...readdirSync(join('native', 'dtls')).map((f) => join('native', 'dtls', f))];
+  const files = [
+    'binding.gyp',
+    ...['dtls', 'udp'].flatMap((dir) => readdirSync(join('native', dir)).map((f) => join('native', dir, f))),
+  ];
   return Math.max(...files.map((f) => statSync(f).mtimeMs));
 }
 
@@ -23,14 +27,15 @@ function nodeGyp(): string {
 }
 
 /**
- * The tests run the DTLS engine compiled from this clone's native/dtls (the loader prefers
- * build/Release over a prebuilt one): compile it when it is missing (`npm pack` moves it to
- * prebuilds/) or older than its sources. Against this Node's own headers where it has them.
+ * The tests run the addons compiled from this clone's native/ (the loaders prefer build/Release
+ * over a prebuilt one): compile them when one is missing (`npm pack` moves them to prebuilds/) or
+ * older than the sources. Against this Node's own headers where it has them.
  */
 function buildEngine(): void {
-  if (existsSync(ADDON) && statSync(ADDON).mtimeMs >= newestSource()) return;
+  const newest = newestSource();
+  if (ADDONS.every((addon) => existsSync(addon) && statSync(addon).mtimeMs >= newest)) return;
   process.stderr.write(
-    `wirelayer tests: compiling the DTLS engine (${ADDON} is missing or older than native/dtls)\n`,
+    `wirelayer tests: compiling the native addons (${ADDONS.join(', ')}: missing or older than native/)\n`,
   );
   const prefix = dirname(dirname(process.execPath));
   const nodedir = existsSync(join(prefix, 'include', 'node', 'node_version.h'))
@@ -41,7 +46,7 @@ function buildEngine(): void {
 
 /**
  * Before any test: the peers the tests run (installed, or the run stops: peers.ts), dist/ built
- * once (CLI tests run the built `wirelayer`), the DTLS engine compiled if stale, and the CA
+ * once (CLI tests run the built `wirelayer`), the native addons compiled if stale, and the CA
  * directory pointed at a temporary one, so tests (and the CLIs they spawn) never touch ~/.wirelayer.
  */
 export default function setup(): () => void {

@@ -28,6 +28,9 @@ export const PEERS: readonly Peer[] = [
   // the load benchmark's baseline (test/load/bench.test.ts runs it)
   { binary: 'iperf3', debian: 'iperf3' },
   { binary: 'ss', debian: 'iproute2' },
+  // the transparent-proxy test's namespaces, veth pair and TPROXY rule (test/native/transparent.test.ts)
+  { binary: 'ip', debian: 'iproute2' },
+  { binary: 'nft', debian: 'nftables' },
   { binary: 'ps', debian: 'procps' },
   { binary: 'python3', debian: 'python3' },
   // the loader test links a stand-in addon

@@ -274,6 +274,23 @@ describe('ends', () => {
     expect(l.stats.idleTimeouts).toBe(1);
   });
 
+  it('records written just before destroy() or an abort still leave (written in one task, sent in one take)', async () => {
+    const l = await listener();
+    for (const end of ['destroy', 'abort'] as const) {
+      const accepted = once(l, 'session') as Promise<[DatagramSession<Client>]>;
+      const ac = new AbortController();
+      const out = await client(l.address[1], { signal: ac.signal });
+      const [inbound] = await accepted;
+      const got: number[] = [];
+      inbound.datagrams.on('datagram', (d: Uint8Array) => got.push(d[0]!));
+      for (let i = 0; i < 20; i++) out.datagrams.send(Uint8Array.of(i));
+      if (end === 'destroy') out.destroy();
+      else ac.abort();
+      await waitUntil(() => got.length === 20, `the 20 records (${end}: ${got.length})`);
+      expect(got).toEqual([...Array(20).keys()]);
+    }
+  });
+
   it('the key log gets CLIENT_RANDOM lines on both ends, the same ones', async () => {
     const server: string[] = [];
     const clientLines: string[] = [];
@@ -284,5 +301,26 @@ describe('ends', () => {
     expect(clientLines.length).toBeGreaterThan(0);
     expect(clientLines[0]).toMatch(/^CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}\n$/);
     expect(server).toEqual(clientLines);
+  });
+});
+
+describe('a listener on a wildcard address', () => {
+  it("native: the cookie exchange and the handshake answer from the address the client reached, its Client's sockname; node:dgram: the wildcard", async () => {
+    const l = await listener({ host: '0.0.0.0' });
+    const native = l.datagramBackend === 'native';
+    expect(l.datagramBackend).toBe(process.env.WIRELAYER_DATAGRAM === 'dgram' ? 'dgram' : 'native');
+    const port = l.address[1];
+    // our client's socket is connected to the address it dials: an answer from another is dropped
+    for (const to of native ? ['127.0.0.2', '127.0.0.3'] : ['127.0.0.1']) {
+      const accepted = once(l, 'session') as Promise<[DatagramSession<Client>]>;
+      const out = await client(port, { host: to, rejectUnauthorized: false });
+      const [inbound] = await accepted;
+      expect(inbound.conn.sockname).toEqual([native ? to : '0.0.0.0', port]);
+      const echoed = once(out.datagrams, 'datagram') as Promise<[Uint8Array]>;
+      inbound.datagrams.on('datagram', (d: Uint8Array) => inbound.datagrams.send(d));
+      out.datagrams.send(Buffer.from(`via ${to}`));
+      expect(String(Buffer.from((await echoed)[0]))).toBe(`via ${to}`);
+    }
+    expect(l.stats.cookieReplies).toBeGreaterThan(0);
   });
 });

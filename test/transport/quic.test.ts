@@ -401,6 +401,31 @@ describe('QUIC listener without a certificate', () => {
   });
 });
 
+describe('QUIC listener on a wildcard address', () => {
+  it("native: a Client's sockname is the address its client reached, its leaf made for it, its packets sent from it; node:dgram: the wildcard", async () => {
+    const certs = new CertStore(CertificateAuthority.create());
+    const listener = await QuicListener.listen({ host: '0.0.0.0', certs });
+    cleanups.push(() => listener.close());
+    const native = listener.datagramBackend === 'native';
+    expect(listener.datagramBackend).toBe(process.env.WIRELAYER_DATAGRAM === 'dgram' ? 'dgram' : 'native');
+    const port = listener.address[1];
+    expect(listener.address).toEqual(['0.0.0.0', port]);
+    // our client's socket is connected to the address it dials: a packet from any other is dropped
+    for (const to of native ? ['127.0.0.2', '127.0.0.3'] : ['127.0.0.1']) {
+      const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+      const out = await quic.connect({ host: to, port, ca: certs.ca.certPem, rejectUnauthorized: native });
+      cleanups.push(() => out.close());
+      const [inbound] = await accepted;
+      expect(inbound.conn.sockname).toEqual([native ? to : '0.0.0.0', port]);
+      if (native) expect(out.conn.certificateList[0]?.subjectAltName).toBe(`IP Address:${to}`);
+      const echoed = once(out.stream, 'data') as Promise<[Buffer]>;
+      inbound.stream.on('data', (d: Buffer) => inbound.stream.write(d));
+      out.stream.write(`via ${to}`);
+      expect(String((await echoed)[0])).toBe(`via ${to}`);
+    }
+  });
+});
+
 describe('QUIC NAT rebinding', () => {
   it('keeps the session when the client port changes mid-session; the model follows', async () => {
     const listener = await listen();

@@ -268,4 +268,32 @@ describe('udp driver', () => {
       await closeSocket(client);
     }
   });
+
+  for (const [wildcard, targets] of [
+    ['0.0.0.0', ['127.0.0.2', '127.0.0.3']],
+    ['::', ['::1', '127.0.0.4']],
+  ] as const) {
+    it(`a listener on ${wildcard}: each Client's sockname is the address its peer reached, answered from (native); the wildcard on node:dgram`, async () => {
+      await using listener = await UdpListener.listen({ host: wildcard });
+      const port = listener.address[1];
+      expect(listener.address).toEqual([wildcard, port]);
+      const native = listener.datagramBackend === 'native';
+      expect(listener.datagramBackend).toBe(process.env.WIRELAYER_DATAGRAM === 'dgram' ? 'dgram' : 'native');
+      for (const to of targets) {
+        const accepted = once(listener, 'session') as Promise<[UdpFlowSession]>;
+        // connected to `to`: the kernel drops an answer from any other source address
+        const out = await connectUdp({ host: to, port });
+        out.datagrams.send(Buffer.from(`to ${to}`));
+        const [inbound] = await accepted;
+        const reached = wildcard === '::' && !to.includes(':') ? `::ffff:${to}` : to;
+        expect(inbound.conn.sockname).toEqual(native ? [reached, port] : [wildcard, port]);
+        if (native) {
+          const back = once(out.datagrams, 'datagram') as Promise<[Uint8Array]>;
+          inbound.datagrams.send(Buffer.from(`from ${to}`));
+          expect(String(Buffer.from((await back)[0]))).toBe(`from ${to}`);
+        }
+        await out.close();
+      }
+    });
+  }
 });

@@ -22,11 +22,13 @@ export const BENCH_NAMES: readonly string[] = [
   'socks5',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
-export const RELAY_NAMES: readonly string[] = ['wirelayer', 'node', 'socat'];
+export const RELAY_NAMES: readonly string[] = ['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct'];
 
 const udpUsage = `wirelayer bench udp [--duration MS] [--rounds N] [--relays a,b] [--json]
-  Round trips per second through our UDP relay beside a minimal node:dgram relay and socat,
-  64 B and 1200 B datagrams, 1 and 1000 flows, a window of 64 in flight. About 60 s.
+  Round trips per second through our UDP relay (wirelayer: the native datagram socket on Linux;
+  wirelayer-dgram: node:dgram) beside a minimal node:dgram relay, socat, and no relay at all
+  (direct: the limit), 64 B and 1200 B datagrams, 1 and 1000 flows, a window of 64 in flight.
+  About 100 s.
   --duration MS   measured time per trial (default 600)
   --rounds N      trials per relay and case, medians reported (default 5)
   --relays LIST   among ${RELAY_NAMES.join(', ')} (default all)

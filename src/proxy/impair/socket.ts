@@ -12,7 +12,8 @@
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { isIP } from 'node:net';
-import { createUdpSocket, type DatagramSocket } from '../../transport/udp/socket.js';
+import type { DatagramSocket } from '../../transport/datagram/index.js';
+import { createUdpSocket } from '../../transport/udp/socket.js';
 import type { DatagramImpairer, ImpairCounters, Wire } from './impairer.js';
 
 /** How a socket's source is changed toward its server. */
@@ -25,10 +26,10 @@ export interface RebindPlan {
 type SendArgs = [Uint8Array, number | undefined, string | undefined];
 
 /**
- * What impairment needs of a socket: a dgram socket, or a tunnel's (a SOCKS5 association's
- * destination), whose `send` it replaces; `remoteAddress` (a connected socket) for rebinding.
+ * What impairment needs of a socket: its `send`, which it replaces (native, node:dgram, or a
+ * tunnel's: a SOCKS5 association's destination); a connected one (a server leg's) can be rebound.
  */
-export type ImpairableSocket = DatagramSocket & Partial<Pick<Socket, 'remoteAddress'>>;
+export type ImpairableSocket = DatagramSocket;
 
 /** Rebound sockets kept receiving: the current one and the one before (late replies to the old port). */
 const KEPT_SOCKETS = 2;
@@ -46,7 +47,7 @@ export function impairSocket(
 ): void {
   // the two forms the drivers use
   const original = socket.send as (datagram: Uint8Array, port?: number, address?: string) => void;
-  let current: ImpairableSocket = socket;
+  let current: ImpairableSocket | Socket = socket;
   let rebound: Socket[] = [];
   let due = false;
   let moves = 0;
@@ -61,7 +62,7 @@ export function impairSocket(
         }
         // a rebound socket is not connected: it names the server the original is connected to
         if (port === undefined) {
-          const remote = socket.remoteAddress!();
+          const remote = socket.remoteAddress();
           current.send(datagram, remote.port, remote.address);
         } else current.send(datagram, port, address as string);
       } catch {
@@ -75,7 +76,7 @@ export function impairSocket(
     let remote: { address: string; family: string };
     let local: string;
     // only a connected socket (a server leg's) can be rebound
-    if (socket.remoteAddress === undefined) return;
+    if (!socket.connected) return;
     try {
       remote = socket.remoteAddress();
       local = socket.address().address;
@@ -84,7 +85,7 @@ export function impairSocket(
     }
     const family = isIP(remote.address) === 6 ? 6 : 4;
     const next = createUdpSocket(family);
-    next.on('message', (msg: Buffer, rinfo: RemoteInfo) => socket.emit('message', msg, rinfo));
+    next.on('message', (msg: Buffer, rinfo: RemoteInfo) => socket.inject(msg, rinfo.address, rinfo.port));
     // ICMP errors and failed sends on a rebound source: its datagrams are lost, like any other
     next.on('error', () => undefined);
     moves++;
@@ -105,8 +106,10 @@ export function impairSocket(
 
   const send = (...args: unknown[]): void => {
     const [datagram, port, address] = args as SendArgs;
-    // the drivers' two forms: (datagram) on a connected socket, (datagram, port, address) otherwise
-    if (args.length > 3 || typeof args[args.length - 1] === 'function') {
+    // the drivers' forms: (datagram) on a connected socket, (datagram, port, address[, from])
+    // otherwise; `from` (a wildcard listener's reply address) does not survive impairment: the
+    // datagram leaves from the socket's default address. A callback is dgram's own use: untouched.
+    if (typeof args[args.length - 1] === 'function') {
       Reflect.apply(original, socket, args);
       return;
     }

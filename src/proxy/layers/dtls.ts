@@ -12,6 +12,7 @@ import { cipherSuiteName } from '../../handshake/ciphers.js';
 import { parseDtlsServerHello } from '../../handshake/dtls/hello.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { tlsVersionFromWire } from '../../handshake/versions.js';
+import type { DatagramSocket } from '../../transport/datagram/index.js';
 import { dtlsServerModel, upgradeDtls } from '../../transport/dtls/connect.js';
 import { DtlsListener } from '../../transport/dtls/listener.js';
 import type { DtlsClientHelloAnswer } from '../../transport/dtls/options.js';
@@ -19,7 +20,6 @@ import type { DtlsLayerSession } from '../../transport/dtls/session.js';
 import { ConnectError, type SessionError } from '../../transport/errors.js';
 import type { DatagramSession } from '../../transport/types.js';
 import type { UdpSocketSession } from '../../transport/udp/connect.js';
-import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,

@@ -12,6 +12,7 @@
 import { isIP } from 'node:net';
 import { type Client, ConnectionState, type Server } from '../../connection/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { DatagramSocket } from '../../transport/datagram/index.js';
 import { ConnectError, type SessionError } from '../../transport/errors.js';
 import { connectQuic, quicServerModel } from '../../transport/quic/connect.js';
 import {
@@ -23,7 +24,6 @@ import type { QuicSession } from '../../transport/quic/session.js';
 import type { QuicStream } from '../../transport/quic/stream.js';
 import type { UdpSocketSession } from '../../transport/udp/connect.js';
 import type { UdpFlowSession } from '../../transport/udp/flow.js';
-import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type ClientHelloData,

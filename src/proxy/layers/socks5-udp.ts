@@ -16,8 +16,9 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { detectDatagram } from '../../handshake/detect.js';
+import { type DatagramAddress, TunnelSocket } from '../../transport/datagram/index.js';
 import { DEFAULT_LISTENER_RECV_BUFFER, tickPeriod } from '../../transport/udp/listener.js';
-import { createUdpSocket, type DatagramSocket } from '../../transport/udp/socket.js';
+import { createUdpSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import type { FlowMode } from '../modes.js';
 import {
@@ -284,14 +285,12 @@ const START = {
  * to the client, and closing it forgets the destination. The layers start with the first
  * datagram; those that come meanwhile wait (bounded).
  */
-export class Destination extends EventEmitter implements DatagramSocket {
+export class Destination extends TunnelSocket {
   #server: ModeServer | null = null;
   #state: 'new' | 'starting' | 'up' | 'closed' = 'new';
   #pending: Buffer[] = [];
   #starting: Promise<void> | null = null;
   #ending: Promise<void> | null = null;
-  /** The layers' `message` listener (one, taken once they are up): called directly, no `emit` per datagram. */
-  #receiver: ((data: Buffer, rinfo: RemoteInfo | null) => void) | null = null;
   /** The association's tick of the last datagram either way. */
   lastSeen = 0;
 
@@ -303,34 +302,29 @@ export class Destination extends EventEmitter implements DatagramSocket {
     readonly header: Buffer,
     readonly target: Socks5Address,
   ) {
-    super();
+    super(association.local.family === 'IPv6' ? 6 : 4);
   }
 
-  address(): AddressInfo {
-    return this.association.local;
-  }
-
-  get closed(): boolean {
-    return this.#state === 'closed';
+  address(): DatagramAddress {
+    const local = this.association.local;
+    return { address: local.address, family: local.family === 'IPv6' ? 'IPv6' : 'IPv4', port: local.port };
   }
 
   send(datagram: Uint8Array): void {
     if (this.#state !== 'closed') this.association.toClient(this, datagram);
   }
 
-  close(callback?: () => void): void {
+  protected closeTunnel(): void {
     this.#state = 'closed';
-    this.#receiver = null;
     this.#pending.length = 0;
     this.association.forget(this);
-    if (callback) setImmediate(callback);
   }
 
   /** A datagram's data from the client. */
   deliver(data: Buffer): void {
-    const receiver = this.#receiver;
-    if (receiver !== null) {
-      receiver(data, this.association.peer);
+    if (this.#state === 'up') {
+      const peer = this.association.peer!;
+      this.received(data, peer.address, peer.port);
       return;
     }
     if (this.#state === 'closed') return;
@@ -364,17 +358,9 @@ export class Destination extends EventEmitter implements DatagramSocket {
       return;
     }
     this.#state = 'up';
-    const listeners = this.listeners('message') as ((data: Buffer, rinfo: RemoteInfo | null) => void)[];
-    this.#receiver =
-      listeners.length === 1
-        ? listeners[0]!
-        : (data, rinfo) => {
-            for (const l of listeners) l(data, rinfo);
-          };
     const pending = this.#pending;
     this.#pending = [];
-    const peer = this.association.peer;
-    for (const d of pending) this.#receiver(d, peer);
+    for (const d of pending) this.deliver(d);
   }
 
   /** Closes its layers (their flows end, with their hooks), then forgets it. */
@@ -383,7 +369,7 @@ export class Destination extends EventEmitter implements DatagramSocket {
       await this.#starting;
       const server = this.#server;
       if (server !== null) await server.close();
-      this.close();
+      await this.close();
     })();
     return this.#ending;
   }

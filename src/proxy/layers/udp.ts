@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { type Address, type Client, now, Server } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
+import type { DatagramSocket } from '../../transport/datagram/index.js';
 import type { ReceiveQueueLimits } from '../../transport/udp/channel.js';
 import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
 import type { UdpFlowSession } from '../../transport/udp/flow.js';
 import { UdpListener, type UdpListenerStats } from '../../transport/udp/listener.js';
-import type { DatagramSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import {
   type Addon,

@@ -4,11 +4,11 @@ import type { Address, Client } from '../../connection/index.js';
 import { detectDatagram } from '../../handshake/detect.js';
 import { parseDtlsClientHello } from '../../handshake/dtls/hello.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
+import type { DatagramBackend, DatagramSocket } from '../datagram/index.js';
 import { BaseListener } from '../listener.js';
 import type { DatagramSession } from '../types.js';
 import type { UdpFlowSession } from '../udp/flow.js';
 import { UdpListener, type UdpListenerStats } from '../udp/listener.js';
-import type { DatagramSocket } from '../udp/socket.js';
 import { DtlsContext } from './engine.js';
 import { type DtlsGateStats, DtlsHelloGate, GateVerdict } from './gate.js';
 import {
@@ -123,6 +123,11 @@ export class DtlsListener extends BaseListener<DatagramSession<Client>> {
   /** The listening socket (see `UdpListener.socket`). */
   get socket(): DatagramSocket {
     return this.#udp.socket;
+  }
+
+  /** Which datagram socket the listener runs on (`native`, `dgram`, or a proxy's `tunnel`). */
+  get datagramBackend(): DatagramBackend | 'tunnel' {
+    return this.#udp.datagramBackend;
   }
 
   override get stats(): DtlsListenerStats {

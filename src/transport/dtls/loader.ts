@@ -11,11 +11,12 @@
  * A clone that has compiled the engine thus always runs the compiled one; an installed package
  * runs the prebuilt one unless it had to compile. {@link dtlsAddonPath} tells which was loaded.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, constants as osConstants, platform } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-root.js';
 
 /** Why the addon could not be loaded (engine.ts turns these into `DtlsError`s with the same code). */
 export type DtlsAddonFailureCode =
@@ -32,26 +33,6 @@ export type DtlsAddonLoad =
       readonly message: string;
       readonly cause?: unknown;
     };
-
-const PACKAGE_NAME = 'wirelayer';
-
-/** The package's root: the nearest folder above this file whose package.json is wirelayer's. */
-function packageRoot(): string | null {
-  // src/transport/dtls in a clone run through a TS loader, dist/src/transport/dtls when built
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (pkg.name === PACKAGE_NAME) return dir;
-    } catch {
-      // no package.json here (or not JSON): keep walking up
-    }
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return null;
-}
 
 /** node-gyp-build's path resolver; it throws when neither a build nor a matching prebuild exists. */
 function resolveWithGypBuild(root: string): string {
@@ -73,10 +54,10 @@ function findAddon(): { path: string } | { message: string } {
       message: `wirelayer's DTLS engine is not built (WIRELAYER_DTLS_ADDON names ${override}, which does not exist). ${MISSING_HINT}`,
     };
   }
-  const root = packageRoot();
+  const root = packageRoot(import.meta.url);
   if (root === null) {
     return {
-      message: `wirelayer's DTLS engine: no package.json of ${PACKAGE_NAME} above ${fileURLToPath(import.meta.url)}. ${MISSING_HINT}`,
+      message: `wirelayer's DTLS engine: no package.json of wirelayer above ${fileURLToPath(import.meta.url)}. ${MISSING_HINT}`,
     };
   }
   try {

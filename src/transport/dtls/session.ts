@@ -62,6 +62,9 @@ export class DtlsLayerSession<C extends Client | Server>
   /** The record version of the client's ClientHello (what an alert to it carries). */
   #helloVersion = 0xfefd;
   #closing = false;
+  /** Established: records written (or read) wait in the engine for one take at the end of the task. */
+  #flushQueued = false;
+  #readQueued = false;
 
   constructor(conn: C, flow: UdpSession<C>, engine: DtlsSession, options: DtlsLayerOptions) {
     super('dtls', conn);
@@ -99,10 +102,24 @@ export class DtlsLayerSession<C extends Client | Server>
     if (hello !== null && hello.length < MAX_HELLO_DATAGRAMS) hello.push(datagram);
     const status = this.#engine.receive(datagram);
     if ((status & SLOW_PATH) === 0 && this.established) {
-      if (status & DtlsStatus.DATA) this.#readRecords();
+      // one readAll for a whole batch of datagrams (the native socket delivers a batch in one task)
+      if (status & DtlsStatus.DATA && !this.#readQueued) {
+        this.#readQueued = true;
+        queueMicrotask(this.#readLater);
+      }
       return;
     }
     this.#after(status);
+  };
+
+  readonly #readLater = (): void => {
+    this.#readQueued = false;
+    if (!this.closed) this.#readRecords();
+  };
+
+  readonly #flushLater = (): void => {
+    this.#flushQueued = false;
+    if (!this.closed) this.#flush();
   };
 
   /** Everything a status can ask for, in order: send, key log, hello, up, records, end, timer. */
@@ -333,7 +350,11 @@ export class DtlsLayerSession<C extends Client | Server>
       return;
     }
     this.datagrams.sent++;
-    if (this.#engine.write(record) & DtlsStatus.OUTGOING) this.#flush();
+    // the datagrams of every record written in this task go out in one take (one call, one copy)
+    if (this.#engine.write(record) & DtlsStatus.OUTGOING && !this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushLater);
+    }
   }
 
   /** Largest application record that fits one datagram of the handshake MTU with the negotiated cipher. */
@@ -362,7 +383,11 @@ export class DtlsLayerSession<C extends Client | Server>
     if (this.closed) return;
     this.#closing = true;
     if (error) this.conn.error ??= error.message;
-    if (!this.#engine.destroyed) this.#engine.destroy();
+    if (!this.#engine.destroyed) {
+      // records already written leave first, as a datagram sent before a socket's close does
+      if (this.#flushQueued) this.#flush();
+      this.#engine.destroy();
+    }
     this.#flow.destroy(error);
   }
 }

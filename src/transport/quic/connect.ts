@@ -7,10 +7,10 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Server } from '../../connection/index.js';
+import type { DatagramBackend, DatagramSocket } from '../datagram/index.js';
 import { type Dial, dial, serverModel } from '../dial.js';
 import { describeSocketError, errorCode } from '../errors.js';
 import type { ConnectOptions } from '../types.js';
-import type { DatagramSocket } from '../udp/socket.js';
 import { quiche } from './binding.js';
 import { newCid } from './cid.js';
 import { clientConfig, DEFAULT_ALPN, DEFAULT_IDLE_TIMEOUT_MS } from './config.js';
@@ -33,6 +33,11 @@ export interface QuicConnectOptions extends ConnectOptions {
   socket?: DatagramSocket;
   /** Called with the endpoint's socket once it is connected, before anything is sent on it. */
   onSocket?: (socket: DatagramSocket) => void;
+  /**
+   * The socket underneath: `native` (the addon) or `dgram`. Default: `WIRELAYER_DATAGRAM`, else
+   * native where it loads (Linux).
+   */
+  datagramBackend?: DatagramBackend;
 }
 
 /** What a QUIC connect sends, known before it dials (see `Driver.serverModel`). */
@@ -85,6 +90,7 @@ async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSessi
           host: options.localAddress ?? (isIP(ip) === 6 ? '::' : '0.0.0.0'),
           port: options.localPort ?? 0,
           connectTo: { host: ip, port },
+          backend: options.datagramBackend,
         });
   // an endpoint that opens after the dial failed is closed as soon as it is there
   d.onFail(async () => (await opening.catch(() => null))?.close());

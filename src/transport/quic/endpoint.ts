@@ -1,13 +1,20 @@
 /**
- * A QUIC endpoint: one `dgram` socket, the sessions on it, and the routing between them.
+ * A QUIC endpoint: one datagram socket (native or node:dgram), the sessions on it, and the
+ * routing between them.
  * Every datagram is routed by its destination connection ID (ours have a fixed length, so
  * short headers route too), never by the sender's address: a session survives the peer's
  * address or port changing. Per datagram the work is a table lookup and `recv`; sessions are
  * flushed once per batch of datagrams, and one timer serves every session's deadline.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIP } from 'node:net';
-import type { DatagramSocket } from '../udp/socket.js';
+import type { RemoteInfo } from 'node:dgram';
+import {
+  type DatagramBackend,
+  type DatagramSocket,
+  isWildcardAddress,
+  openDatagramSocket,
+  type ReceiveInfo,
+} from '../datagram/index.js';
+import { resolveHost } from '../udp/socket.js';
 import type { HostPort } from './binding.js';
 import { CidTable, dcidLength, dcidOffset } from './cid.js';
 import { MAX_SEND_UDP_PAYLOAD } from './config.js';
@@ -51,28 +58,19 @@ export interface EndpointStats {
 /** Socket error codes that come from ICMP errors a connected UDP socket received. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-/** Takes datagrams no session claims (a listener: new Initials). */
-export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo) => void;
+/**
+ * Takes datagrams no session claims (a listener: new Initials); `local` is the address it
+ * arrived on when the endpoint is bound to a wildcard on the native socket, else null.
+ */
+export type UnroutableHandler = (datagram: Buffer, rinfo: RemoteInfo, local: string | null) => void;
 
 export interface EndpointOptions {
   host: string;
   port: number;
-  /** Client endpoints connect their socket: ICMP errors surface, sends skip the lookup. */
+  /** Client endpoints connect their socket (an IP literal): ICMP errors surface, sends skip the lookup. */
   connectTo?: HostPort;
-}
-
-// IP literals need no lookup: answer at once (dgram otherwise defers every send to dns.lookup)
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
-function literalLookup(hostname: string, options: unknown, callback: LookupCallback): void {
-  const family = isIP(hostname);
-  if (family !== 0) {
-    callback(null, hostname, family);
-    return;
-  }
-  import('node:dns').then(
-    (dns) => dns.lookup(hostname, options as object, callback as never),
-    (e: NodeJS.ErrnoException) => callback(e, '', 0),
-  );
+  /** The datagram socket underneath (default: `datagramBackend()`'s choice). */
+  backend?: DatagramBackend;
 }
 
 export class QuicEndpoint implements SessionTransport {
@@ -80,6 +78,11 @@ export class QuicEndpoint implements SessionTransport {
   /** Our bound address as quiche knows it. */
   readonly local: HostPort;
   readonly connected: boolean;
+  /**
+   * Bound to a wildcard on the native socket: each datagram tells the address it arrived on, and
+   * each packet leaves from its path's local address (sessions know theirs: quiche's `from`).
+   */
+  readonly perPacketLocal: boolean;
   readonly stats: EndpointStats = {
     received: 0,
     sent: 0,
@@ -106,15 +109,13 @@ export class QuicEndpoint implements SessionTransport {
   #closed = false;
   /** Close the socket once the last session is retired (client endpoints). */
   closeWhenIdle = false;
-  /** A client's connected `dgram` socket: its sends carry no address. */
-  readonly #connectedSocket: Socket | null;
 
-  private constructor(socket: DatagramSocket, local: HostPort, connectedSocket: Socket | null) {
+  private constructor(socket: DatagramSocket, local: HostPort, connected: boolean) {
     this.socket = socket;
     this.local = local;
-    this.connected = connectedSocket !== null;
-    this.#connectedSocket = connectedSocket;
-    socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(msg, rinfo));
+    this.connected = connected;
+    this.perPacketLocal = !connected && socket.backend === 'native' && isWildcardAddress(local.host);
+    socket.onMessage(this.#onMessage);
     // always listened to: an ICMP error on a client's socket must be counted, never thrown
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.stats.socketFailures++;
@@ -124,20 +125,16 @@ export class QuicEndpoint implements SessionTransport {
 
   /** Binds (and for a client, connects) a socket. */
   static async open(options: EndpointOptions): Promise<QuicEndpoint> {
-    const family = isIP(options.connectTo?.host ?? options.host) === 6 ? 'udp6' : 'udp4';
-    const socket = createSocket({ type: family, lookup: literalLookup });
-    const failed = new Promise<never>((_, reject) => socket.once('error', reject));
-    try {
-      await Promise.race([new Promise<void>((r) => socket.bind(options.port, options.host, r)), failed]);
-      if (options.connectTo) {
-        const to = options.connectTo;
-        await Promise.race([new Promise<void>((r) => socket.connect(to.port, to.host, r)), failed]);
-      }
-    } catch (e) {
-      socket.close();
-      throw e;
-    }
-    failed.catch(() => undefined);
+    const local = await resolveHost(options.host);
+    const to = options.connectTo;
+    const socket = await openDatagramSocket({
+      family: to === undefined ? local.family : to.host.includes(':') ? 6 : 4,
+      address: local.address,
+      port: options.port,
+      connect: to === undefined ? undefined : { address: to.host, port: to.port },
+      packetInfo: to === undefined && isWildcardAddress(local.address),
+      backend: options.backend,
+    });
     for (const set of [socket.setRecvBufferSize, socket.setSendBufferSize]) {
       try {
         set.call(socket, SOCKET_BUFFER_SIZE);
@@ -149,7 +146,7 @@ export class QuicEndpoint implements SessionTransport {
     return new QuicEndpoint(
       socket,
       { host: bound.address, port: bound.port },
-      options.connectTo !== undefined ? socket : null,
+      options.connectTo !== undefined,
     );
   }
 
@@ -160,7 +157,7 @@ export class QuicEndpoint implements SessionTransport {
    */
   static over(socket: DatagramSocket): QuicEndpoint {
     const bound = socket.address();
-    return new QuicEndpoint(socket, { host: bound.address, port: bound.port }, null);
+    return new QuicEndpoint(socket, { host: bound.address, port: bound.port }, false);
   }
 
   /** Datagrams no session claims go here. */
@@ -177,7 +174,7 @@ export class QuicEndpoint implements SessionTransport {
     return this.#closed;
   }
 
-  #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+  readonly #onMessage = (msg: Buffer, address: string, port: number, info: ReceiveInfo): void => {
     this.stats.received++;
     const length = dcidLength(msg);
     if (length < 0) {
@@ -185,10 +182,16 @@ export class QuicEndpoint implements SessionTransport {
       return;
     }
     const session = this.#routes.get(msg, dcidOffset(msg), length);
-    if (session !== undefined) session.receive(msg, rinfo.address, rinfo.port);
-    else if (this.#unroutable !== null) this.#unroutable(msg, rinfo);
-    else this.stats.unroutable++;
-  }
+    if (session !== undefined) session.receive(msg, address, port);
+    else if (this.#unroutable !== null) {
+      // off the hot path (a new Initial, a stray packet): the dgram-shaped sender it takes
+      this.#unroutable(
+        msg,
+        { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port, size: msg.length },
+        this.perPacketLocal ? info.localAddress : null,
+      );
+    } else this.stats.unroutable++;
+  };
 
   /** Adds a session (its connection IDs are registered by the session). */
   add(session: QuicSession): void {
@@ -226,6 +229,8 @@ export class QuicEndpoint implements SessionTransport {
     const dirty = this.#dirty;
     this.#dirty = [];
     for (const session of dirty) this.#guard(session, false);
+    // what the sessions queued goes out now, in one batch (GSO runs), not a loop turn later
+    this.socket.flush();
   };
 
   /**
@@ -270,22 +275,21 @@ export class QuicEndpoint implements SessionTransport {
       this.#slabUsed += (n + 7) & ~7;
       session.observeOutgoing(packet);
       this.stats.sent++;
-      const connected = this.#connectedSocket;
-      if (connected !== null) connected.send(packet);
+      if (this.connected) this.socket.send(packet);
       else {
         const to = result[1].to;
-        this.socket.send(packet, to.port, to.host);
+        this.socket.send(packet, to.port, to.host, this.perPacketLocal ? result[1].from.host : null);
       }
     }
     // more to send: let other sessions and incoming datagrams have a turn first
     if (!closed) this.markDirty(session);
   }
 
-  /** Sends a datagram made outside any session (Version Negotiation, Retry). */
-  sendRaw(datagram: Uint8Array, port: number, host: string): void {
+  /** Sends a datagram made outside any session (Version Negotiation, Retry), from `from` if given. */
+  sendRaw(datagram: Uint8Array, port: number, host: string, from: string | null = null): void {
     if (this.#closed) return;
     this.stats.sent++;
-    this.socket.send(datagram, port, host);
+    this.socket.send(datagram, port, host, from);
   }
 
   arm(session: QuicSession, timeoutMs: number | null): void {
@@ -315,6 +319,7 @@ export class QuicEndpoint implements SessionTransport {
     for (let s = this.#deadlines.popDue(t); s !== undefined; s = this.#deadlines.popDue(t)) due.push(s);
     for (let i = 0; i < due.length; i++) this.#guard(due[i]!, true);
     due.length = 0;
+    this.socket.flush();
     const next = this.#deadlines.next;
     if (next !== Number.POSITIVE_INFINITY && !this.#closed && next < this.#timerAt - 1) this.#setTimer(next);
   };
@@ -333,12 +338,6 @@ export class QuicEndpoint implements SessionTransport {
     if (this.#immediate !== null) clearImmediate(this.#immediate);
     this.#timer = null;
     this.#immediate = null;
-    await new Promise<void>((resolve) => {
-      try {
-        this.socket.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
+    await this.socket.close();
   }
 }

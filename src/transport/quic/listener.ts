@@ -17,14 +17,14 @@ import { type Address, Client, ConnectionState } from '../../connection/index.js
 import { isSupportedVersion, parsePacketHeader } from '../../handshake/quic/index.js';
 import type { ClientHello } from '../../handshake/tls/client-hello.js';
 import { quicVersionFromWire } from '../../handshake/versions.js';
+import type { DatagramBackend, DatagramSocket } from '../datagram/index.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
 import { BaseListener } from '../listener.js';
 import type { ClientHelloRefusal } from '../tls/options.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
-import type { DatagramSocket } from '../udp/socket.js';
 import { RateMeter, TokenBucket } from './admission.js';
-import { quiche } from './binding.js';
+import { type HostPort, quiche } from './binding.js';
 import { CID_LENGTH, CidTable, newCid } from './cid.js';
 import {
   DEFAULT_ALPN,
@@ -150,6 +150,11 @@ export interface QuicListenOptions extends ListenOptions {
    * proxy's tunnel, e.g. one destination of a SOCKS5 association. Closed with the listener.
    */
   socket?: DatagramSocket;
+  /**
+   * The socket underneath: `native` (the addon: batched syscalls, UDP GSO) or `dgram`. Default:
+   * `WIRELAYER_DATAGRAM`, else native where it loads (Linux).
+   */
+  datagramBackend?: DatagramBackend;
 }
 
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
@@ -212,6 +217,8 @@ interface PendingHandshake {
   readonly dcid: Uint8Array;
   readonly odcid: Uint8Array | null;
   readonly rinfo: RemoteInfo;
+  /** The local address the Initial arrived on (a wildcard listener on the native socket), else null. */
+  readonly local: string | null;
   readonly version: number;
   readonly observer: InitialObserver;
   readonly datagrams: Buffer[];
@@ -286,7 +293,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         ? { cert: options.cert, key: options.key }
         : null;
     this.#certs = certs;
-    endpoint.onUnroutable((msg, rinfo) => this.#onUnroutable(msg, rinfo));
+    endpoint.onUnroutable((msg, rinfo, local) => this.#onUnroutable(msg, rinfo, local));
     endpoint.onError((err) => this.socketError(err));
   }
 
@@ -303,12 +310,21 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const endpoint =
       options.socket !== undefined
         ? QuicEndpoint.over(options.socket)
-        : await QuicEndpoint.open({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+        : await QuicEndpoint.open({
+            host: options.host ?? '127.0.0.1',
+            port: options.port ?? 0,
+            backend: options.datagramBackend,
+          });
     return new QuicListener(endpoint, options, certs);
   }
 
   get address(): Address {
     return [this.endpoint.local.host, this.endpoint.local.port];
+  }
+
+  /** Which datagram socket the listener runs on (`native`, `dgram`, or a proxy's `tunnel`). */
+  get datagramBackend(): DatagramBackend | 'tunnel' {
+    return this.endpoint.socket.backend;
   }
 
   /** Leaves for clients when the listener has no `cert`/`key` of its own (the CA of `confdir`). */
@@ -346,7 +362,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     };
   }
 
-  #onUnroutable(msg: Buffer, rinfo: RemoteInfo): void {
+  #onUnroutable(msg: Buffer, rinfo: RemoteInfo, local: string | null): void {
     if (this.closing) return;
     if (this.#raw.size > 0) {
       const raw = this.#raw.get(peerKey(rinfo.address, rinfo.port));
@@ -374,7 +390,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         return;
       }
       const n = quiche().negotiateVersion(ids.scid, ids.dcid, this.#out);
-      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+      this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address, local);
       this.#counts.versionNegotiations++;
       return;
     }
@@ -415,13 +431,13 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       }
     }
     if (odcid === null && gated) {
-      this.#retry(header.scid, header.dcid, header.version, rinfo, loaded, now);
+      this.#retry(header.scid, header.dcid, header.version, rinfo, local, loaded, now);
       return;
     }
     if (!this.#decrypts.take(now)) {
       // over the decryption budget: the unproven are asked to prove their address (which costs
       // us no decryption); the proven send their Initial again after a PTO
-      if (odcid === null) this.#retry(header.scid, header.dcid, header.version, rinfo, true, now);
+      if (odcid === null) this.#retry(header.scid, header.dcid, header.version, rinfo, local, true, now);
       else this.#counts.decryptLimited++;
       return;
     }
@@ -430,6 +446,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       dcid,
       odcid,
       rinfo,
+      local,
       version: header.version,
       observer: new InitialObserver(),
       datagrams: [],
@@ -447,6 +464,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     dcid: Uint8Array,
     version: number,
     rinfo: RemoteInfo,
+    local: string | null,
     load: boolean,
     now: number,
   ): void {
@@ -457,7 +475,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const scid = newCid();
     const token = this.#tokens.mint(dcid, scid, rinfo.address, rinfo.port, now);
     const n = quiche().retry(clientScid, dcid, scid, token, version, this.#out);
-    this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address);
+    this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address, local);
     this.#counts.retries++;
     if (load) this.#counts.loadRetries++;
   }
@@ -488,9 +506,12 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   async #decide(pending: PendingHandshake): Promise<void> {
     pending.deciding = true;
     const hello = pending.observer.clientHello!;
+    // on a wildcard, the address the client reached (the session's path starts there)
+    const local: HostPort =
+      pending.local === null ? this.endpoint.local : { host: pending.local, port: this.endpoint.local.port };
     const client = new Client({
       peername: [pending.rinfo.address, pending.rinfo.port],
-      sockname: [this.endpoint.local.host, this.endpoint.local.port],
+      sockname: [local.host, local.port],
       state: ConnectionState.OPEN,
       transportProtocol: 'udp',
       tls: true,
@@ -549,7 +570,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       const engine = quiche().Connection.accept(
         scid,
         pending.odcid,
-        this.endpoint.local,
+        local,
         { host: pending.rinfo.address, port: pending.rinfo.port },
         config,
       );
@@ -559,7 +580,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         engine,
         transport: this.endpoint,
         isServer: true,
-        local: this.endpoint.local,
+        local,
         peer: { host: pending.rinfo.address, port: pending.rinfo.port },
         scid,
         observer: pending.observer,

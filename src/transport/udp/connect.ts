@@ -1,12 +1,12 @@
-import type { Socket } from 'node:dgram';
 import { ConnectionState, type Server } from '../../connection/index.js';
+import { type DatagramBackend, type DatagramSocket, openDatagramSocket } from '../datagram/index.js';
 import { type Dial, dial, serverModel } from '../dial.js';
 import { describeSocketError, errorCode } from '../errors.js';
 import type { ConnectOptions } from '../types.js';
 import type { ReceiveQueueLimits } from './channel.js';
 import { tickPeriod } from './listener.js';
 import { UdpSession } from './session.js';
-import { createUdpSocket, resolveHost, type SocketBufferOptions } from './socket.js';
+import { resolveHost, type SocketBufferOptions } from './socket.js';
 
 /** How long a probe waits for its answer when no `connectTimeout` is given. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
@@ -15,6 +15,11 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 export interface UdpConnectOptions extends ConnectOptions, SocketBufferOptions {
   /** Bounds of the session's receive queue (see `UdpChannel`). */
   receiveQueue?: ReceiveQueueLimits;
+  /**
+   * The socket underneath: `native` (the addon) or `dgram`. Default: `WIRELAYER_DATAGRAM`, else
+   * native where it loads (Linux).
+   */
+  datagramBackend?: DatagramBackend;
 }
 
 /**
@@ -24,7 +29,7 @@ export interface UdpConnectOptions extends ConnectOptions, SocketBufferOptions {
  * none) closes it after that long without a datagram in or out.
  */
 export class UdpSocketSession extends UdpSession<Server> {
-  readonly #socket: Socket;
+  readonly #socket: DatagramSocket;
   #socketOpen = true;
   #timer: NodeJS.Timeout | undefined;
   #tick = 0;
@@ -32,12 +37,12 @@ export class UdpSocketSession extends UdpSession<Server> {
 
   constructor(
     conn: Server,
-    socket: Socket,
+    socket: DatagramSocket,
     options: { idleTimeout?: number; receiveQueue?: ReceiveQueueLimits },
   ) {
     super(conn, options.receiveQueue);
     this.#socket = socket;
-    socket.on('message', (datagram: Buffer) => {
+    socket.onMessage((datagram: Buffer) => {
       this.#lastSeen = this.#tick;
       this.datagrams.deliver(datagram);
     });
@@ -60,8 +65,8 @@ export class UdpSocketSession extends UdpSession<Server> {
     this.up();
   }
 
-  /** The socket, for options `dgram` offers (TTL, buffer sizes); do not read from or close it. */
-  get socket(): Socket {
+  /** The socket (native or node:dgram), for its buffer sizes and counters; do not read from or close it. */
+  get socket(): DatagramSocket {
     return this.#socket;
   }
 
@@ -90,7 +95,7 @@ export class UdpSocketSession extends UdpSession<Server> {
     if (!this.#socketOpen) return;
     this.#socketOpen = false;
     clearInterval(this.#timer);
-    this.#socket.close();
+    void this.#socket.close();
   }
 }
 
@@ -151,50 +156,49 @@ export async function openUdp(
     throw d.fail(errorCode(err, 'ENOTFOUND'), describeSocketError(err as Error), err);
   }
   phase.resolved = true;
-  const socket = createUdpSocket(target.family, options);
+  let socket: DatagramSocket;
+  try {
+    // bound (to localAddress/localPort, else the wildcard) and connected: local syscalls, no wait
+    socket = await openDatagramSocket({
+      family: target.family,
+      address: options.localAddress,
+      port: options.localPort,
+      connect: { address: target.address, port },
+      recvBufferSize: options.recvBufferSize,
+      sendBufferSize: options.sendBufferSize,
+      backend: options.datagramBackend,
+    });
+  } catch (err) {
+    throw d.fail(errorCode(err, 'ECONNECT'), describeSocketError(err as Error), err);
+  }
   let session: UdpSocketSession | null = null;
   d.onFail(() => {
     if (session !== null) {
       session.destroy();
       return session.whenClosed();
     }
-    socket.close();
-    return undefined;
+    return socket.close();
   });
+  const remote = socket.remoteAddress();
+  const local = socket.address();
+  conn.peername = [remote.address, remote.port];
+  conn.sockname = [local.address, local.port];
+  conn.state = ConnectionState.OPEN;
+  if (probe === undefined) {
+    session = new UdpSocketSession(conn, socket, options);
+    return session;
+  }
   return new Promise<UdpSocketSession>((resolve, reject) => {
-    const established = (answer: Buffer | null): void => {
-      socket.off('error', onError);
-      socket.off('message', onAnswer);
-      session = new UdpSocketSession(conn, socket, options);
-      if (answer !== null) session.datagrams.deliver(answer);
-      resolve(session);
-    };
-    // the first failure is the one recorded (a failed bind also makes the connect after it throw)
+    // the first failure is the one recorded: an ICMP error (ECONNREFUSED) before any answer
     const onError = (err: Error): void =>
       reject(d.fail(errorCode(err, 'ECONNECT'), describeSocketError(err), err));
-    const onAnswer = (datagram: Buffer): void => established(datagram);
-    const onConnect = (): void => {
-      const remote = socket.remoteAddress();
-      const local = socket.address();
-      conn.peername = [remote.address, remote.port];
-      conn.sockname = [local.address, local.port];
-      conn.state = ConnectionState.OPEN;
-      if (probe === undefined) {
-        established(null);
-        return;
-      }
-      socket.on('message', onAnswer);
-      socket.send(probe);
-    };
     socket.on('error', onError);
-    socket.once('connect', onConnect);
-    try {
-      if (options.localAddress !== undefined || options.localPort !== undefined) {
-        socket.bind({ address: options.localAddress, port: options.localPort ?? 0 });
-      }
-      socket.connect(port, target.address);
-    } catch (err) {
-      onError(err as Error);
-    }
+    socket.onMessage((answer: Buffer) => {
+      socket.off('error', onError);
+      session = new UdpSocketSession(conn, socket, options);
+      session.datagrams.deliver(answer);
+      resolve(session);
+    });
+    socket.send(probe);
   });
 }

@@ -29,6 +29,8 @@ export class UdpFlowSession extends UdpSession<Client> implements FlowEntry {
     readonly address: string,
     readonly port: number,
     limits?: ReceiveQueueLimits,
+    /** The local address the flow's datagrams arrived on and leave from (null: the bound one). */
+    readonly localAddress: string | null = null,
   ) {
     super(conn, limits);
     this.up();

@@ -1,11 +1,18 @@
 import type { RemoteInfo } from 'node:dgram';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
+import {
+  type DatagramBackend,
+  type DatagramSocket,
+  isWildcardAddress,
+  openDatagramSocket,
+  type ReceiveInfo,
+} from '../datagram/index.js';
 import { BaseListener } from '../listener.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import type { ReceiveQueueLimits } from './channel.js';
 import { type FlowOwner, UdpFlowSession } from './flow.js';
 import { FlowTable } from './flow-table.js';
-import { createUdpSocket, type DatagramSocket, resolveHost, type SocketBufferOptions } from './socket.js';
+import { resolveHost, type SocketBufferOptions } from './socket.js';
 
 /**
  * Idle timeout of a flow by default: 60 s, mitmproxy's (mitmproxy_rs `UDP_TIMEOUT`, an LRU expiry
@@ -24,6 +31,12 @@ export const DEFAULT_LISTENER_RECV_BUFFER = 2 * 1024 * 1024;
 
 /** Options of `udp.listen`. */
 export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
+  /**
+   * The socket underneath: `native` (the addon: batched syscalls, and on a wildcard address the
+   * real local address of each peer as its Client's `sockname`, answered from), or `dgram`.
+   * Default: `WIRELAYER_DATAGRAM`, else native where it loads (Linux).
+   */
+  datagramBackend?: DatagramBackend;
   /**
    * Flows held at most (default 10,000). A datagram from a new peer at the cap evicts the least
    * recently active flow (its session is destroyed with `error` "Flow evicted ...") and is counted
@@ -82,6 +95,11 @@ export interface UdpListenerStats extends ListenerStats {
    * far more would mean peers collide in the table.
    */
   lookupProbes: number;
+  /**
+   * ICMP errors (port or host unreachable) that came back for datagrams sent to peers: the
+   * native socket only (node:dgram never learns of them on a listening socket).
+   */
+  unreachable: number;
 }
 
 /** The sweep period: an eighth of the idle timeout, within 5 ms .. 1 s. */
@@ -90,9 +108,11 @@ export function tickPeriod(idleTimeout: number): number {
 }
 
 /**
- * A UDP listener: one `dgram` socket, its datagrams demultiplexed into flows by the peer's
- * address and port. Each new peer yields a `UdpFlowSession` whose Client model is OPEN from its
- * first datagram (which the session then receives).
+ * A UDP listener: one datagram socket (native or node:dgram, see `datagramBackend`), its
+ * datagrams demultiplexed into flows by the peer's address and port. Each new peer yields a
+ * `UdpFlowSession` whose Client model is OPEN from its first datagram (which the session then
+ * receives). Bound to a wildcard address on the native socket, a flow's `sockname` is the local
+ * address its first datagram arrived on, and its datagrams go out from that address.
  *
  * Bounded state: at most `maxFlows` flows (the least recently active is evicted), an idle
  * timeout per flow (checked by one periodic sweep over a last-seen stamp, never a timer per
@@ -103,6 +123,11 @@ export function tickPeriod(idleTimeout: number): number {
 export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwner {
   readonly #socket: DatagramSocket;
   readonly #address: Address;
+  /** Bound to a wildcard with packet info: flows learn (and answer from) their local address. */
+  readonly #perFlowLocal: boolean;
+  /** The local address of the datagram being received (for `admit`'s `reply`). */
+  #local: string | null = null;
+  #unreachable = 0;
   readonly #options: UdpListenOptions;
   readonly #table = new FlowTable<UdpFlowSession>();
   readonly #maxFlows: number;
@@ -125,7 +150,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     if (!this.#socketOpen) return;
     this.#datagramsOut++;
     this.#bytesOut += datagram.byteLength;
-    this.#socket.send(datagram, to.port, to.address);
+    this.#socket.send(datagram, to.port, to.address, this.#local);
   };
 
   private constructor(socket: DatagramSocket, options: UdpListenOptions) {
@@ -135,6 +160,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     this.#admit = options.admit;
     const bound = socket.address();
     this.#address = [bound.address, bound.port];
+    this.#perFlowLocal = socket.backend === 'native' && isWildcardAddress(bound.address);
     this.#maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
     const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
     const period = tickPeriod(idleTimeout);
@@ -142,7 +168,10 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     this.#idleTicks = idleTimeout > 0 ? Math.ceil(idleTimeout / period) : 0;
     this.#timer = setInterval(() => this.#sweep(), period);
     this.#timer.unref();
-    socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.#receive(datagram, rinfo));
+    socket.onMessage(this.#receive);
+    socket.onUnreachable(() => {
+      this.#unreachable++;
+    });
     socket.on('error', (err: Error) => {
       this.#sendErrors++;
       this.socketError(err);
@@ -154,18 +183,14 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     options.signal?.throwIfAborted();
     if (options.socket !== undefined) return new UdpListener(options.socket, options);
     const { address, family } = await resolveHost(options.host ?? '127.0.0.1');
-    const socket = createUdpSocket(family, {
+    const socket = await openDatagramSocket({
+      family,
+      address,
+      port: options.port ?? 0,
       recvBufferSize: options.recvBufferSize ?? DEFAULT_LISTENER_RECV_BUFFER,
       sendBufferSize: options.sendBufferSize,
-    });
-    await new Promise<void>((resolve, reject) => {
-      // with the literal lookup, bind reports synchronously: listen first
-      socket.once('error', reject);
-      socket.once('listening', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-      socket.bind({ address, port: options.port ?? 0 });
+      packetInfo: isWildcardAddress(address),
+      backend: options.datagramBackend,
     });
     return new UdpListener(socket, options);
   }
@@ -196,34 +221,52 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       refused: this.#refused,
       bucketFull: this.#bucketFull,
       lookupProbes: this.#table.probes,
+      unreachable: this.#unreachable,
     };
   }
 
+  /** Which socket the listener runs on. */
+  get datagramBackend(): DatagramBackend | 'tunnel' {
+    return this.#socket.backend;
+  }
+
   /** The hot path: one lookup, a stamp, counters, and the hand-over to the flow. */
-  #receive(datagram: Buffer, rinfo: RemoteInfo): void {
-    const flow = this.#table.find(rinfo.address, rinfo.port) ?? this.#vetAndOpen(datagram, rinfo);
+  readonly #receive = (datagram: Buffer, address: string, port: number, info: ReceiveInfo): void => {
+    const flow = this.#table.find(address, port) ?? this.#vetAndOpen(datagram, address, port, info);
     if (flow === null) return;
     this.#table.touch(flow);
     this.#datagramsIn++;
     this.#bytesIn += datagram.length;
     if (!flow.datagrams.deliver(datagram)) this.#drops++;
-  }
+  };
 
-  #vetAndOpen(datagram: Buffer, rinfo: RemoteInfo): UdpFlowSession | null {
+  #vetAndOpen(datagram: Buffer, address: string, port: number, info: ReceiveInfo): UdpFlowSession | null {
     // before `admit` and before evicting at the cap: a peer we cannot hold costs nothing more
-    if (!this.#table.canInsert(rinfo.address, rinfo.port)) {
+    if (!this.#table.canInsert(address, port)) {
       this.#bucketFull++;
       return null;
     }
-    if (this.#admit !== undefined && !this.closing && !this.#admit(datagram, rinfo, this.#reply)) {
-      this.#refused++;
-      return null;
+    const local = this.#perFlowLocal ? info.localAddress : null;
+    if (this.#admit !== undefined && !this.closing) {
+      const rinfo: RemoteInfo = {
+        address,
+        family: address.includes(':') ? 'IPv6' : 'IPv4',
+        port,
+        size: datagram.length,
+      };
+      this.#local = local;
+      const admitted = this.#admit(datagram, rinfo, this.#reply);
+      this.#local = null;
+      if (!admitted) {
+        this.#refused++;
+        return null;
+      }
     }
-    return this.#open(rinfo);
+    return this.#open(address, port, local);
   }
 
   /** A new peer: make room, make its Client model and session, announce it. */
-  #open(rinfo: RemoteInfo): UdpFlowSession | null {
+  #open(address: string, port: number, local: string | null): UdpFlowSession | null {
     if (this.closing) return null;
     if (this.#table.size >= this.#maxFlows) {
       const idlest = this.#table.idlest();
@@ -233,13 +276,13 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       }
     }
     const client = new Client({
-      peername: [rinfo.address, rinfo.port],
-      sockname: this.#address,
+      peername: [address, port],
+      sockname: local === null ? this.#address : [local, this.#address[1]],
       state: ConnectionState.OPEN,
       transportProtocol: 'udp',
       proxyMode: this.#options.proxyMode ?? 'regular',
     });
-    const flow = new UdpFlowSession(this, client, rinfo.address, rinfo.port, this.#options.receiveQueue);
+    const flow = new UdpFlowSession(this, client, address, port, this.#options.receiveQueue, local);
     // cannot fail: #vetAndOpen checked the bucket in this same turn, and eviction only frees room
     this.#table.insert(flow);
     this.#flowsOpened++;
@@ -257,7 +300,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     this.#table.touch(flow);
     this.#datagramsOut++;
     this.#bytesOut += datagram.byteLength;
-    this.#socket.send(datagram, flow.port, flow.address);
+    this.#socket.send(datagram, flow.port, flow.address, flow.localAddress);
   }
 
   release(flow: UdpFlowSession): void {
@@ -275,6 +318,6 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
     clearInterval(this.#timer);
     if (!this.#socketOpen) return Promise.resolve();
     this.#socketOpen = false;
-    return new Promise((resolve) => this.#socket.close(() => resolve()));
+    return this.#socket.close();
   }
 }

@@ -1,9 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
-import type { LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import type { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import { literalLookup } from '../datagram/dgram-socket.js';
 
 /** An IP literal and its family. */
 export interface ResolvedHost {
@@ -26,19 +24,9 @@ export interface SocketBufferOptions {
 }
 
 /**
- * Every address our sockets see is already an IP literal (resolved by `resolveHost`, or taken
- * from a received datagram), so the socket's lookup answers at once. `dgram` would otherwise call
- * `dns.lookup` for each unconnected `send()`, which defers every datagram by a `nextTick`.
+ * A bare dgram socket of the family with the literal lookup: the socket setup of our relay on
+ * node:dgram (`DgramDatagramSocket`), for baselines that must match it (bench/udp-relays.ts).
  */
-function literalLookup(
-  address: string,
-  _options: LookupOneOptions | number,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  callback(null, address, address.includes(':') ? 6 : 4);
-}
-
-/** A dgram socket of the family, with the literal lookup. */
 export function createUdpSocket(family: 4 | 6, options: SocketBufferOptions = {}): Socket {
   return createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
@@ -46,17 +34,4 @@ export function createUdpSocket(family: 4 | 6, options: SocketBufferOptions = {}
     recvBufferSize: options.recvBufferSize,
     sendBufferSize: options.sendBufferSize,
   });
-}
-
-/**
- * What a listener needs of a bound datagram socket: a `dgram.Socket` is one. A proxy hands its
- * listeners another kind where datagrams arrive inside a tunnel (a SOCKS5 association's
- * destination): `message` events (datagram, the peer as a `RemoteInfo`), `error` events, `send`
- * to a peer, `close`. Sends are fire and forget, as `dgram`'s without a callback.
- */
-export interface DatagramSocket extends EventEmitter {
-  /** The local address datagrams are received on. */
-  address(): AddressInfo;
-  send(datagram: Uint8Array, port: number, address: string): void;
-  close(callback?: () => void): void;
 }
