@@ -4,6 +4,7 @@
  * code the client gets for it) and builders of what we send. No sockets, no timers.
  */
 import { isIP } from 'node:net';
+import { compressIPv6 } from '../../connection/address.js';
 
 /** The protocol version every SOCKS5 message but RFC 1929's starts with. */
 export const SOCKS_VERSION = 5;
@@ -296,28 +297,11 @@ export function datagramHeader(host: string, port: number): Buffer {
   return Buffer.concat([Buffer.from([0, 0, 0]), encodeAddress(host, port)]);
 }
 
-/** RFC 5952 text of the 16 bytes at `offset`: lower case, the longest run of zero groups as `::`. */
+/** RFC 5952 text of the 16 bytes at `offset` (the model's form, `compressIPv6`). */
 function ipv6Text(buf: Uint8Array, offset: number): string {
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((buf[offset + 2 * i]! << 8) | buf[offset + 2 * i + 1]!);
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      best = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (list: number[]): string => list.map((g) => g.toString(16)).join(':');
-  if (best === -1) return hex(groups);
-  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLength))}`;
+  return compressIPv6(groups);
 }
 
 /** The 16 bytes of an IPv6 literal (`::`, and a dotted IPv4 tail, as RFC 4291 writes them). */
