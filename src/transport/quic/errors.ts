@@ -72,9 +72,15 @@ export function transportErrorName(code: number): string {
   return TRANSPORT_ERRORS[code] ?? `0x${code.toString(16)}`;
 }
 
-/** An ordinary close: NO_ERROR, or application code 0. */
-export function isCleanClose(err: ConnectionError): boolean {
-  return err.errorCode === 0;
+/** HTTP/3's application code for a close with nothing wrong (RFC 9114, 8.1). */
+const H3_NO_ERROR = 0x100;
+
+/**
+ * An ordinary close: NO_ERROR, application code 0, or, on a connection that negotiated HTTP/3
+ * (`alpn` h3), H3_NO_ERROR: the code an HTTP/3 stack closes with when it is done.
+ */
+export function isCleanClose(err: ConnectionError, alpn: string | null = null): boolean {
+  return err.errorCode === 0 || (err.isApp && err.errorCode === H3_NO_ERROR && alpn === 'h3');
 }
 
 /** TLS alerts a client sends when the server's certificate does not verify. */

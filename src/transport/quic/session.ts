@@ -379,10 +379,10 @@ export class QuicSession<C extends Client | Server = Client | Server>
     const local = engine.localError();
     let error: string | null = this.#failure;
     let code: string | null = error === null ? null : 'ERR_TLS_CERT_ALTNAME_INVALID';
-    if (error === null && peer && !isCleanClose(peer)) {
+    if (error === null && peer && !isCleanClose(peer, this.conn.alpn)) {
       error = describeClose(peer, 'peer', !this.isServer);
       code = closeCode(peer);
-    } else if (error === null && local && !isCleanClose(local)) {
+    } else if (error === null && local && !isCleanClose(local, this.conn.alpn)) {
       error = describeClose(local, 'local', !this.isServer);
       code = closeCode(local);
     } else if (error === null && !this.established && engine.isTimedOut()) {
