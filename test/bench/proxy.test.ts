@@ -1,5 +1,5 @@
 /**
- * The proxy benchmark runs (short measures, one round, 20 idle flows, without mitmdump): speed is
+ * The proxy benchmark runs (short measures, one round, 10 idle flows, without mitmdump): speed is
  * measured by `wirelayer bench proxy`, not asserted here.
  */
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ const BUILT = new URL('../../dist/bench/proxy.js', import.meta.url).href;
 describe('benchmarks run', () => {
   it('proxy', async () => {
     const { runProxyBench } = (await import(BUILT)) as typeof Bench;
-    const rows = await runProxyBench({ seconds: 0.3, rounds: 1, flows: 20, mitmdump: false });
+    const rows = await runProxyBench({ seconds: 0.2, rounds: 1, flows: 10, mitmdump: false });
     expect(rows.map((r) => r.name)).toEqual([
       'intercepted TLS bulk (vs direct)',
       'intercepted TLS handshakes/s (vs direct)',
