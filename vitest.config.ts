@@ -22,6 +22,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // most files wait on peers and sockets, not the CPU: two at a time on the 2-core CI machine (the default is one)
+    maxWorkers: 2,
     projects: [
       {
         extends: true,
