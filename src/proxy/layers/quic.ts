@@ -361,7 +361,12 @@ class QuicFlow {
       const outcome = await this.outcome;
       if (outcome.kind === 'up') await this.#up(outcome.session);
       else if (outcome.kind === 'passthrough') {
-        await this.#passthrough(outcome.raw, outcome.start);
+        // a hook that throws on the way fails the flow; the raw legs are closed either way
+        try {
+          await this.#passthrough(outcome.raw, outcome.start);
+        } catch (err) {
+          ctx.failFlow(flow, err);
+        }
         await closeLegs(ctx, flow, mode, outcome.raw, this.raw);
         return;
       } else if (outcome.kind === 'failed') {
