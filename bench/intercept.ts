@@ -18,7 +18,7 @@
  * on both sides of the ratio). Medians of `rounds`; the proxied and baseline runs alternate.
  */
 import { dtlsRun, makeSite, quicRun, type Site, streamRun } from './intercept-peers.js';
-import { median, type Row } from './report.js';
+import { median, pairedRatio, type Row } from './report.js';
 import { type RelayKind, runUdpBench } from './udp.js';
 
 /** Options of the bench (defaults: about two minutes on two cores). */
@@ -228,7 +228,7 @@ async function relayRows(rounds: number, say: (s: string) => void): Promise<Row[
       const ta = c.cpuTrials[a];
       const tb = c.cpuTrials[b];
       if (!ta || !tb || ta.length !== tb.length || ta.length === 0) return undefined;
-      return median(ta.map((t, i) => t / tb[i]!));
+      return pairedRatio(ta, tb);
     };
     const cpu = (k: RelayKind): number => c.cpuUs[k] ?? Number.NaN;
     rows.push({

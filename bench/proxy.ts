@@ -33,7 +33,7 @@ import type { LoadOptions } from '../src/load/spec.js';
 import { drivers } from '../src/transport/index.js';
 import type { AnySession, Listener, Scheme, Session } from '../src/transport/types.js';
 import { onPath, start, stop } from './processes.js';
-import { median, type Row } from './report.js';
+import { median, pairedRatio, type Row } from './report.js';
 
 const HOST = '127.0.0.1';
 /** The built CLI beside this file (dist/bench/proxy.js -> dist/src/cli/main.js). */
@@ -221,7 +221,7 @@ function row(name: string, unit: string, ours: number[], baseline: number[], bas
     unit,
     baseline: median(baseline),
     baselineName,
-    ratio: median(ours.map((v, i) => v / baseline[i]!)),
+    ratio: pairedRatio(ours, baseline),
   };
 }
 

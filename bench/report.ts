@@ -45,6 +45,14 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * The median of per-round ratios of two sides measured round by round: the sides of one round ran
+ * back to back, so each ratio cancels the drift of a shared machine that the medians alone keep.
+ */
+export function pairedRatio(ours: readonly number[], base: readonly number[]): number {
+  return median(ours.map((v, i) => v / base[i]!));
+}
+
 /** Progress on stderr, so stdout keeps only the table. */
 export const progress = (text: string): void => {
   process.stderr.write(`bench: ${text}\n`);

@@ -12,7 +12,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { ProxyStats } from '../src/proxy/context.js';
-import { median } from './report.js';
+import { median, pairedRatio } from './report.js';
 import { firstMessage, hasCommand, here, processCpuMs, startNode, startPeers, stopChild } from './udp.js';
 import { buildCPeer } from './udp-cpeer.js';
 
@@ -153,7 +153,7 @@ export async function measureSocks5(options: Socks5BenchOptions = {}): Promise<S
           size,
           flows,
           rate: { reverse: median(trials.reverse), socks5: median(trials.socks5) },
-          ratio: median(trials.socks5.map((t, i) => t / trials.reverse[i]!)),
+          ratio: pairedRatio(trials.socks5, trials.reverse),
           cpuUs: {
             reverse: cpu.reverse.length > 0 ? median(cpu.reverse) : null,
             socks5: cpu.socks5.length > 0 ? median(cpu.socks5) : null,

@@ -17,7 +17,7 @@ import {
 import { pathToFileURL } from 'node:url';
 import { CertificateAuthority } from '../src/certs/index.js';
 import { type TlsListener, type TlsListenOptions, tls } from '../src/transport/tls/index.js';
-import { formatTable, median, type Row } from './report.js';
+import { formatTable, median, pairedRatio, type Row } from './report.js';
 
 const HOST = '127.0.0.1';
 /** One ECDSA P-256 leaf for 127.0.0.1 from a throwaway CA, the same on both sides; made on first use. */
@@ -128,13 +128,15 @@ function pump(stream: NodeJS.WritableStream, sink: Sink, total: number): Promise
 function rows(name: string, unit: string, ours: Rate[], base: Rate[]): Row[] {
   const out: Row[] = [];
   for (const kind of ['wall', 'cpu'] as const) {
-    const ratios = ours.map((r, i) => r[kind] / base[i]![kind]);
     out.push({
       name: kind === 'wall' ? name : `${name}, per CPU-second`,
       value: median(ours.map((r) => r[kind])),
       unit,
       baseline: median(base.map((r) => r[kind])),
-      ratio: median(ratios),
+      ratio: pairedRatio(
+        ours.map((r) => r[kind]),
+        base.map((r) => r[kind]),
+      ),
     });
   }
   return out;

@@ -24,7 +24,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { type FlowEntry, FlowTable } from '../src/transport/udp/flow-table.js';
-import { median, type Row } from './report.js';
+import { median, pairedRatio, type Row } from './report.js';
 import {
   hasCommand,
   here,
@@ -352,7 +352,7 @@ export async function runUdpFloodBench(options: UdpFloodBenchOptions = {}): Prom
       unit: 'rt/s',
       baseline: median(r.quiet),
       baselineName: 'no flood, same run',
-      ratio: median(r.flooded.map((f, i) => f / r.quiet[i]!)),
+      ratio: pairedRatio(r.flooded, r.quiet),
     });
     rows.push({
       name: `${name}: the legitimate flow with the flood's ${n} flows idle in the table`,
@@ -360,7 +360,7 @@ export async function runUdpFloodBench(options: UdpFloodBenchOptions = {}): Prom
       unit: 'rt/s',
       baseline: median(r.empty),
       baselineName: 'an empty relay, same run',
-      ratio: median(r.quiet.map((q, i) => q / r.empty[i]!)),
+      ratio: pairedRatio(r.quiet, r.empty),
     });
     if (r.probesPerDatagram !== null) {
       rows.push({

@@ -18,7 +18,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { median } from './report.js';
+import { median, pairedRatio } from './report.js';
 import { buildCPeer } from './udp-cpeer.js';
 import type { LoadCommand, LoadReply } from './udp-peer.js';
 import type { RelayStats } from './udp-relays.js';
@@ -497,9 +497,7 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
       }
     }
     const paired = (trials: number[] | undefined, base: number[] | undefined): number | null =>
-      trials && base && trials.length === base.length && trials.length > 0
-        ? median(trials.map((t, i) => t / base[i]!))
-        : null;
+      trials && base && trials.length === base.length && trials.length > 0 ? pairedRatio(trials, base) : null;
     for (const c of cases) {
       for (const kind of relays) {
         const trials = c.trials[kind];
