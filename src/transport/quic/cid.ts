@@ -30,6 +30,30 @@ export function newCid(): Buffer {
   return take(CID_LENGTH);
 }
 
+/**
+ * Makes the connection IDs a server issues. Random by default; an encoding a load balancer
+ * decodes (QUIC-LB) puts a server ID in each. Every ID has the same length, so a short header
+ * (which does not carry the length) can be routed.
+ */
+export interface CidGenerator {
+  /** Length in bytes of every ID it makes (1 to 20). */
+  readonly length: number;
+  /**
+   * Offset in each ID of 4 bytes that change from one ID to the next (random to an observer):
+   * workers behind SO_REUSEPORT can be steered on them.
+   */
+  readonly steeringOffset: number;
+  /** A new ID (the caller keeps it). */
+  next(): Buffer;
+}
+
+/** Random IDs of CID_LENGTH bytes: what a listener issues unless told otherwise. */
+export const RANDOM_CIDS: CidGenerator = Object.freeze({
+  length: CID_LENGTH,
+  steeringOffset: 0,
+  next: newCid,
+});
+
 /** A stateless reset token for a new connection ID (128 bits, as quiche takes it). */
 export function newResetToken(): bigint {
   const bytes = take(16);
@@ -107,13 +131,13 @@ export class CidTable<T> {
 
 /**
  * Where the DCID of a datagram's first packet lies, without parsing further: long headers
- * carry its length, short headers use ours. Returns the DCID length and writes nothing; -1
+ * carry its length, short headers use ours (`shortLength`, the length of the IDs we issue). Returns the DCID length and writes nothing; -1
  * when the datagram is too short to hold one.
  */
-export function dcidLength(datagram: Uint8Array): number {
+export function dcidLength(datagram: Uint8Array, shortLength = CID_LENGTH): number {
   const n = datagram.length;
   if (n < 1) return -1;
-  if ((datagram[0]! & 0x80) === 0) return n >= 1 + CID_LENGTH ? CID_LENGTH : -1;
+  if ((datagram[0]! & 0x80) === 0) return n >= 1 + shortLength ? shortLength : -1;
   if (n < 6) return -1;
   const length = datagram[5]!;
   return n >= 6 + length ? length : -1;

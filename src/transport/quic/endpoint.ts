@@ -16,7 +16,7 @@ import {
 } from '../datagram/index.js';
 import { resolveHost } from '../udp/socket.js';
 import type { HostPort } from './binding.js';
-import { CidTable, dcidLength, dcidOffset } from './cid.js';
+import { CID_LENGTH, CidTable, dcidLength, dcidOffset } from './cid.js';
 import { MAX_SEND_UDP_PAYLOAD } from './config.js';
 import { DeadlineHeap } from './deadlines.js';
 import type { QuicSession, SessionTransport } from './session.js';
@@ -109,6 +109,11 @@ export class QuicEndpoint implements SessionTransport {
   #closed = false;
   /** Close the socket once the last session is retired (client endpoints). */
   closeWhenIdle = false;
+  /**
+   * Length of the connection IDs this endpoint's sessions issue, which short headers do not
+   * carry: a listener with its own `CidGenerator` sets it before the first datagram.
+   */
+  shortCidLength = CID_LENGTH;
 
   private constructor(socket: DatagramSocket, local: HostPort, connected: boolean) {
     this.socket = socket;
@@ -176,7 +181,7 @@ export class QuicEndpoint implements SessionTransport {
 
   readonly #onMessage = (msg: Buffer, address: string, port: number, info: ReceiveInfo): void => {
     this.stats.received++;
-    const length = dcidLength(msg);
+    const length = dcidLength(msg, this.shortCidLength);
     if (length < 0) {
       this.stats.garbage++;
       return;

@@ -5,7 +5,7 @@ import { QuicListener, type QuicListenOptions } from './listener.js';
 import type { QuicSession } from './session.js';
 
 export { type Quiche, quiche } from './binding.js';
-export { CID_LENGTH } from './cid.js';
+export { CID_LENGTH, type CidGenerator, RANDOM_CIDS } from './cid.js';
 export type { QuicIdentity } from './config.js';
 export { connectQuic, type QuicConnectOptions } from './connect.js';
 export { QuicDatagramChannel } from './datagrams.js';

@@ -25,7 +25,7 @@ import type { ListenerStats, ListenOptions } from '../types.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
 import { RateMeter, TokenBucket } from './admission.js';
 import { type HostPort, quiche } from './binding.js';
-import { CID_LENGTH, CidTable, newCid } from './cid.js';
+import { type CidGenerator, CidTable, RANDOM_CIDS } from './cid.js';
 import {
   DEFAULT_ALPN,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -141,6 +141,11 @@ export interface QuicListenOptions extends ListenOptions {
   /** See QuicClientHelloHook (named and answered as the TLS listener's hook). */
   clientHello?: QuicClientHelloHook;
   limits?: Partial<QuicLimits>;
+  /**
+   * Makes the connection IDs the listener issues (Retry's, each session's first and spares);
+   * default random, CID_LENGTH bytes.
+   */
+  cids?: CidGenerator;
   /** Leaves for a listener without `cert`/`key`, per SNI; default: the CA of `confdir` (as the TLS listener). */
   certs?: CertStore;
   /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
@@ -239,6 +244,7 @@ const peerKey = (address: string, port: number): string => `${address}|${port}`;
 export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly endpoint: QuicEndpoint;
   readonly limits: QuicLimits;
+  readonly #cids: CidGenerator;
   readonly #options: QuicListenOptions;
   readonly #pending = new CidTable<PendingHandshake>();
   readonly #pendingSet = new Set<PendingHandshake>();
@@ -284,6 +290,8 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     this.endpoint = endpoint;
     this.#options = options;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#cids = options.cids ?? RANDOM_CIDS;
+    endpoint.shortCidLength = this.#cids.length;
     const perSecond = this.limits.maxDecryptsPerSecond;
     this.#decrypts = new TokenBucket(perSecond, Math.ceil(perSecond / 4));
     const retriesPerSecond = this.limits.maxRetriesPerSecond;
@@ -394,7 +402,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#counts.versionNegotiations++;
       return;
     }
-    const parsed = parsePacketHeader(msg, 0, CID_LENGTH);
+    const parsed = parsePacketHeader(msg, 0, this.#cids.length);
     if (parsed.status !== 'done') {
       this.endpoint.stats.garbage++;
       return;
@@ -472,7 +480,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       this.#counts.loadDrops++;
       return;
     }
-    const scid = newCid();
+    const scid = this.#cids.next();
     const token = this.#tokens.mint(dcid, scid, rinfo.address, rinfo.port, now);
     const n = quiche().retry(clientScid, dcid, scid, token, version, this.#out);
     this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address, local);
@@ -566,7 +574,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     let session: QuicSession<Client>;
     try {
       const config = this.#configs.get(identity, this.#settings(alpn));
-      const scid = pending.odcid !== null ? pending.dcid : newCid();
+      const scid = pending.odcid !== null ? pending.dcid : this.#cids.next();
       const engine = quiche().Connection.accept(
         scid,
         pending.odcid,
@@ -586,6 +594,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         observer: pending.observer,
         keylog: this.#options.keylog,
         maxCids: this.limits.maxCidsPerSession,
+        cids: this.#cids,
         timeoutMessage: 'Handshake timed out',
       });
       if (pending.odcid === null) session.routeHandshake(pending.dcid);
@@ -640,7 +649,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
 
   /** Refused before any state: a CONNECTION_CLOSE (by default CONNECTION_REFUSED) in an Initial of our own. */
   #refuse(pending: PendingHandshake, errorCode: number = QuicErrorCode.CONNECTION_REFUSED): void {
-    const scid = parsePacketHeader(pending.datagrams[0]!, 0, CID_LENGTH);
+    const scid = parsePacketHeader(pending.datagrams[0]!, 0, this.#cids.length);
     if (scid.status === 'done' && scid.value.form === 'long' && isSupportedVersion(pending.version)) {
       const refusal = connectionCloseInitial(
         pending.version,

@@ -10,7 +10,7 @@ import { quicVersionFromWire } from '../../handshake/versions.js';
 import { BaseSession } from '../session.js';
 import type { DatagramSession, StreamSession } from '../types.js';
 import type { ConnectionError, HostPort, QuicheConnection, RecvInfo } from './binding.js';
-import { newCid, newResetToken } from './cid.js';
+import { type CidGenerator, newResetToken, RANDOM_CIDS } from './cid.js';
 import { QuicDatagramChannel } from './datagrams.js';
 import type { EndpointStats } from './endpoint.js';
 import { describeClose, isCleanClose, QuicErrorCode } from './errors.js';
@@ -54,6 +54,8 @@ export interface QuicSessionInit<C extends Client | Server> {
   keylog?: KeylogTarget;
   /** Source connection IDs we issue at most (routing table entries per session). */
   maxCids: number;
+  /** Makes the spare source connection IDs (a listener's generator); default random. */
+  cids?: CidGenerator;
   /** Client side, no SNI sent for an IP literal: the IP the leaf certificate must name. */
   verifyIp?: string | null;
   /** Handshake timeout text for the model when quiche's idle timer ends a handshake. */
@@ -103,6 +105,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
    */
   #handshakeRoute: Uint8Array | null = null;
   readonly #maxCids: number;
+  readonly #cids: CidGenerator;
   readonly #verifyIp: string | null;
   readonly #timeoutMessage: string;
   #observer: InitialObserver | null;
@@ -134,6 +137,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     this.scratch = init.transport.scratch;
     this.#observer = init.observer;
     this.#maxCids = Math.max(1, init.maxCids);
+    this.#cids = init.cids ?? RANDOM_CIDS;
     this.#verifyIp = init.verifyIp ?? null;
     this.#timeoutMessage = init.timeoutMessage ?? 'Handshake timed out';
     this.#nextBidi = init.isServer ? 1 : 0;
@@ -279,7 +283,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     this.#keylog?.drain(conn);
     // spare connection IDs, so the peer can move to a new path (bounded per session)
     for (let i = this.#scids.length; i < this.#maxCids && engine.sourceCidsLeft() > 0; i++) {
-      const cid = newCid();
+      const cid = this.#cids.next();
       if (!this.#addScid(cid)) continue;
       if (!this.#try(() => engine.newSourceCid(cid, newResetToken(), false))) {
         this.#transport.unregister(cid);
