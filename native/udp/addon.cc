@@ -9,6 +9,7 @@
 #include <netinet/udp.h>
 #include <node_api.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -153,6 +154,31 @@ bool ParseSockaddr(int family, const std::string& text, int port, sockaddr_stora
   return true;
 }
 
+// The BindFlag options, then bind(2): 0 | -errno. Shared by datagram sockets and tcpListen.
+int BindWith(int fd, int family, const std::string& address, int port, int64_t flags) {
+  int one = 1;
+  if ((flags & kBindReuseAddr) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    return -errno;
+  if ((flags & kBindReusePort) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    return -errno;
+  if (family == AF_INET6) {
+    int only = (flags & kBindIpv6Only) != 0 ? 1 : 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) return -errno;
+  }
+  if ((flags & kBindTransparent) != 0) {
+    int r = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                               : setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
+    if (r != 0) return -errno;
+    // a dual-stack socket's IPv4 traffic follows the IPv4 option
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
+  }
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!ParseSockaddr(family, address, port, &ss, &len)) return -EINVAL;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return -errno;
+  return 0;
+}
+
 napi_value AddressPair(napi_env env, const sockaddr_storage& ss) {
   char text[INET6_ADDRSTRLEN] = "";
   int port = 0;
@@ -235,27 +261,7 @@ napi_value Bind(napi_env env, napi_callback_info info) {
   if (!GetString(env, a.argv[1], &address) || !GetInt(env, a.argv[2], &port) || !GetInt(env, a.argv[3], &flags))
     return nullptr;
   if (s == nullptr) return Int(env, -EBADF);
-  int one = 1;
-  if ((flags & kBindReuseAddr) != 0 && setsockopt(s->fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
-    return Int(env, -errno);
-  if ((flags & kBindReusePort) != 0 && setsockopt(s->fd(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-    return Int(env, -errno);
-  if (s->family() == AF_INET6) {
-    int only = (flags & kBindIpv6Only) != 0 ? 1 : 0;
-    if (setsockopt(s->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) return Int(env, -errno);
-  }
-  if ((flags & kBindTransparent) != 0) {
-    int r = s->family() == AF_INET6 ? setsockopt(s->fd(), IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
-                                    : setsockopt(s->fd(), IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
-    if (r != 0) return Int(env, -errno);
-    // a dual-stack socket's IPv4 traffic follows the IPv4 option
-    if (s->family() == AF_INET6) setsockopt(s->fd(), IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
-  }
-  sockaddr_storage ss;
-  socklen_t len = 0;
-  if (!ParseSockaddr(s->family(), address, static_cast<int>(port), &ss, &len)) return Int(env, -EINVAL);
-  if (bind(s->fd(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return Int(env, -errno);
-  return Int(env, 0);
+  return Int(env, BindWith(s->fd(), s->family(), address, static_cast<int>(port), flags));
 }
 
 // connect(id, address, port): 0 | -errno
@@ -471,6 +477,53 @@ napi_value ParseAddress(napi_env env, napi_callback_info info) {
   return Int(env, 6);
 }
 
+// tcpListen(address, port, flags): a bound TCP socket (BindFlag options: IP_TRANSPARENT for
+// TPROXY, SO_REUSEPORT), its fd for net.Server's listen({ fd }), which listens and owns it; or
+// -errno. Node's net cannot set IP_TRANSPARENT before bind.
+napi_value TcpListen(napi_env env, napi_callback_info info) {
+  Args a;
+  std::string address;
+  int64_t port = 0;
+  int64_t flags = 0;
+  if (!GetArgs(env, info, &a) || !GetString(env, a.argv[0], &address) || !GetInt(env, a.argv[1], &port) ||
+      !GetInt(env, a.argv[2], &flags))
+    return nullptr;
+  in_addr probe;
+  int family = inet_pton(AF_INET, address.c_str(), &probe) == 1 ? AF_INET : AF_INET6;
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Int(env, -errno);
+  int r = BindWith(fd, family, address, static_cast<int>(port), flags | kBindReuseAddr);
+  if (r != 0) {
+    close(fd);
+    return Int(env, r);
+  }
+  return Int(env, fd);
+}
+
+// SO_ORIGINAL_DST (linux/netfilter_ipv4.h); IP6T_SO_ORIGINAL_DST has the same number at SOL_IPV6.
+constexpr int kSoOriginalDst = 80;
+
+// originalDestination(fd): [address, port] where an accepted TCP connection was going before a
+// REDIRECT (DNAT) rule brought it here (conntrack's original tuple), or -errno (ENOENT: no NAT).
+napi_value OriginalDestination(napi_env env, napi_callback_info info) {
+  Args a;
+  int64_t fd = 0;
+  if (!GetArgs(env, info, &a) || !GetInt(env, a.argv[0], &fd)) return nullptr;
+  sockaddr_storage local;
+  socklen_t len = sizeof local;
+  if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &len) != 0) return Int(env, -errno);
+  sockaddr_storage original;
+  std::memset(&original, 0, sizeof original);
+  len = sizeof original;
+  const auto& l6 = reinterpret_cast<const sockaddr_in6&>(local);
+  // an IPv4 connection on a dual-stack socket was tracked as IPv4
+  bool v4 = local.ss_family == AF_INET || IN6_IS_ADDR_V4MAPPED(&l6.sin6_addr);
+  int r = v4 ? getsockopt(static_cast<int>(fd), IPPROTO_IP, kSoOriginalDst, &original, &len)
+             : getsockopt(static_cast<int>(fd), IPPROTO_IPV6, kSoOriginalDst, &original, &len);
+  if (r != 0) return Int(env, -errno);
+  return AddressPair(env, original);
+}
+
 napi_value Module(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -490,6 +543,8 @@ napi_value Module(napi_env env, napi_value exports) {
       {"ref", Ref},
       {"stats", Stats},
       {"parseAddress", ParseAddress},
+      {"tcpListen", TcpListen},
+      {"originalDestination", OriginalDestination},
   };
   for (const auto& f : functions) {
     napi_value fn = nullptr;

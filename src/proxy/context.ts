@@ -98,6 +98,24 @@ export interface Socks5Stats {
   destinationFailures: number;
 }
 
+/** The transparent modes' counters. */
+export interface TransparentStats {
+  /** TCP connections accepted, and those a REDIRECT rule brought (SO_ORIGINAL_DST differed from the local address). */
+  connections: number;
+  redirected: number;
+  /** UDP original destinations opened (each a transparent socket and its layers), and live now. */
+  destinations: number;
+  liveDestinations: number;
+  /** Flows addressed to the proxy's own port (no rule brought them): refused, no loop. */
+  selfAddressed: number;
+  /** Datagrams without an original destination (no TPROXY rule brought them): dropped. */
+  noDestination: number;
+  /** Datagrams dropped: past the destinations' cap, while one opened (queue full), or its layers could not start. */
+  destinationLimitDrops: number;
+  pendingDrops: number;
+  destinationFailures: number;
+}
+
 /** Counters of a proxy since it started. */
 export interface ProxyStats {
   /** Flows started (a client leg accepted), and live now. */
@@ -114,6 +132,7 @@ export interface ProxyStats {
   queueDrops: number;
   /** The SOCKS5 modes' counters. */
   socks5: Socks5Stats;
+  transparent: TransparentStats;
   /** What `impair` did to the datagrams (and stream chunks) per direction; null without it. */
   impair: ImpairStats | null;
 }
@@ -140,6 +159,17 @@ export class ProxyContext {
     loopDrops: 0,
     pendingDrops: 0,
     destinationEvictions: 0,
+    destinationFailures: 0,
+  };
+  readonly transparent: TransparentStats = {
+    connections: 0,
+    redirected: 0,
+    destinations: 0,
+    liveDestinations: 0,
+    selfAddressed: 0,
+    noDestination: 0,
+    destinationLimitDrops: 0,
+    pendingDrops: 0,
     destinationFailures: 0,
   };
   /** The link's impairment; null (the default) leaves every socket and stream as it is. */
@@ -188,6 +218,7 @@ export class ProxyContext {
         refusals: { ...this.socks5.refusals },
         handshakeFailures: { ...this.socks5.handshakeFailures },
       },
+      transparent: { ...this.transparent },
       impair: this.impair?.stats ?? null,
     };
   }

@@ -47,8 +47,25 @@ export interface Socks5Mode {
   listenPort?: number;
 }
 
+/**
+ * A transparent proxy, mitmproxy's `transparent`, `transparent@PORT`, `transparent@HOST:PORT`
+ * (Linux, CAP_NET_ADMIN): firewall rules bring flows for other hosts here, and each flow's
+ * server is the address its client dialed. TCP: TPROXY (the listening socket has
+ * IP_TRANSPARENT) or REDIRECT (SO_ORIGINAL_DST). UDP: TPROXY (each datagram's IP_ORIGDSTADDR;
+ * replies leave from a transparent socket bound to that address). Both on one port, and each
+ * flow then goes through the next-layer decision: TLS, DTLS and QUIC are intercepted or passed
+ * through as in reverse mode, anything else relayed raw.
+ */
+export interface TransparentMode {
+  kind: 'transparent';
+  /** The spec as given, recorded on every Client (`proxyMode`). */
+  spec: string;
+  listenHost?: string;
+  listenPort?: number;
+}
+
 /** A parsed `--mode` spec (mitmproxy's strings). */
-export type ProxyMode = ReverseMode | Socks5Mode;
+export type ProxyMode = ReverseMode | Socks5Mode | TransparentMode;
 
 /** The port a SOCKS5 mode listens on when neither its spec nor the proxy names one (RFC 1928). */
 export const SOCKS5_DEFAULT_PORT = 1080;
@@ -56,6 +73,7 @@ export const SOCKS5_DEFAULT_PORT = 1080;
 const HOST = String.raw`(\[[0-9a-fA-F:.%\w]+\]|[^:/[\]@]+)`;
 const SPEC = new RegExp(String.raw`^reverse:([a-z]+):\/\/${HOST}:(\d{1,5})\/?(?:@(?:${HOST}:)?(\d{1,5}))?$`);
 const SOCKS5 = new RegExp(String.raw`^socks5(?:@(?:${HOST}:)?(\d{1,5}))?$`);
+const TRANSPARENT = new RegExp(String.raw`^transparent(?:@(?:${HOST}:)?(\d{1,5}))?$`);
 
 const unbracket = (host: string): string => (host.startsWith('[') ? host.slice(1, -1) : host);
 
@@ -68,20 +86,24 @@ function port(text: string, what: string, min: number): number {
 /**
  * Parses a mode spec string: `reverse:udp://example.com:53`, `reverse:tcp://[::1]:8080`, and
  * with a listen address as mitmproxy writes it: `reverse:tls://example.com:443@8443`,
- * `reverse:quic://[::1]:443@127.0.0.1:4433`; `socks5`, `socks5@1081`, `socks5@[::1]:1080`.
+ * `reverse:quic://[::1]:443@127.0.0.1:4433`; `socks5`, `socks5@1081`, `socks5@[::1]:1080`;
+ * `transparent`, `transparent@0.0.0.0:8080`.
  */
 export function parseMode(spec: string): ProxyMode {
-  const socks = SOCKS5.exec(spec);
-  if (socks) {
-    const mode: Socks5Mode = { kind: 'socks5', spec };
-    if (socks[1] !== undefined) mode.listenHost = unbracket(socks[1]);
-    if (socks[2] !== undefined) mode.listenPort = port(socks[2], 'listen port', 0);
+  const listening = SOCKS5.exec(spec) ?? TRANSPARENT.exec(spec);
+  if (listening) {
+    const mode: Socks5Mode | TransparentMode = {
+      kind: spec.startsWith('socks5') ? 'socks5' : 'transparent',
+      spec,
+    };
+    if (listening[1] !== undefined) mode.listenHost = unbracket(listening[1]);
+    if (listening[2] !== undefined) mode.listenPort = port(listening[2], 'listen port', 0);
     return mode;
   }
   const m = SPEC.exec(spec);
   if (!m)
     throw new ModeError(
-      `not a mode spec (reverse:SCHEME://HOST:PORT[@[HOST:]PORT], socks5[@[HOST:]PORT]): ${spec}`,
+      `not a mode spec (reverse:SCHEME://HOST:PORT[@[HOST:]PORT], socks5[@[HOST:]PORT], transparent[@[HOST:]PORT]): ${spec}`,
     );
   const scheme = m[1] as Scheme;
   if (!(SCHEMES as readonly string[]).includes(scheme)) {

@@ -23,6 +23,7 @@ import { startQuicMode } from './layers/quic.js';
 import { startSocks5Mode } from './layers/socks5.js';
 import { type ModeServer, startTcpMode } from './layers/tcp.js';
 import { startTlsMode, upstreamTrust } from './layers/tls.js';
+import { startTransparentMode } from './layers/transparent.js';
 import { startUdpMode } from './layers/udp.js';
 import { ModeError, modeListenPort, type ProxyMode, parseMode } from './modes.js';
 
@@ -201,9 +202,9 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
       quicRetry: options.quicRetry ?? false,
     };
     const impair = options.impair === undefined ? null : impairment(options.impair, modes);
-    // SOCKS5 flows may be TLS, DTLS or QUIC: they need the CA too
+    // SOCKS5 and transparent flows may be TLS, DTLS or QUIC: they need the CA too
     const needsCa = modes.some(
-      (m) => m.kind === 'socks5' || m.scheme === 'tls' || m.scheme === 'dtls' || m.scheme === 'quic',
+      (m) => m.kind !== 'reverse' || m.scheme === 'tls' || m.scheme === 'dtls' || m.scheme === 'quic',
     );
     const certs = needsCa
       ? new CertStore(await CertificateAuthority.open(options.confdir))
@@ -279,6 +280,7 @@ function impairment(given: string | ImpairSpec, modes: readonly ProxyMode[]): Im
 
 function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
   if (mode.kind === 'socks5') return startSocks5Mode(ctx, mode);
+  if (mode.kind === 'transparent') return startTransparentMode(ctx, mode);
   switch (mode.scheme) {
     case 'tcp':
       return startTcpMode(ctx, mode);

@@ -50,6 +50,11 @@ export interface ListenOptions extends SecurityOptions {
   noDelay?: boolean;
   /** The proxy mode recorded on every Client (`proxyMode`); default "regular". */
   proxyMode?: string;
+  /**
+   * TCP and TLS listeners (Linux, CAP_NET_ADMIN): bind with IP_TRANSPARENT, so connections a
+   * TPROXY rule steers here are accepted (their `sockname` is the address the client dialed).
+   */
+  transparent?: boolean;
 }
 
 /** Options every driver's `connect` takes (named as in `node:net` and `node:tls`). */

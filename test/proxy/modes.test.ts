@@ -83,3 +83,28 @@ describe('parseMode: socks5', () => {
     expect(modeListenPort(parseMode('reverse:udp://a:53@5353'), 0)).toBe(5353);
   });
 });
+
+describe('parseMode: transparent', () => {
+  it("reads transparent, transparent@PORT and transparent@HOST:PORT (mitmproxy's)", () => {
+    expect(parseMode('transparent')).toEqual({ kind: 'transparent', spec: 'transparent' });
+    expect(parseMode('transparent@8080')).toEqual({
+      kind: 'transparent',
+      spec: 'transparent@8080',
+      listenPort: 8080,
+    });
+    expect(parseMode('transparent@[::]:8080')).toEqual({
+      kind: 'transparent',
+      spec: 'transparent@[::]:8080',
+      listenHost: '::',
+      listenPort: 8080,
+    });
+    for (const bad of ['transparent@', 'transparent@99999', 'transparent:tcp', 'Transparent', 'transparentx'])
+      expect(() => parseMode(bad), bad).toThrow(ModeError);
+  });
+
+  it('listens on the proxy default port unless its spec names one', () => {
+    expect(modeListenPort(parseMode('transparent'), undefined)).toBe(0);
+    expect(modeListenPort(parseMode('transparent'), 8080)).toBe(8080);
+    expect(modeListenPort(parseMode('transparent@9090'), 8080)).toBe(9090);
+  });
+});

@@ -11,14 +11,15 @@ import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../
 import { parse, securityOptions, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
 
-export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] [--mode ...] [options]
+export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] | transparent[@[HOST:]PORT] [--mode ...] [options]
   Relay every client to the mode's HOST:PORT (socks5: to the destination each client asks for,
-  TCP by CONNECT and UDP by UDP ASSOCIATE) until stopped (SIGINT/SIGTERM), intercepting TLS,
+  TCP by CONNECT and UDP by UDP ASSOCIATE; transparent: to the address each client dialed,
+  brought here by TPROXY rules for TCP and UDP or REDIRECT for TCP; Linux, CAP_NET_ADMIN) until stopped (SIGINT/SIGTERM), intercepting TLS,
   DTLS and QUIC (the client leg gets a certificate of the wirelayer CA, the server leg is
   verified) unless the flow is ignored. Per flow, both legs' models are printed as they change
   (start, up, closed, error) with the flow's id, and a stream record when a stream ends. The
   bound addresses go to stderr. Schemes: tcp, tls, udp, dtls, quic.
-  --mode SPEC           reverse:SCHEME://HOST:PORT or socks5; repeatable (one listener each;
+  --mode SPEC           reverse:SCHEME://HOST:PORT, socks5 or transparent; repeatable (one listener each;
                         MODE@PORT or MODE@HOST:PORT says where that one listens)
   --listen-host H       address to listen on (default 127.0.0.1)
   --listen-port P       port to listen on (default 0: a free one, shown on stderr; socks5: 1080)
@@ -138,6 +139,7 @@ function streamLine(r: StreamRecord): string {
 
 /** The last record of `--json`: the proxy's counters, snake_case as the other records. */
 function statsRecord(stats: ProxyStats): string {
+  const t = stats.transparent;
   return JSON.stringify({
     event: 'stats',
     flows: stats.flows,
@@ -148,6 +150,17 @@ function statsRecord(stats: ProxyStats): string {
     hook_drops: stats.hookDrops,
     queue_drops: stats.queueDrops,
     impair: stats.impair,
+    transparent: {
+      connections: t.connections,
+      redirected: t.redirected,
+      destinations: t.destinations,
+      live_destinations: t.liveDestinations,
+      self_addressed: t.selfAddressed,
+      no_destination: t.noDestination,
+      destination_limit_drops: t.destinationLimitDrops,
+      pending_drops: t.pendingDrops,
+      destination_failures: t.destinationFailures,
+    },
   });
 }
 
@@ -159,7 +172,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     return 0;
   }
   if (values.mode === undefined || values.mode.length === 0)
-    throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT or socks5');
+    throw new UsageError('missing --mode reverse:SCHEME://HOST:PORT, socks5 or transparent');
   const modes = values.mode.map((spec) => {
     try {
       return parseMode(spec);
@@ -252,7 +265,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     );
   for (const l of proxy.listening) {
     process.stderr.write(
-      `wirelayer: listening on ${l.mode.kind === 'socks5' ? 'socks5' : l.mode.scheme}://${formatAddress(l.address)} (${l.mode.spec})\n`,
+      `wirelayer: listening on ${l.mode.kind === 'reverse' ? l.mode.scheme : l.mode.kind}://${formatAddress(l.address)} (${l.mode.spec})\n`,
     );
   }
 

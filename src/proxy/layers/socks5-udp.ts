@@ -30,10 +30,9 @@ import {
   Socks5Error,
   sameDestination,
 } from '../socks5/wire.js';
-import { startDtlsMode } from './dtls.js';
-import { startQuicMode } from './quic.js';
+import { DATAGRAM_LAYERS } from './datagram-layers.js';
 import type { ModeServer } from './tcp.js';
-import { DEFAULT_PENDING_LIMIT, startUdpMode } from './udp.js';
+import { DEFAULT_PENDING_LIMIT } from './udp.js';
 
 /** An IPv4-mapped IPv6 address as its IPv4 form (how a dual-stack socket reports IPv4 peers). */
 export const unmapped = (address: string): string =>
@@ -272,13 +271,6 @@ export class Association extends EventEmitter {
   }
 }
 
-/** The layers a destination's first datagram picks, by `detectDatagram`'s answer. */
-const START = {
-  raw: { scheme: 'udp', start: startUdpMode },
-  dtls: { scheme: 'dtls', start: startDtlsMode },
-  quic: { scheme: 'quic', start: startQuicMode },
-} as const;
-
 /**
  * One destination of an association, as a socket for the layers that carry its flow: its peer
  * is the client (the association's), `send` wraps a datagram in the destination's header back
@@ -340,7 +332,7 @@ export class Destination extends TunnelSocket {
   async #start(first: Buffer): Promise<void> {
     this.#state = 'starting';
     const { ctx, spec } = this.association;
-    const layer = START[detectDatagram(first)];
+    const layer = DATAGRAM_LAYERS[detectDatagram(first)];
     const mode: FlowMode = { scheme: layer.scheme, host: this.target.host, port: this.target.port, spec };
     let server: ModeServer;
     try {

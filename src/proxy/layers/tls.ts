@@ -434,7 +434,7 @@ export async function listenTls(
   ctx: ProxyContext,
   mode: Pick<FlowMode, 'spec' | 'listenHost' | 'listenPort'>,
   flows: WeakMap<Client, TlsFlow>,
-  options: Pick<TlsListenOptions, 'detect' | 'preamble'> = {},
+  options: Pick<TlsListenOptions, 'detect' | 'preamble' | 'transparent'> = {},
 ): Promise<TlsListener> {
   const listener = await TlsListener.listen({
     host: mode.listenHost ?? ctx.options.listenHost,

@@ -1,6 +1,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import type { ListenOptions } from '../types.js';
+import { bindTcpFd } from './transparent.js';
 
 /** A bound `net` server (default 127.0.0.1, port 0) and the address it got; rejects on bind errors. */
 export async function bindTcpServer(
@@ -13,7 +14,11 @@ export async function bindTcpServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () => {
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? 0;
+    // net cannot set IP_TRANSPARENT before bind: the addon binds, net listens on the fd
+    const where = options.transparent ? { fd: bindTcpFd(host, port, { transparent: true }) } : { host, port };
+    server.listen(where, () => {
       server.off('error', reject);
       resolve();
     });
