@@ -9,15 +9,16 @@
  * Runs as root (ip netns, nft; both provisioned by test/setup/peers.ts); the proxy and the client
  * are child processes started in their namespace with `ip netns exec`.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Namespaces, netnsId, sh } from '../helpers/netns.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const ID = `${process.pid % 100_000}${Math.floor(Math.random() * 100)}`;
+const ID = netnsId();
 const CLIENT_NS = `wlc${ID}`;
 const PROXY_NS = `wlp${ID}`;
 const VETH_CLIENT = `wvc${ID}`;
@@ -28,8 +29,7 @@ const PROXY_PORT = 15353;
 let dir: string;
 const children: ChildProcess[] = [];
 
-const sh = (args: readonly string[], input?: string): string =>
-  execFileSync(args[0]!, args.slice(1), { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+const ns = new Namespaces();
 
 /** JSON lines of a child's stdout, as they come. */
 function records(child: ChildProcess): { next(timeoutMs: number): Promise<Record<string, unknown>> } {
@@ -67,19 +67,12 @@ function inNamespace(ns: string, script: string): ChildProcess {
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'wirelayer-tproxy-'));
-  sh(['ip', 'netns', 'add', CLIENT_NS]);
-  sh(['ip', 'netns', 'add', PROXY_NS]);
-  sh(['ip', 'link', 'add', VETH_CLIENT, 'type', 'veth', 'peer', 'name', VETH_PROXY]);
-  sh(['ip', 'link', 'set', VETH_CLIENT, 'netns', CLIENT_NS]);
-  sh(['ip', 'link', 'set', VETH_PROXY, 'netns', PROXY_NS]);
-  for (const [ns, dev, address] of [
-    [CLIENT_NS, VETH_CLIENT, '10.77.0.2/24'],
-    [PROXY_NS, VETH_PROXY, '10.77.0.1/24'],
-  ] as const) {
-    sh(['ip', '-n', ns, 'addr', 'add', address, 'dev', dev]);
-    sh(['ip', '-n', ns, 'link', 'set', dev, 'up']);
-    sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-  }
+  ns.add(CLIENT_NS);
+  ns.add(PROXY_NS);
+  ns.link(
+    { ns: CLIENT_NS, dev: VETH_CLIENT, address: '10.77.0.2/24' },
+    { ns: PROXY_NS, dev: VETH_PROXY, address: '10.77.0.1/24' },
+  );
   sh(['ip', '-n', CLIENT_NS, 'route', 'add', 'default', 'via', '10.77.0.1']);
   // TPROXY's two halves: the rule marks and steers the datagram to our socket, and the marked
   // datagram is routed to this host (any address is local in table 100)
@@ -138,13 +131,7 @@ setTimeout(() => process.exit(3), 5000);
 
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const ns of [CLIENT_NS, PROXY_NS]) {
-    try {
-      sh(['ip', 'netns', 'del', ns]);
-    } catch {
-      // never made
-    }
-  }
+  ns.remove();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -8,13 +8,14 @@
  *   intercepted or passed through by the reverse mode's rules and hooks, anything else relayed.
  * - UDP (TPROXY): a transparent socket learns each datagram's original destination
  *   (IP_ORIGDSTADDR). The first datagram to a destination opens a transparent socket bound to
- *   that address and port; from then on the kernel hands it that destination's datagrams (TPROXY
- *   looks for a socket bound to the original address first), and its replies leave from the
- *   address the client sent to. Over that socket run the layers the first datagram picks (raw
- *   UDP, DTLS or QUIC), as in reverse mode, with the destination as their upstream.
+ *   that address and port, over which run the layers that datagram picks (raw UDP, DTLS or
+ *   QUIC), as in reverse mode, with the destination as their upstream: their replies leave from
+ *   the address the client sent to. Datagrams keep arriving on the mode's socket (TPROXY hands
+ *   a datagram to an unconnected socket only by the rule's port) and are handed to their
+ *   destination's socket as if they had arrived there.
  *
- * Per datagram on the mode's own socket (only a destination's first ones arrive there): a
- * string key and a map lookup.
+ * Per datagram on the mode's socket: a comparison with the last datagram's destination (most
+ * datagrams go where the previous one went), else a string key and a map lookup; then `inject`.
  */
 import { networkInterfaces } from 'node:os';
 import type { Address, Client } from '../../connection/index.js';
@@ -115,6 +116,8 @@ async function startTransparentTcp(
 /** Transparent UDP: the mode's socket, and a destination per original address. */
 class TransparentDatagrams {
   readonly #destinations = new Map<string, Destination>();
+  /** The destination of the last datagram. */
+  #last: Destination | null = null;
   readonly #own: Set<string>;
   readonly #max: number;
   readonly #timer: NodeJS.Timeout;
@@ -158,6 +161,11 @@ class TransparentDatagrams {
   }
 
   readonly #receive = (datagram: Buffer, address: string, port: number, info: ReceiveInfo): void => {
+    const last = this.#last;
+    if (last !== null && info.originalPort === last.address[1] && info.originalAddress === last.original) {
+      last.deliver(datagram, address, port);
+      return;
+    }
     const stats = this.ctx.transparent;
     const original = info.originalAddress === null ? null : unmapped(info.originalAddress);
     if (original === null) {
@@ -175,16 +183,18 @@ class TransparentDatagrams {
         stats.destinationLimitDrops++;
         return;
       }
-      destination = new Destination(this, key, [original, info.originalPort]);
+      destination = new Destination(this, key, info.originalAddress!, [original, info.originalPort]);
       this.#destinations.set(key, destination);
       stats.destinations++;
       stats.liveDestinations++;
     }
+    this.#last = destination;
     destination.deliver(datagram, address, port);
   };
 
   /** A destination ended: its address may be opened again. */
   forget(destination: Destination): void {
+    if (this.#last === destination) this.#last = null;
     if (this.#destinations.get(destination.key) === destination) {
       this.#destinations.delete(destination.key);
       this.ctx.transparent.liveDestinations--;
@@ -214,19 +224,27 @@ class Destination {
   #pending: { datagram: Buffer; address: string; port: number }[] = [];
   #starting: Promise<void> | null = null;
   #ending: Promise<void> | null = null;
-  /** Datagrams either way at the last sweep, and sweeps since they last changed. */
+  /** Datagrams handed to it, either way at the last sweep, and sweeps since they last changed. */
+  #delivered = 0;
+  readonly #ipv4: boolean;
   #seen = -1;
   #idle = 0;
 
   constructor(
     readonly owner: TransparentDatagrams,
     readonly key: string,
+    /** The address as the mode's socket reports it (IPv4-mapped on a dual-stack socket). */
+    readonly original: string,
     readonly address: Address,
-  ) {}
+  ) {
+    this.#ipv4 = !address[0].includes(':');
+  }
 
-  deliver(datagram: Buffer, address: string, port: number): void {
+  deliver(datagram: Buffer, from: string, port: number): void {
+    this.#delivered++;
+    // an IPv4 client reaches a dual-stack mode socket as ::ffff:a.b.c.d; our socket is IPv4
+    const address = this.#ipv4 && from.startsWith('::ffff:') ? unmapped(from) : from;
     if (this.#state === 'up') {
-      // sent to the mode's socket before ours was bound (or a race with the kernel's lookup)
       this.#socket!.inject(datagram, address, port);
       return;
     }
@@ -275,8 +293,7 @@ class Destination {
   idleTick(): number {
     const socket = this.#socket;
     if (socket === null || this.#state !== 'up') return 0;
-    const { received, sent } = socket.stats;
-    const seen = received + sent;
+    const seen = this.#delivered + socket.stats.sent;
     if (seen !== this.#seen) {
       this.#seen = seen;
       this.#idle = 0;
