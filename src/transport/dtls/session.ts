@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { certificateFromDer } from '../../certs/parsed.js';
 import { Client, now, type Server } from '../../connection/index.js';
 import { parseDtlsClientHello } from '../../handshake/dtls/hello.js';
 import { describeHookFailure, ERR_CLIENT_HELLO_HOOK } from '../errors.js';
@@ -262,10 +262,10 @@ export class DtlsLayerSession<C extends Client | Server>
     conn.tlsVersion = info.version;
     conn.cipher = info.cipher;
     conn.alpn = info.alpn ?? '';
-    conn.certificateList = engine.peerCertificates().map((der) => new X509Certificate(der));
+    conn.certificateList = engine.peerCertificates().map((der) => certificateFromDer(der));
     if (conn instanceof Client) {
       const own = engine.localCertificate();
-      conn.mitmcert = own === null ? null : new X509Certificate(own);
+      conn.mitmcert = own === null ? null : certificateFromDer(own);
     }
     conn.timestampTlsSetup = now();
     this.markUp();

@@ -4,7 +4,7 @@
  * what quiche has to send, and rearms the session's deadline. The model is filled from the
  * wire: ClientHello and ServerHello from the Initial packets, the rest from quiche.
  */
-import { X509Certificate } from 'node:crypto';
+import { certificateFromDer } from '../../certs/parsed.js';
 import { type Client, ConnectionState, now, type Server } from '../../connection/index.js';
 import { quicVersionFromWire } from '../../handshake/versions.js';
 import { BaseSession } from '../session.js';
@@ -261,7 +261,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     const engine = this.engine;
     const chain = engine.peerCertChain() ?? [];
     try {
-      conn.certificateList = chain.map((der) => new X509Certificate(der));
+      conn.certificateList = chain.map((der) => certificateFromDer(der));
     } catch {
       conn.certificateList = [];
     }
