@@ -15,6 +15,7 @@
  * Runs as root; the proxy is the built CLI, started in the router with `ip netns exec`.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -84,12 +85,18 @@ async function recordWhere(match: (r: Row) => boolean, timeoutMs = 10_000): Prom
   }
 }
 
-/** Runs a node script in the client namespace; its JSON lines. */
-function clientScript(name: string, body: string): Row[] {
+/**
+ * Runs a node script in the client namespace to its end; its JSON lines. Asynchronously: the
+ * test's own event loop must go on reading the proxy's output meanwhile (a full pipe stops it).
+ */
+async function clientScript(name: string, body: string): Promise<Row[]> {
   const file = join(dir, `${name}.mjs`);
   writeFileSync(file, body);
-  return ns
-    .exec(CLIENT, [process.execPath, file])
+  const script = ns.spawn(CLIENT, process.execPath, [file]);
+  const [code] = (await once(script.child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${name}.mjs exited ${code}: ${script.output()}`);
+  return script
+    .output()
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Row);
@@ -235,7 +242,7 @@ describe.for(FAMILIES)(
     const ours = (r: Row): boolean => plain((r.address as [string, number] | null)?.[0]) === f.server;
 
     it('TLS by TPROXY: intercepted, the server leg dialed to the address the client dialed', async () => {
-      const [answer] = clientScript(
+      const [answer] = await clientScript(
         'tls',
         `import { connect } from 'node:tls';
 const s = connect({ host: '${f.server}', port: 443, servername: 'upstream.test', rejectUnauthorized: false }, () => {
@@ -268,7 +275,7 @@ setTimeout(() => process.exit(3), 8000).unref();
     });
 
     it('plain TCP by REDIRECT (SO_ORIGINAL_DST) and by TPROXY: relayed to the original destination', async () => {
-      const answers = clientScript(
+      const answers = await clientScript(
         'tcp',
         `import { connect } from 'node:net';
 for (const port of [9000, 7000]) {
@@ -302,7 +309,7 @@ for (const port of [9000, 7000]) {
     });
 
     it('raw UDP by TPROXY: the answer comes from the address the client sent to', async () => {
-      const [answer] = clientScript(
+      const [answer] = await clientScript(
         'udp',
         `import { createSocket } from 'node:dgram';
 const s = createSocket('udp${f.family}');
