@@ -39,7 +39,12 @@ export function bindTcpFd(host: string, port: number, flags: TcpBindFlags): numb
     port,
     (flags.transparent ? BindFlag.transparent : 0) | (flags.reusePort ? BindFlag.reusePort : 0),
   );
-  if (fd < 0) throw systemError(fd, 'bind', host, port);
+  if (fd < 0) {
+    const error = systemError(fd, 'bind', host, port);
+    if (error.code === 'EPERM' && flags.transparent)
+      error.message += ' (IP_TRANSPARENT needs CAP_NET_ADMIN: run as root or grant the capability)';
+    throw error;
+  }
   return fd;
 }
 
