@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, { synopsis: string; load(): Promise<Comman
   inspect: { synopsis: 'wirelayer inspect CAPTURE [--json]', load: () => import('./commands/inspect.js') },
   proxy: {
     synopsis:
-      'wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] [--mode ...] [options]',
+      'wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] | transparent[@[HOST:]PORT] [--mode ...] [options]',
     load: () => import('./commands/proxy.js'),
   },
   load: {
