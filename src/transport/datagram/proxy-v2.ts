@@ -170,7 +170,8 @@ export class ProxyHeaderReader {
   /** Decodes the header at the start of `bytes`: true, or false with `error` set. */
   read(bytes: Uint8Array): boolean {
     if (bytes.length < PROXY_V2_FIXED_LENGTH) {
-      // a shorter buffer that is not even a signature's start is reported as such
+      // a shorter buffer that is not even a signature's start (nothing at all included) has no header
+      if (bytes.length === 0) return this.#fail('ERR_PROXY_HEADER_SIGNATURE', 0);
       for (let i = 0; i < bytes.length && i < 12; i++)
         if (bytes[i] !== SIGNATURE[i]) return this.#fail('ERR_PROXY_HEADER_SIGNATURE', i);
       return this.#fail('ERR_PROXY_HEADER_TRUNCATED', bytes.length);
