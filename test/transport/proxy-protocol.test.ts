@@ -4,13 +4,13 @@
  * header's source, two clients behind one balancer are two flows, replies go back to the
  * balancer without a header, and what is malformed or missing is dropped and counted. Real DTLS
  * (openssl s_client) and QUIC (gtlsclient) clients reach our listeners through the balancer.
+ * (vitest.config.ts runs this file on both datagram backends.)
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Address, Client } from '../../src/connection/index.js';
 import { serve } from '../../src/load/serve.js';
-import type { DatagramBackend } from '../../src/transport/datagram/index.js';
 import { encodeProxyHeader, hasProxyV2Signature } from '../../src/transport/datagram/proxy-v2.js';
 import { dtls } from '../../src/transport/dtls/index.js';
 import { quic } from '../../src/transport/quic/index.js';
@@ -44,7 +44,6 @@ const CLIENT = {
   '::1': ['2001:db8::1', '2001:db8::2'],
 } as const;
 const HOSTS = ['127.0.0.1', '::1'] as const;
-const BACKENDS: DatagramBackend[] = ['native', 'dgram'];
 
 const withHeader = (source: Address, to: Address, payload: string): Buffer =>
   Buffer.concat([udpProxyHeader(source, to), Buffer.from(payload)]);
@@ -61,56 +60,53 @@ function echoFlows(listener: UdpListener): UdpFlowSession[] {
 
 describe('UDP listener with proxyProtocol', () => {
   for (const host of HOSTS) {
-    for (const backend of BACKENDS) {
-      it(`takes each header's source as a flow's peer, answers through the balancer without a header (${host}, ${backend})`, async () => {
-        await using listener = await UdpListener.listen({
-          host,
-          datagramBackend: backend,
-          proxyProtocol: { trusted: [host] },
-        });
-        const flows = echoFlows(listener);
-        const balancer = await boundSocket(host);
-        const replies: Buffer[] = [];
-        balancer.on('message', (d: Buffer) => replies.push(d));
-        const to = listener.address;
-        const [a, b] = CLIENT[host];
-        balancer.send(withHeader([a, 1111], to, 'one'), to[1], host);
-        balancer.send(withHeader([b, 2222], to, 'two'), to[1], host);
-        await waitUntil(() => replies.length === 2, 'two replies');
-        expect(flows.map((f) => f.conn.peername).sort()).toEqual([
-          [a, 1111],
-          [b, 2222],
-        ]);
-        expect(flows.every((f) => f.conn.sockname[1] === to[1])).toBe(true);
-        // replies carry no header: exactly what the flows sent
-        expect(replies.map(String).sort()).toEqual(['one', 'two']);
-
-        // a LOCAL header: the balancer speaks for itself (a health check)
-        const local = Buffer.concat([
-          encodeProxyHeader({ command: 'local', addresses: { family: 'unspec' } }),
-          Buffer.from('health'),
-        ]);
-        balancer.send(local, to[1], host);
-        await waitUntil(() => replies.length === 3, 'the health check answered');
-        expect(flows[2]!.conn.peername).toEqual([host, balancer.address().port]);
-
-        // the same client through another balancer: one flow still, replies follow the client
-        const second = await boundSocket(host);
-        const secondReplies: Buffer[] = [];
-        second.on('message', (d: Buffer) => secondReplies.push(d));
-        second.send(withHeader([a, 1111], to, 'moved'), to[1], host);
-        await waitUntil(() => secondReplies.length === 1, 'the reply through the second balancer');
-        expect(String(secondReplies[0])).toBe('moved');
-        expect(flows).toHaveLength(3);
-        expect(listener.stats.proxyProtocol).toMatchObject({
-          proxied: 3,
-          local: 1,
-          malformed: 0,
-          missing: 0,
-        });
-        expect(listener.stats.flowsOpened).toBe(3);
+    it(`takes each header's source as a flow's peer, answers through the balancer without a header (${host})`, async () => {
+      await using listener = await UdpListener.listen({
+        host,
+        proxyProtocol: { trusted: [host] },
       });
-    }
+      const flows = echoFlows(listener);
+      const balancer = await boundSocket(host);
+      const replies: Buffer[] = [];
+      balancer.on('message', (d: Buffer) => replies.push(d));
+      const to = listener.address;
+      const [a, b] = CLIENT[host];
+      balancer.send(withHeader([a, 1111], to, 'one'), to[1], host);
+      balancer.send(withHeader([b, 2222], to, 'two'), to[1], host);
+      await waitUntil(() => replies.length === 2, 'two replies');
+      expect(flows.map((f) => f.conn.peername).sort()).toEqual([
+        [a, 1111],
+        [b, 2222],
+      ]);
+      expect(flows.every((f) => f.conn.sockname[1] === to[1])).toBe(true);
+      // replies carry no header: exactly what the flows sent
+      expect(replies.map(String).sort()).toEqual(['one', 'two']);
+
+      // a LOCAL header: the balancer speaks for itself (a health check)
+      const local = Buffer.concat([
+        encodeProxyHeader({ command: 'local', addresses: { family: 'unspec' } }),
+        Buffer.from('health'),
+      ]);
+      balancer.send(local, to[1], host);
+      await waitUntil(() => replies.length === 3, 'the health check answered');
+      expect(flows[2]!.conn.peername).toEqual([host, balancer.address().port]);
+
+      // the same client through another balancer: one flow still, replies follow the client
+      const second = await boundSocket(host);
+      const secondReplies: Buffer[] = [];
+      second.on('message', (d: Buffer) => secondReplies.push(d));
+      second.send(withHeader([a, 1111], to, 'moved'), to[1], host);
+      await waitUntil(() => secondReplies.length === 1, 'the reply through the second balancer');
+      expect(String(secondReplies[0])).toBe('moved');
+      expect(flows).toHaveLength(3);
+      expect(listener.stats.proxyProtocol).toMatchObject({
+        proxied: 3,
+        local: 1,
+        malformed: 0,
+        missing: 0,
+      });
+      expect(listener.stats.flowsOpened).toBe(3);
+    });
   }
 
   it('drops and counts datagrams of trusted senders without a header, with a malformed one, or proxying TCP', async () => {
