@@ -299,6 +299,7 @@ describe('properties', () => {
           if (parsed.addresses.family === 'inet' || parsed.addresses.family === 'inet6') {
             expect(reader.source).toBe(parsed.addresses.source);
             expect(reader.sourcePort).toBe(parsed.addresses.sourcePort);
+            expect(reader.destination).toBe(parsed.addresses.destination);
           }
         } else {
           expect(reader.error).toBe(error!.code);

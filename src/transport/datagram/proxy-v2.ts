@@ -158,7 +158,6 @@ export class ProxyHeaderReader {
   /** INET/INET6 only (else ''/0). */
   source = '';
   sourcePort = 0;
-  destination = '';
   destinationPort = 0;
   /** Bytes the header takes. */
   length = 0;
@@ -166,6 +165,20 @@ export class ProxyHeaderReader {
   error: ProxyHeaderErrorCode | null = null;
   errorOffset = 0;
   readonly #words = new Int32Array(4);
+  /** The bytes last read (for `destination`, named only when asked: the receive path never does). */
+  #bytes: Uint8Array | null = null;
+
+  /** INET/INET6 only (else ''): the address the client sent to. */
+  get destination(): string {
+    const b = this.#bytes;
+    if (b === null) return '';
+    const f = PROXY_V2_FIXED_LENGTH;
+    if (this.familyTransport >> 4 === 1) return ipv4Name(word(b, f + 4));
+    if (this.familyTransport >> 4 !== 2) return '';
+    const w = this.#words;
+    for (let i = 0; i < 4; i++) w[i] = word(b, f + 16 + 4 * i);
+    return ipv6Name(w, 0);
+  }
 
   /** Decodes the header at the start of `bytes`: true, or false with `error` set. */
   read(bytes: Uint8Array): boolean {
@@ -200,23 +213,22 @@ export class ProxyHeaderReader {
     this.familyTransport = familyTransport;
     this.length = end;
     this.error = null;
+    this.#bytes = null;
     const f = PROXY_V2_FIXED_LENGTH;
     if (block === INET_BLOCK) {
+      this.#bytes = bytes;
       this.source = ipv4Name(word(bytes, f));
-      this.destination = ipv4Name(word(bytes, f + 4));
       this.sourcePort = (bytes[f + 8]! << 8) | bytes[f + 9]!;
       this.destinationPort = (bytes[f + 10]! << 8) | bytes[f + 11]!;
     } else if (block === INET6_BLOCK) {
+      this.#bytes = bytes;
       const w = this.#words;
       for (let i = 0; i < 4; i++) w[i] = word(bytes, f + 4 * i);
       this.source = ipv6Name(w, 0);
-      for (let i = 0; i < 4; i++) w[i] = word(bytes, f + 16 + 4 * i);
-      this.destination = ipv6Name(w, 0);
       this.sourcePort = (bytes[f + 32]! << 8) | bytes[f + 33]!;
       this.destinationPort = (bytes[f + 34]! << 8) | bytes[f + 35]!;
     } else {
       this.source = '';
-      this.destination = '';
       this.sourcePort = 0;
       this.destinationPort = 0;
     }
