@@ -249,3 +249,60 @@ describe('QUIC listener with proxyProtocol, gtlsclient behind a balancer', () =>
     });
   }
 });
+
+describe('QUIC behind a balancer: Retry and NAT rebinding', () => {
+  it("a Retry token is bound to the header's client, and the handshake completes through it", async () => {
+    await using listener = await quic.listen({
+      host: '127.0.0.1',
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      limits: { retryThreshold: 0 },
+      proxyProtocol: { trusted: ['127.0.0.1'] },
+    });
+    const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+    const balancer = await ProxyV2Balancer.start('127.0.0.1', listener.address, (c) => [
+      '198.51.100.9',
+      c.port,
+    ]);
+    cleanups.push(() => balancer.stop());
+    const client = runGtlsClient('127.0.0.1', balancer.port);
+    peers.push(client);
+    await ngtcp2Report(client);
+    const [session] = await accepted;
+    expect(listener.stats.retries).toBe(1);
+    expect(listener.stats.badTokens).toBe(0);
+    expect(session.conn.peername[0]).toBe('198.51.100.9');
+  });
+
+  it('a client that rebinds behind the balancer is a new header source: the session follows it', async () => {
+    await using listener = await quic.listen({
+      host: '127.0.0.1',
+      cert: EC_CERT_PEM,
+      key: EC_KEY_PEM,
+      proxyProtocol: { trusted: ['127.0.0.1'] },
+    });
+    const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
+    const balancer = await ProxyV2Balancer.start('127.0.0.1', listener.address, (c) => [
+      '198.51.100.10',
+      c.port,
+    ]);
+    cleanups.push(() => balancer.stop());
+    // the request stream opens after the rebinding, so the client speaks from its new port
+    const client = runGtlsClient('127.0.0.1', balancer.port, [
+      '--change-local-addr=200ms',
+      '--nat-rebinding',
+      '--delay-stream=500ms',
+    ]);
+    peers.push(client);
+    const [session] = await accepted;
+    const migrated = once(session, 'migrated') as Promise<[readonly [string, number]]>;
+    const requested = once(session, 'stream');
+    const [, newPort] = await client.waitFor(/Local address is now \[127\.0\.0\.1\]:(\d+)/);
+    const [peername] = await migrated;
+    expect(peername).toEqual(['198.51.100.10', Number(newPort)]);
+    await requested;
+    expect(balancer.sessionKeys).toHaveLength(2);
+    expect(session.closed).toBe(false);
+    expect(session.conn.error).toBeNull();
+  });
+});
