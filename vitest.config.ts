@@ -12,6 +12,8 @@ const DATAGRAM_TESTS = [
   'test/proxy/udp.test.ts',
   'test/proxy/dtls.test.ts',
   'test/proxy/quic.test.ts',
+  'test/transport/proxy-protocol*.test.ts',
+  'test/proxy/proxy-protocol.test.ts',
   'test/bench/udp-flood.test.ts',
 ];
 

@@ -80,4 +80,11 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
         progress: (line) => process.stderr.write(`${line}\n`),
       }),
   },
+  'proxy-protocol': {
+    title: 'PROXY protocol v2 on the UDP relay path: accepted and sent upstream, beside the option off',
+    run: async () =>
+      (await import('./proxy-protocol.js')).runProxyProtocolBench({
+        progress: (line) => process.stderr.write(`${line}\n`),
+      }),
+  },
 };

@@ -14,6 +14,9 @@
  *     prime PORT FLOWS TIMEOUT_MS               -> ok PRIMED
  *     run PORT FLOWS SIZE WINDOW WARMUP_MS DURATION_MS -> ok ROUND_TRIPS ELAPSED_MS STALLS TOTAL
  *       (ROUND_TRIPS in the measured time; TOTAL with the warm-up and the drain)
+ *     prime ... and run ... with a last argument 1: each datagram behind a PROXY v2 header (UDP over
+ *       IPv4) naming its flow as 203.0.113.1:(1024 + flow index), as a load balancer would send
+ *       it (`bench/proxy-protocol.ts`)
  *     socks PROXY_PORT ECHO_PORT FLOWS          -> ok ASSOCIATED
  *       (`bench/socks5.ts`: each flow opens a SOCKS5 UDP association at PROXY_PORT, its socket
  *       connected to its relay; `prime` and `run` with PORT 0 then keep those targets and send
@@ -113,6 +116,34 @@ static int controls[MAX_FLOWS];
 static struct sockaddr_in relays[MAX_FLOWS];
 static int ncontrols = 0;
 static int prefix = 0;
+/* PROXY v2: a header per flow, sent before the payload (gathered, no copy) when on */
+static unsigned char ppv2[MAX_FLOWS][28];
+static int ppv2_on = 0;
+
+static void proxy_v2(int port, int flows, int on) {
+  static const unsigned char sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+  ppv2_on = on;
+  if (!on) return;
+  for (int i = 0; i < flows; i++) {
+    unsigned char *h = ppv2[i];
+    int sport = 1024 + i;
+    memcpy(h, sig, 12);
+    h[12] = 0x21; h[13] = 0x12; h[14] = 0; h[15] = 12;
+    h[16] = 203; h[17] = 0; h[18] = 113; h[19] = 1;
+    h[20] = 127; h[21] = 0; h[22] = 0; h[23] = 1;
+    h[24] = sport >> 8; h[25] = sport & 255; h[26] = port >> 8; h[27] = port & 255;
+  }
+}
+
+static void send_flow(int i, int len, int flags) {
+  if (!ppv2_on) {
+    send(fds[i], payload, len + prefix, flags);
+    return;
+  }
+  struct iovec io[2] = {{.iov_base = ppv2[i], .iov_len = 28}, {.iov_base = payload, .iov_len = len}};
+  struct msghdr m = {.msg_iov = io, .msg_iovlen = 2};
+  sendmsg(fds[i], &m, flags);
+}
 
 static void target(int port, int flows) {
   prefix = 0;
@@ -160,14 +191,15 @@ static void drain(int flows) {
     while (recv(fds[i], rbuf, sizeof rbuf, MSG_DONTWAIT) >= 0) {}
 }
 
-static int prime(int port, int flows, int timeout_ms) {
+static int prime(int port, int flows, int timeout_ms, int pp) {
   target(port, flows);
+  proxy_v2(port, flows, pp);
   drain(flows);
   double deadline = now_ms() + timeout_ms;
   int primed = 0;
   for (int i = 0; i < flows && now_ms() < deadline; i++) {
     while (now_ms() < deadline) {
-      send(fds[i], payload, 16 + prefix, 0);
+      send_flow(i, 16, 0);
       struct pollfd p = {.fd = fds[i], .events = POLLIN};
       if (poll(&p, 1, 100) == 1 && recv(fds[i], rbuf, sizeof rbuf, MSG_DONTWAIT) >= 0) {
         primed++;
@@ -181,12 +213,13 @@ static int prime(int port, int flows, int timeout_ms) {
 
 static int next_flow = 0;
 static void fire(int flows, int size) {
-  send(fds[next_flow], payload, size + prefix, MSG_DONTWAIT);
+  send_flow(next_flow, size, MSG_DONTWAIT);
   next_flow = next_flow + 1 == flows ? 0 : next_flow + 1;
 }
 
-static void run(int port, int flows, int size, int window, int warmup_ms, int duration_ms) {
+static void run(int port, int flows, int size, int window, int warmup_ms, int duration_ms, int pp) {
   target(port, flows);
+  proxy_v2(port, flows, pp);
   drain(flows);
   int ep = epoll_create1(0);
   for (int i = 0; i < flows; i++) {
@@ -231,14 +264,14 @@ static int load_main(void) {
   char line[256];
   memset(payload, 'a', sizeof payload);
   while (fgets(line, sizeof line, stdin)) {
-    int a, b, c, d, e, f;
+    int a, b, c, d, e, f, g = 0;
     if (sscanf(line, "flows %d", &a) == 1) {
       while (nflows < a && nflows < MAX_FLOWS) fds[nflows++] = udp_socket();
       printf("ok\n");
-    } else if (sscanf(line, "prime %d %d %d", &a, &b, &c) == 3) {
-      printf("ok %d\n", prime(a, b, c));
-    } else if (sscanf(line, "run %d %d %d %d %d %d", &a, &b, &c, &d, &e, &f) == 6) {
-      run(a, b, c, d, e, f);
+    } else if (sscanf(line, "prime %d %d %d %d", &a, &b, &c, &g) >= 3) {
+      printf("ok %d\n", prime(a, b, c, g));
+    } else if (sscanf(line, "run %d %d %d %d %d %d %d", &a, &b, &c, &d, &e, &f, &g) >= 6) {
+      run(a, b, c, d, e, f, g);
     } else if (sscanf(line, "socks %d %d %d", &a, &b, &c) == 3) {
       printf("ok %d\n", socks(a, b, c));
     } else {

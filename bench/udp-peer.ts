@@ -16,7 +16,14 @@ import { createInterface } from 'node:readline';
 /** A command from the parent. */
 export type LoadCommand =
   | { cmd: 'flows'; count: number }
-  | { cmd: 'prime'; port: number; flows: number; timeoutMs: number }
+  | {
+      cmd: 'prime';
+      port: number;
+      flows: number;
+      timeoutMs: number;
+      /** Each datagram behind a PROXY v2 header naming its flow (the C peers only). */
+      proxyV2?: boolean;
+    }
   | {
       cmd: 'run';
       port: number;
@@ -25,6 +32,8 @@ export type LoadCommand =
       window: number;
       warmupMs: number;
       durationMs: number;
+      /** Each datagram behind a PROXY v2 header naming its flow (the C peers only). */
+      proxyV2?: boolean;
     }
   /** SOCKS5 UDP associations, one per flow (the C peers only: `bench/socks5.ts`); PORT 0 then targets them. */
   | { cmd: 'socks'; port: number; echoPort: number; flows: number }
@@ -175,8 +184,10 @@ function load(): void {
           await ensureFlows(c.count);
           return { ok: true };
         case 'prime':
+          if (c.proxyV2) return { ok: false, error: 'PROXY v2 headers need the C peers (a C compiler)' };
           return { ok: true, primed: await prime(c.port, c.flows, c.timeoutMs) };
         case 'run':
+          if (c.proxyV2) return { ok: false, error: 'PROXY v2 headers need the C peers (a C compiler)' };
           return run(c);
         case 'socks':
           return { ok: false, error: 'SOCKS5 associations need the C peers (a C compiler)' };

@@ -5,6 +5,8 @@
  *   node udp-relays.js node ECHO_PORT        the baseline: a minimal node:dgram relay, our socket setup
  *   node udp-relays.js proxy ECHO_PORT       the Proxy's reverse:udp mode (UdpRelay with the proxy's bus)
  *   node udp-relays.js proxy-impaired ...    the same with an impairment that passes everything
+ *   node udp-relays.js wirelayer-pp ...      our UdpRelay accepting PROXY v2 headers from 127.0.0.1 and
+ *                                            putting one in front of every datagram upstream
  *
  * Each sends {port} (where clients send) to the parent once listening, answers {cmd: 'stats'}
  * with {stats} (ours: its counters; the baseline: null), and exits on disconnect.
@@ -72,11 +74,14 @@ async function main(kind: string, echoPort: number): Promise<void> {
   let stop: () => void;
   let stats: () => RelayStats | null = () => null;
   let backend: string | null = null;
-  if (kind === 'wirelayer') {
+  if (kind === 'wirelayer' || kind === 'wirelayer-pp') {
     const relay = await UdpRelay.start({
       upstream: { host: '127.0.0.1', port: echoPort },
       idleTimeout: 300_000,
       maxFlows: 100_000,
+      ...(kind === 'wirelayer-pp'
+        ? { proxyProtocol: { trusted: ['127.0.0.1'] }, proxyProtocolUpstream: true }
+        : {}),
     });
     port = relay.address[1];
     backend = relay.listener.datagramBackend;

@@ -28,7 +28,8 @@ import type { RelayStats } from './udp-relays.js';
  * node:dgram; `node`: the minimal node:dgram relay (the baseline of the ratios); `socat`;
  * `direct`: no relay, the load generator straight to the echo server (the limit). `proxy` (the
  * Proxy's reverse:udp mode, no impairment) and `proxy-impaired` (the same with an impairment that
- * lets everything through) are run by `bench intercept`, for the cost of impairment off and on.
+ * lets everything through) are run by `bench intercept`, for the cost of impairment off and on;
+ * `wirelayer-pp` (ours accepting PROXY v2 headers and sending them upstream) by `bench proxy-protocol`.
  */
 export type RelayKind =
   | 'wirelayer'
@@ -37,7 +38,8 @@ export type RelayKind =
   | 'socat'
   | 'direct'
   | 'proxy'
-  | 'proxy-impaired';
+  | 'proxy-impaired'
+  | 'wirelayer-pp';
 export const RELAYS: readonly RelayKind[] = ['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct'];
 
 export interface UdpBenchOptions {
@@ -242,10 +244,10 @@ export async function startRelay(
       },
     };
   }
-  const ours = kind === 'wirelayer' || kind === 'wirelayer-dgram';
+  const ours = kind === 'wirelayer' || kind === 'wirelayer-dgram' || kind === 'wirelayer-pp';
   const child = startNode(
     here('./udp-relays.js'),
-    [ours ? 'wirelayer' : kind, String(echoPort)],
+    [kind === 'wirelayer-dgram' ? 'wirelayer' : kind, String(echoPort)],
     cpu,
     kind === 'wirelayer-dgram' ? { WIRELAYER_DATAGRAM: 'dgram' } : undefined,
   );
@@ -350,9 +352,9 @@ class CLoadGenerator implements LoadGenerator {
       command.cmd === 'flows'
         ? `flows ${command.count}`
         : command.cmd === 'prime'
-          ? `prime ${command.port} ${command.flows} ${command.timeoutMs}`
+          ? `prime ${command.port} ${command.flows} ${command.timeoutMs} ${command.proxyV2 ? 1 : 0}`
           : command.cmd === 'run'
-            ? `run ${command.port} ${command.flows} ${command.size} ${command.window} ${command.warmupMs} ${command.durationMs}`
+            ? `run ${command.port} ${command.flows} ${command.size} ${command.window} ${command.warmupMs} ${command.durationMs} ${command.proxyV2 ? 1 : 0}`
             : command.cmd === 'socks'
               ? `socks ${command.port} ${command.echoPort} ${command.flows}`
               : 'exit';

@@ -104,6 +104,9 @@ export {
   type Socks5Mode,
 } from './proxy/modes.js';
 export { Proxy, type ProxyListener, type ProxyOptions, type Socks5Options } from './proxy/proxy.js';
+// The PROXY protocol v2 (haproxy's proxy-protocol.txt, 2.2): its header, and the datagram socket
+// that accepts it from load balancers (a listener's `proxyProtocol`).
+export { AddressSet } from './transport/datagram/address-set.js';
 // Listeners and sessions of each driver, their options, counters and hooks.
 // Datagram sockets under the UDP, DTLS and QUIC drivers: native (Linux) or node:dgram.
 export {
@@ -118,6 +121,19 @@ export {
   type ReceiveInfo,
   type UnreachableHandler,
 } from './transport/datagram/index.js';
+export {
+  encodeProxyHeader,
+  hasProxyV2Signature,
+  type ProxyAddresses,
+  type ProxyCommand,
+  type ProxyHeader,
+  ProxyHeaderError,
+  type ProxyHeaderErrorCode,
+  type ProxyHeaderInit,
+  type ProxyTlv,
+  type ProxyTransport,
+  parseProxyHeader,
+} from './transport/datagram/proxy-v2.js';
 export { DtlsError } from './transport/dtls/engine.js';
 // The drivers: one interface, five transports.
 export { type DtlsDriver, dtls } from './transport/dtls/index.js';
@@ -180,3 +196,10 @@ export { type UdpConnectOptions, UdpSocketSession } from './transport/udp/connec
 export { UdpFlowSession } from './transport/udp/flow.js';
 export { udp } from './transport/udp/index.js';
 export { UdpListener, type UdpListenerStats, type UdpListenOptions } from './transport/udp/listener.js';
+export {
+  type ProxyProtocolOptions,
+  ProxyProtocolSocket,
+  type ProxyProtocolStats,
+  prefixProxyHeader,
+  udpProxyHeader,
+} from './transport/udp/proxy-protocol.js';

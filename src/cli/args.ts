@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { TLS_VERSIONS, type TlsVersion } from '../connection/index.js';
+import { AddressSet } from '../transport/datagram/address-set.js';
 import { type ConnectOptions, type ListenOptions, SCHEMES, type Scheme } from '../transport/types.js';
 
 /** Bad usage: the CLI prints the message and exits 2. */
@@ -120,4 +121,13 @@ export function securityOptions(v: CommonValues): ListenOptions & Partial<Connec
     if (options[key] === undefined) delete options[key];
   }
   return options;
+}
+
+/** `--proxy-protocol-from` values: every entry of every (comma-separated) value, parsed. */
+export function trustedSenders(values: readonly string[], flag: string): AddressSet {
+  try {
+    return new AddressSet(values.flatMap((v) => v.split(',')).filter((e) => e.trim().length > 0));
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
 }

@@ -9,8 +9,15 @@ import { type CertStore, generateKey, type IssuedCertificate } from '../certs/in
 import { LruMap } from '../collections/lru-map.js';
 import type { Client, Connection, Server } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
+import type { DatagramSocket } from '../transport/datagram/index.js';
 import { ConnectError, errorCode } from '../transport/errors.js';
 import type { Session } from '../transport/types.js';
+import {
+  type ProxyProtocolOptions,
+  type ProxyProtocolStats,
+  prefixProxyHeader,
+  udpProxyHeader,
+} from '../transport/udp/proxy-protocol.js';
 import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
 import type { Impairment, ImpairStats } from './impair/index.js';
 import type { HostFilter } from './layers/next-layer.js';
@@ -58,6 +65,10 @@ export interface LayerOptions {
   socks5: Socks5Settings;
   /** QUIC client legs: a Retry for every new connection. */
   quicRetry: boolean;
+  /** The udp, dtls and quic modes' listeners accept the PROXY protocol v2 (counting into one set); null: not. */
+  proxyProtocol: ProxyProtocolOptions | null;
+  /** Every datagram of the server legs of udp, dtls and quic flows starts with a v2 header naming the client. */
+  proxyProtocolUpstream: boolean;
 }
 
 /** The settings of SOCKS5 modes (`ProxyOptions.socks5`), resolved. */
@@ -135,6 +146,8 @@ export interface ProxyStats {
   transparent: TransparentStats;
   /** What `impair` did to the datagrams (and stream chunks) per direction; null without it. */
   impair: ImpairStats | null;
+  /** What the listeners' PROXY protocol did (`proxyProtocol`), all modes together; null without it. */
+  proxyProtocol: ProxyProtocolStats | null;
 }
 
 /** The shared state of one proxy. */
@@ -220,7 +233,19 @@ export class ProxyContext {
       },
       transparent: { ...this.transparent },
       impair: this.impair?.stats ?? null,
+      proxyProtocol: this.options.proxyProtocol?.stats ? { ...this.options.proxyProtocol.stats } : null,
     };
+  }
+
+  /**
+   * Readies a datagram server leg's socket: the PROXY v2 header of its client first (when
+   * `proxyProtocolUpstream`), then the link's impairment (`up`), so what impairment holds is
+   * already prefixed and the prefix can be built in place.
+   */
+  serverSocket(socket: DatagramSocket, client: Client): void {
+    if (this.options.proxyProtocolUpstream)
+      prefixProxyHeader(socket, udpProxyHeader(client.peername, client.sockname));
+    this.impair?.serverSocket(socket);
   }
 
   /**

@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import { CertificateAuthority, CertStore } from '../certs/index.js';
 import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
+import { AddressSet } from '../transport/datagram/address-set.js';
+import { emptyProxyProtocolStats } from '../transport/udp/proxy-protocol.js';
 import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
 import { type Addon, HookBus } from './hooks.js';
 import { Impairment } from './impair/index.js';
@@ -95,6 +97,21 @@ export interface ProxyOptions {
   impair?: string | ImpairSpec;
   /** QUIC modes: the client leg answers every new connection with a Retry first (address validation). */
   quicRetry?: boolean;
+  /**
+   * The udp, dtls and quic modes' listeners sit behind load balancers that speak the PROXY
+   * protocol v2 (`--proxy-protocol-from`): datagrams from `trusted` (IP literals, CIDR blocks)
+   * must each start with a v2 header, whose source is the flow's client (its `peername`, what
+   * hooks, filters and an upstream header see); replies go back through the balancer. Others are
+   * handled as direct clients (`untrusted: 'pass'`, the default) or dropped (`'drop'`). Counted
+   * in `stats.proxyProtocol`. SOCKS5 modes are not concerned.
+   */
+  proxyProtocol?: { trusted: readonly string[]; untrusted?: 'pass' | 'drop' };
+  /**
+   * Every datagram the server legs of udp, dtls and quic flows (SOCKS5 UDP included) send
+   * starts with a PROXY v2 header naming the client (`--proxy-protocol-upstream`), as Envoy's
+   * UDP proxy does: the upstream learns who the client is. Replies carry none.
+   */
+  proxyProtocolUpstream?: boolean;
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
 }
@@ -200,6 +217,16 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
         maxDestinations: options.socks5?.maxDestinations ?? DEFAULT_MAX_DESTINATIONS,
       },
       quicRetry: options.quicRetry ?? false,
+      proxyProtocol:
+        options.proxyProtocol === undefined
+          ? null
+          : {
+              // parsed once here: a bad entry fails the start, and every mode shares the set and its cache
+              trusted: new AddressSet(options.proxyProtocol.trusted),
+              untrusted: options.proxyProtocol.untrusted ?? 'pass',
+              stats: emptyProxyProtocolStats(),
+            },
+      proxyProtocolUpstream: options.proxyProtocolUpstream ?? false,
     };
     const impair = options.impair === undefined ? null : impairment(options.impair, modes);
     // SOCKS5 and transparent flows may be TLS, DTLS or QUIC: they need the CA too

@@ -2,8 +2,9 @@ import type { Client } from '../../connection/index.js';
 import { formatAddress } from '../../connection/index.js';
 import { type ServeBehaviour, serve } from '../../load/serve.js';
 import { drivers } from '../../transport/index.js';
-import type { AnySession } from '../../transport/types.js';
-import { commonOptions, parse, parseTarget, securityOptions, UsageError } from '../args.js';
+import type { AnySession, ListenerStats, ListenOptions } from '../../transport/types.js';
+import type { ProxyProtocolOptions, ProxyProtocolStats } from '../../transport/udp/proxy-protocol.js';
+import { commonOptions, parse, parseTarget, securityOptions, trustedSenders, UsageError } from '../args.js';
 import { EventPrinter } from '../output.js';
 import { watchListener } from '../watch.js';
 
@@ -14,7 +15,14 @@ export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
   --echo      what it sends, back (the default)
   --discard   nothing: what it sends is read and dropped
   --source    a stream of bytes as fast as it takes them; each datagram answered with one datagram
-              of the size its header asks for (\`wirelayer load --mode receive\`)`;
+              of the size its header asks for (\`wirelayer load --mode receive\`)
+  --proxy-protocol-from ADDR[/PREFIX][,...]  (udp, dtls, quic) these senders are load balancers
+              speaking the PROXY protocol v2: each of their datagrams must start with a v2 header,
+              whose source is the Client's peername; replies go back through them without one.
+              Datagrams from them without a header, or with a malformed one, are dropped and
+              counted; other senders are served as direct clients (their headers never believed).
+              Repeatable. On exit the counters go to stderr (with --json, a last
+              {"event":"stats","proxy_protocol":{...}} record)`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -22,6 +30,7 @@ export async function run(args: string[]): Promise<number> {
     echo: { type: 'boolean' },
     discard: { type: 'boolean' },
     source: { type: 'boolean' },
+    'proxy-protocol-from': { type: 'string', multiple: true },
   });
   if (values.help) {
     console.log(usage);
@@ -34,14 +43,24 @@ export async function run(args: string[]): Promise<number> {
   const target = parseTarget(positionals[0]);
   const driver = drivers[target.scheme];
   if (!driver) throw new UsageError(`scheme ${target.scheme} is not available yet`);
+  const from = values['proxy-protocol-from'];
+  let proxyProtocol: ProxyProtocolOptions | undefined;
+  if (from !== undefined) {
+    if (target.scheme !== 'udp' && target.scheme !== 'dtls' && target.scheme !== 'quic')
+      throw new UsageError(`--proxy-protocol-from: for udp, dtls and quic listeners, not ${target.scheme}`);
+    proxyProtocol = { trusted: trustedSenders(from, '--proxy-protocol-from') };
+  }
   const printer = new EventPrinter(values.json ?? false);
   const stop = new AbortController();
-  const listener = await driver.listen({
+  // the datagram drivers' own option beside the shared ones
+  const options: ListenOptions & { proxyProtocol?: ProxyProtocolOptions } = {
     ...securityOptions(values),
     host: target.host,
     port: target.port,
     signal: stop.signal,
-  });
+    ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
+  };
+  const listener = await driver.listen(options);
   watchListener(printer, listener, false);
   listener.on('session', (session: AnySession<Client>) => serve(session, behaviour));
   process.stderr.write(`wirelayer: listening on ${target.scheme}://${formatAddress(listener.address)}\n`);
@@ -52,5 +71,14 @@ export async function run(args: string[]): Promise<number> {
   await closed;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  const counted = (listener.stats as ListenerStats & { proxyProtocol?: ProxyProtocolStats | null })
+    .proxyProtocol;
+  if (counted) {
+    if (values.json)
+      process.stdout.write(
+        `${JSON.stringify({ event: 'stats', driver: target.scheme, proxy_protocol: counted })}\n`,
+      );
+    else process.stderr.write(`wirelayer: PROXY protocol: ${JSON.stringify(counted)}\n`);
+  }
   return 0;
 }

@@ -8,7 +8,7 @@ import { type ImpairSpec, ImpairSpecError, parseImpairSpec } from '../../proxy/i
 import type { StreamRecord } from '../../proxy/layers/tcp.js';
 import { type FlowMode, ModeError, parseMode } from '../../proxy/modes.js';
 import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
-import { parse, securityOptions, UsageError } from '../args.js';
+import { parse, securityOptions, trustedSenders, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
 
 export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] | transparent[@[HOST:]PORT] [--mode ...] [options]
@@ -47,8 +47,15 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
                         "loss=0.3,burst=3" or "up:delay=50,down:rate=10M". udp, dtls and quic are impaired
                         per datagram; tcp and tls take delay, jitter, rate and blackhole only (loss,
                         reordering, duplication, corruption, MTU and rebinding need a packet layer)
+  --proxy-protocol-from ADDR[/PREFIX][,...]  the udp, dtls and quic modes listen behind load balancers
+                        speaking the PROXY protocol v2: each datagram from these senders must start
+                        with a v2 header, whose source is the flow's client; replies go back through
+                        the balancer. Without a header, or malformed: dropped and counted. Repeatable
+  --proxy-protocol-upstream  every datagram the server legs of udp, dtls and quic flows send starts with
+                        a PROXY v2 header naming the client (28 bytes over IPv4, 52 over IPv6)
   --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
-                        record with the proxy's counters (and "impair": per direction what was done)`;
+                        record with the proxy's counters (and "impair": per direction what was done;
+                        "proxy_protocol": what the listeners' PROXY protocol dropped and accepted)`;
 
 const options = {
   mode: { type: 'string', multiple: true },
@@ -72,6 +79,8 @@ const options = {
   proxyauth: { type: 'string' },
   'socks5-advertise': { type: 'string' },
   impair: { type: 'string' },
+  'proxy-protocol-from': { type: 'string', multiple: true },
+  'proxy-protocol-upstream': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -161,6 +170,7 @@ function statsRecord(stats: ProxyStats): string {
       pending_drops: t.pendingDrops,
       destination_failures: t.destinationFailures,
     },
+    proxy_protocol: stats.proxyProtocol,
   });
 }
 
@@ -208,6 +218,9 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       throw e;
     }
   }
+  const from = values['proxy-protocol-from'];
+  const proxyProtocol =
+    from === undefined ? undefined : { trusted: trustedSenders(from, '--proxy-protocol-from').entries };
   const addons: Addon[] = [];
   for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
@@ -236,6 +249,8 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       ? { socks5: { advertise: values['socks5-advertise'] } }
       : {}),
     impair,
+    ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
+    ...(values['proxy-protocol-upstream'] ? { proxyProtocolUpstream: true } : {}),
     signal: stop.signal,
   };
   let proxy: WirelayerProxy;

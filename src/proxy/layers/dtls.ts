@@ -355,6 +355,10 @@ export async function startDtlsMode(
     ...(ctx.options.maxFlows !== undefined ? { maxFlows: ctx.options.maxFlows } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
     ...(ctx.impair?.spec.down.mtu ? { mtu: ctx.impair.spec.down.mtu } : {}),
+    // balancers stand before the proxy's own listeners, not a SOCKS5 association's destinations
+    ...(socket === undefined && ctx.options.proxyProtocol !== null
+      ? { proxyProtocol: ctx.options.proxyProtocol }
+      : {}),
     // the filter's decision needs only the first hello's SNI: made at the door, before our cookie
     ...(ctx.filter.active
       ? {

@@ -26,8 +26,8 @@ export function openUdpLeg(
     mode,
     () => connectUdp({ host: mode.host, port: mode.port, conn, ...(idleTimeout > 0 ? { idleTimeout } : {}) }),
     (udp) => {
-      // what the proxy sends toward the server goes through the link's impairment (`up`)
-      ctx.impair?.serverSocket(udp.socket);
+      // what the proxy sends toward the server: its PROXY header, the link's impairment (`up`)
+      ctx.serverSocket(udp.socket, flow.client);
       opened(udp);
     },
   );

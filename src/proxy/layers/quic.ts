@@ -179,7 +179,9 @@ class QuicFlow {
         ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
         ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
         ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
-        ...(ctx.impair !== null ? { onSocket: (s: DatagramSocket) => ctx.impair?.serverSocket(s) } : {}),
+        ...(ctx.impair !== null || ctx.options.proxyProtocolUpstream
+          ? { onSocket: (s: DatagramSocket) => ctx.serverSocket(s, this.client) }
+          : {}),
         connectTimeout: ctx.options.connectTimeout,
       });
     } catch (err) {
@@ -414,6 +416,10 @@ export async function startQuicMode(
     ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
     ...(ctx.options.quicRetry ? { limits: { retryThreshold: 0 } } : {}),
+    // balancers stand before the proxy's own listeners, not a SOCKS5 association's destinations
+    ...(socket === undefined && ctx.options.proxyProtocol !== null
+      ? { proxyProtocol: ctx.options.proxyProtocol }
+      : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);
       flows.set(client, flow);

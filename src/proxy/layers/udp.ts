@@ -6,6 +6,11 @@ import type { ReceiveQueueLimits } from '../../transport/udp/channel.js';
 import { connectUdp, type UdpSocketSession } from '../../transport/udp/connect.js';
 import type { UdpFlowSession } from '../../transport/udp/flow.js';
 import { UdpListener, type UdpListenerStats } from '../../transport/udp/listener.js';
+import {
+  type ProxyProtocolOptions,
+  prefixProxyHeader,
+  udpProxyHeader,
+} from '../../transport/udp/proxy-protocol.js';
 import type { ProxyContext } from '../context.js';
 import {
   type Addon,
@@ -69,6 +74,17 @@ export interface UdpRelayOptions {
   signal?: AbortSignal;
   /** A socket already bound to listen on instead of `host`, `port` (a SOCKS5 association's destination). */
   socket?: DatagramSocket;
+  /**
+   * Accept the PROXY protocol v2 from these balancers (see `UdpListenOptions.proxyProtocol`):
+   * a flow's client is the one its datagrams' headers name.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
+  /**
+   * Put a PROXY v2 header (UDP, the client's `peername` to its `sockname`) in front of every
+   * datagram sent upstream, as Envoy's UDP proxy does: 28 bytes over IPv4, 52 over IPv6.
+   * Replies are taken as they come (no header).
+   */
+  proxyProtocolUpstream?: boolean;
 }
 
 /** A relay's counters: its listener's, and the upstream side's. */
@@ -225,6 +241,7 @@ export class UdpRelay extends EventEmitter implements AsyncDisposable {
       proxyMode: options.proxyMode ?? `reverse:udp://${host.includes(':') ? `[${host}]` : host}:${port}`,
       signal: options.signal,
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
+      ...(options.proxyProtocol !== undefined ? { proxyProtocol: options.proxyProtocol } : {}),
     });
     options.impair?.clientSocket(listener.socket);
     return new UdpRelay(listener, options);
@@ -382,6 +399,9 @@ class RelayFlow {
       receiveQueue: relay.options.receiveQueue,
     }).then(
       (upstream) => {
+        // the client's PROXY header first, so impairment holds prefixed datagrams
+        if (relay.options.proxyProtocolUpstream)
+          prefixProxyHeader(upstream.socket, udpProxyHeader(client.conn.peername, client.conn.sockname));
         relay.options.impair?.serverSocket(upstream.socket);
         return upstream;
       },
@@ -526,6 +546,10 @@ export async function startUdpMode(
     proxyMode: mode.spec,
     bus: ctx.bus,
     impair: ctx.impair,
+    ...(socket === undefined && ctx.options.proxyProtocol !== null
+      ? { proxyProtocol: ctx.options.proxyProtocol }
+      : {}),
+    proxyProtocolUpstream: ctx.options.proxyProtocolUpstream,
   });
   const flowOf = new Map<Server, Client>();
   relay.on('clientConnected', (client: Client) => {

@@ -71,6 +71,8 @@ export interface EndpointOptions {
   connectTo?: HostPort;
   /** The datagram socket underneath (default: `datagramBackend()`'s choice). */
   backend?: DatagramBackend;
+  /** A socket over the one opened, for the endpoint to use instead (a listener's PROXY protocol). */
+  wrap?: (socket: DatagramSocket) => DatagramSocket;
 }
 
 export class QuicEndpoint implements SessionTransport {
@@ -149,7 +151,7 @@ export class QuicEndpoint implements SessionTransport {
     }
     const bound = socket.address();
     return new QuicEndpoint(
-      socket,
+      options.wrap?.(socket) ?? socket,
       { host: bound.address, port: bound.port },
       options.connectTo !== undefined,
     );

@@ -23,6 +23,11 @@ import { BaseListener } from '../listener.js';
 import type { ClientHelloRefusal } from '../tls/options.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
+import {
+  type ProxyProtocolOptions,
+  ProxyProtocolSocket,
+  type ProxyProtocolStats,
+} from '../udp/proxy-protocol.js';
 import { RateMeter, TokenBucket } from './admission.js';
 import { type HostPort, quiche } from './binding.js';
 import { type CidGenerator, CidTable, RANDOM_CIDS } from './cid.js';
@@ -160,6 +165,13 @@ export interface QuicListenOptions extends ListenOptions {
    * `WIRELAYER_DATAGRAM`, else native where it loads (Linux).
    */
   datagramBackend?: DatagramBackend;
+  /**
+   * Accept the PROXY protocol v2 from load balancers (`trusted`): each of their datagrams must
+   * start with a v2 header, whose source becomes the client's address (the Client's `peername`,
+   * the path quiche sees, what Retry tokens are bound to), and what the session sends goes back
+   * to the balancer that carried the client, without a header. Counted in `stats.proxyProtocol`.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** What the listener counted: the endpoint's numbers and the handshake gate's. */
@@ -196,6 +208,8 @@ export interface QuicListenerStats extends EndpointStats, ListenerStats {
   refused: number;
   /** Connections the clientHello hook passed through (raw UDP flows, not sessions). */
   passedThrough: number;
+  /** What the PROXY protocol option did (null without it). */
+  proxyProtocol: ProxyProtocolStats | null;
 }
 
 /**
@@ -315,13 +329,24 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const own = options.cert !== undefined && options.key !== undefined;
     const certs =
       options.certs ?? (own ? null : new CertStore(await CertificateAuthority.open(options.confdir)));
+    const given = options.proxyProtocol;
+    const wrap =
+      given === undefined
+        ? undefined
+        : (socket: DatagramSocket): DatagramSocket =>
+            // a route lives as long as an idle session may
+            new ProxyProtocolSocket(socket, {
+              routeTimeout: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
+              ...given,
+            });
     const endpoint =
       options.socket !== undefined
-        ? QuicEndpoint.over(options.socket)
+        ? QuicEndpoint.over(wrap?.(options.socket) ?? options.socket)
         : await QuicEndpoint.open({
             host: options.host ?? '127.0.0.1',
             port: options.port ?? 0,
             backend: options.datagramBackend,
+            wrap,
           });
     return new QuicListener(endpoint, options, certs);
   }
@@ -353,7 +378,13 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   }
 
   override get stats(): QuicListenerStats {
-    return { ...this.listenerStats(), ...this.endpoint.stats, ...this.#counts };
+    const socket = this.endpoint.socket;
+    return {
+      ...this.listenerStats(),
+      ...this.endpoint.stats,
+      ...this.#counts,
+      proxyProtocol: socket instanceof ProxyProtocolSocket ? { ...socket.proxyStats } : null,
+    };
   }
 
   /** Half-open handshakes: ClientHello pending, or handshake running. */

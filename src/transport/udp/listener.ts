@@ -12,6 +12,7 @@ import type { ListenerStats, ListenOptions } from '../types.js';
 import type { ReceiveQueueLimits } from './channel.js';
 import { type FlowOwner, UdpFlowSession } from './flow.js';
 import { FlowTable } from './flow-table.js';
+import { type ProxyProtocolOptions, ProxyProtocolSocket, type ProxyProtocolStats } from './proxy-protocol.js';
 import { resolveHost, type SocketBufferOptions } from './socket.js';
 
 /**
@@ -63,6 +64,13 @@ export interface UdpListenOptions extends ListenOptions, SocketBufferOptions {
    * listener closes it when it closes.
    */
   socket?: DatagramSocket;
+  /**
+   * Accept the PROXY protocol v2 from load balancers (`trusted`): each of their datagrams must
+   * start with a v2 header, whose source becomes the flow's peer (the Client's `peername`), and
+   * the flow's datagrams go back to the balancer that carried it, without a header. Counted in
+   * `stats.proxyProtocol`. See `ProxyProtocolSocket`.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** Counters of a listener since it started. */
@@ -100,6 +108,8 @@ export interface UdpListenerStats extends ListenerStats {
    * native socket only (node:dgram never learns of them on a listening socket).
    */
   unreachable: number;
+  /** What the PROXY protocol option did (null without it). */
+  proxyProtocol: ProxyProtocolStats | null;
 }
 
 /** The sweep period: an eighth of the idle timeout, within 5 ms .. 1 s. */
@@ -122,6 +132,8 @@ export function tickPeriod(idleTimeout: number): number {
  */
 export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwner {
   readonly #socket: DatagramSocket;
+  /** The socket when it accepts the PROXY protocol (the same object as #socket), else null. */
+  readonly #proxyProtocol: ProxyProtocolSocket | null;
   readonly #address: Address;
   /** Bound to a wildcard with packet info: flows learn (and answer from) their local address. */
   readonly #perFlowLocal: boolean;
@@ -155,6 +167,17 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
 
   private constructor(socket: DatagramSocket, options: UdpListenOptions) {
     super('udp', options.signal);
+    const proxyProtocol =
+      options.proxyProtocol === undefined
+        ? null
+        : new ProxyProtocolSocket(socket, {
+            // a route outlives its flow: both are touched by each datagram, the route a tick later
+            routeTimeout: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
+            maxRoutes: options.maxFlows ?? DEFAULT_MAX_FLOWS,
+            ...options.proxyProtocol,
+          });
+    socket = proxyProtocol ?? socket;
+    this.#proxyProtocol = proxyProtocol;
     this.#socket = socket;
     this.#options = options;
     this.#admit = options.admit;
@@ -222,6 +245,7 @@ export class UdpListener extends BaseListener<UdpFlowSession> implements FlowOwn
       bucketFull: this.#bucketFull,
       lookupProbes: this.#table.probes,
       unreachable: this.#unreachable,
+      proxyProtocol: this.#proxyProtocol === null ? null : { ...this.#proxyProtocol.proxyStats },
     };
   }
 
