@@ -56,6 +56,8 @@ export interface QuicSessionInit<C extends Client | Server> {
   maxCids: number;
   /** Makes the spare source connection IDs (a listener's generator); default random. */
   cids?: CidGenerator;
+  /** The stateless reset token of each spare ID (a listener's, derived from its key); default random. */
+  resetToken?: (cid: Uint8Array) => bigint;
   /** Client side, no SNI sent for an IP literal: the IP the leaf certificate must name. */
   verifyIp?: string | null;
   /** Handshake timeout text for the model when quiche's idle timer ends a handshake. */
@@ -106,6 +108,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
   #handshakeRoute: Uint8Array | null = null;
   readonly #maxCids: number;
   readonly #cids: CidGenerator;
+  readonly #resetToken: (cid: Uint8Array) => bigint;
   readonly #verifyIp: string | null;
   readonly #timeoutMessage: string;
   #observer: InitialObserver | null;
@@ -138,6 +141,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     this.#observer = init.observer;
     this.#maxCids = Math.max(1, init.maxCids);
     this.#cids = init.cids ?? RANDOM_CIDS;
+    this.#resetToken = init.resetToken ?? newResetToken;
     this.#verifyIp = init.verifyIp ?? null;
     this.#timeoutMessage = init.timeoutMessage ?? 'Handshake timed out';
     this.#nextBidi = init.isServer ? 1 : 0;
@@ -285,7 +289,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     for (let i = this.#scids.length; i < this.#maxCids && engine.sourceCidsLeft() > 0; i++) {
       const cid = this.#cids.next();
       if (!this.#addScid(cid)) continue;
-      if (!this.#try(() => engine.newSourceCid(cid, newResetToken(), false))) {
+      if (!this.#try(() => engine.newSourceCid(cid, this.#resetToken(cid), false))) {
         this.#transport.unregister(cid);
         break;
       }
