@@ -187,6 +187,14 @@ export class QuicSession<C extends Client | Server = Client | Server>
     return this.#transport.stats;
   }
 
+  /**
+   * The source connection IDs this session issued and still routes: its first (a server's
+   * is the Retry's when there was one) and the spares it gave out in NEW_CONNECTION_ID frames.
+   */
+  get sourceCids(): readonly Uint8Array[] {
+    return this.#scids;
+  }
+
   /** Live streams by ID. */
   get streams(): ReadonlyMap<number, QuicStream> {
     return this.#streams;
@@ -396,6 +404,18 @@ export class QuicSession<C extends Client | Server = Client | Server>
     } else if (error === null && !this.established && engine.isTimedOut()) {
       error = this.#timeoutMessage;
       code = 'ETIMEDOUT';
+    } else if (
+      error === null &&
+      peer === null &&
+      local === null &&
+      !this.#closeRequested &&
+      !engine.isTimedOut() &&
+      engine.isClosed()
+    ) {
+      // closed with no error on either side, no timeout and no close of ours: quiche does
+      // that only for a datagram ending in the peer's stateless reset token (RFC 9000, 10.3)
+      error = 'Stateless reset: the peer no longer holds the connection';
+      code = 'ERR_QUIC_STATELESS_RESET';
     }
     if (error !== null || this.conn.error !== null) this.failureCode ??= code ?? 'ERR_QUIC';
     for (const stream of this.#streams.values()) stream.abort(error ? new Error(error) : undefined);
