@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import { CertificateAuthority, CertStore } from '../certs/index.js';
 import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
+import type { CidGenerator } from '../transport/quic/cid.js';
+import { checkQuicSecrets, type QuicSecrets } from '../transport/quic/secrets.js';
 import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
 import { type Addon, HookBus } from './hooks.js';
 import { Impairment } from './impair/index.js';
@@ -94,6 +96,13 @@ export interface ProxyOptions {
   impair?: string | ImpairSpec;
   /** QUIC modes: the client leg answers every new connection with a Retry first (address validation). */
   quicRetry?: boolean;
+  /**
+   * QUIC modes: the connection IDs the client-leg listener issues (`quicLbCids(config)`: IDs a
+   * QUIC-LB balancer routes to this proxy); default random.
+   */
+  quicCids?: CidGenerator;
+  /** QUIC modes: keys shared with the other proxies behind the balancer (see `QuicListenOptions.secrets`). */
+  quicSecrets?: QuicSecrets;
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
 }
@@ -199,7 +208,10 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
         maxDestinations: options.socks5?.maxDestinations ?? DEFAULT_MAX_DESTINATIONS,
       },
       quicRetry: options.quicRetry ?? false,
+      quicCids: options.quicCids,
+      quicSecrets: options.quicSecrets,
     };
+    if (options.quicSecrets !== undefined) checkQuicSecrets(options.quicSecrets);
     const impair = options.impair === undefined ? null : impairment(options.impair, modes);
     // SOCKS5 flows may be TLS, DTLS or QUIC: they need the CA too
     const needsCa = modes.some(

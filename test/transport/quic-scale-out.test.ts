@@ -22,9 +22,9 @@ import {
   quicLbCids,
 } from '../../src/transport/quic/lb/index.js';
 import { EC_CERT_PEM, EC_KEY_PEM } from '../helpers/certs.js';
-import { type PeerProcess, spawnPeer } from '../helpers/peer.js';
 import { waitUntil } from '../helpers/wait.js';
 import { DatagramRelay } from './dtls-relay.js';
+import { gtlsclientDumping, ngtcp2ServerIds } from './quic-peers.js';
 
 const HOST = '127.0.0.1';
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -40,58 +40,6 @@ async function listen(options: QuicListenOptions): Promise<QuicListener> {
 
 const tokenOf = (key: Buffer, cid: Buffer): string =>
   createHmac('sha256', key).update(cid).digest().subarray(0, 16).toString('hex');
-
-/** What gtlsclient's QUIC dump says the server gave it. */
-interface ClientView {
-  /** SCIDs of the server's long headers (Retry, Initial, Handshake). */
-  longScids: Set<string>;
-  retryScid: string | null;
-  /** The stateless_reset_token transport parameter, if sent. */
-  paramToken: string | null;
-  disableActiveMigration: string | null;
-  /** NEW_CONNECTION_ID frames received: ID and token. */
-  spares: { cid: string; token: string }[];
-}
-
-function clientView(output: string): ClientView {
-  const view: ClientView = {
-    longScids: new Set(),
-    retryScid: null,
-    paramToken: null,
-    disableActiveMigration: null,
-    spares: [],
-  };
-  for (const line of output.split('\n')) {
-    const long = / pkt rx .* scid=0x([0-9a-f]+) .*type=(\w+)/.exec(line);
-    if (long) {
-      view.longScids.add(long[1]!);
-      if (long[2] === 'Retry') view.retryScid = long[1]!;
-    }
-    const param =
-      /cry remote transport_parameters (stateless_reset_token|disable_active_migration)=(?:0x)?([0-9a-f]+)/.exec(
-        line,
-      );
-    if (param?.[1] === 'stateless_reset_token') view.paramToken = param[2]!;
-    if (param?.[1] === 'disable_active_migration') view.disableActiveMigration = param[2]!;
-    const spare =
-      / frm rx .*NEW_CONNECTION_ID.* cid=0x([0-9a-f]+) .*stateless_reset_token=0x([0-9a-f]+)/.exec(line);
-    if (spare) view.spares.push({ cid: spare[1]!, token: spare[2]! });
-  }
-  return view;
-}
-
-/** gtlsclient with its QUIC dump on (frames and transport parameters), against `port`. */
-function gtlsclient(port: number): PeerProcess {
-  const peer = spawnPeer('gtlsclient', [
-    '--no-http-dump',
-    '--timeout=5s',
-    HOST,
-    String(port),
-    `https://${HOST}:${port}/`,
-  ]);
-  cleanups.push(() => peer.stop());
-  return peer;
-}
 
 const KEY = Buffer.from('8f95f09245765f80256934e50c66207f', 'hex');
 const SID = Buffer.from('ed793a51d49b8f5fab65', 'hex');
@@ -138,17 +86,18 @@ describe('QUIC-LB IDs a real client was given (gtlsclient)', () => {
         ...(c.retry ? { limits: { retryThreshold: 0 } } : {}),
       });
       const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
-      const client = gtlsclient(listener.address[1]);
+      const client = gtlsclientDumping(HOST, listener.address[1]);
+      cleanups.push(() => client.stop());
       const [session] = await accepted;
       const issued = session.sourceCids.map((id) => Buffer.from(id).toString('hex'));
       expect(issued.length).toBe(c.spares ? listener.limits.maxCidsPerSession : 1);
       // the client has seen the handshake and every spare ID the server issued
       await client.waitFor(/Negotiated cipher suite/);
       await waitUntil(
-        () => clientView(client.output()).spares.length === issued.length - 1,
+        () => ngtcp2ServerIds(client.output()).spares.length === issued.length - 1,
         'the spare IDs at the client',
       );
-      const view = clientView(client.output());
+      const view = ngtcp2ServerIds(client.output());
 
       const decoder = new QuicLbDecoder(c.config as QuicLbRoutableConfig);
       const serverId = Buffer.from((c.config as QuicLbRoutableConfig).serverId).toString('hex');
@@ -179,11 +128,12 @@ describe('QUIC-LB IDs a real client was given (gtlsclient)', () => {
       secrets: { statelessResetKey: resetKey },
     });
     const accepted = once(listener, 'session') as Promise<[QuicSession<Client>]>;
-    const client = gtlsclient(listener.address[1]);
+    const client = gtlsclientDumping(HOST, listener.address[1]);
+    cleanups.push(() => client.stop());
     const [session] = await accepted;
     expect(session.sourceCids.length).toBe(1);
     await client.waitFor(/Negotiated cipher suite/);
-    const view = clientView(client.output());
+    const view = ngtcp2ServerIds(client.output());
     expect(view.spares).toEqual([]);
     expect([...view.longScids]).toEqual([Buffer.from(session.sourceCids[0]!).toString('hex')]);
     const id = Buffer.from([...view.longScids][0]!, 'hex');

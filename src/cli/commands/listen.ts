@@ -5,6 +5,7 @@ import { drivers } from '../../transport/index.js';
 import type { AnySession } from '../../transport/types.js';
 import { commonOptions, parse, parseTarget, securityOptions, UsageError } from '../args.js';
 import { EventPrinter } from '../output.js';
+import { quicScaleOptions, quicScaleSettings, quicScaleUsage } from '../quic-scale.js';
 import { watchListener } from '../watch.js';
 
 export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
@@ -14,7 +15,9 @@ export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
   --echo      what it sends, back (the default)
   --discard   nothing: what it sends is read and dropped
   --source    a stream of bytes as fast as it takes them; each datagram answered with one datagram
-              of the size its header asks for (\`wirelayer load --mode receive\`)`;
+              of the size its header asks for (\`wirelayer load --mode receive\`)
+quic:
+${quicScaleUsage}`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -22,6 +25,7 @@ export async function run(args: string[]): Promise<number> {
     echo: { type: 'boolean' },
     discard: { type: 'boolean' },
     source: { type: 'boolean' },
+    ...quicScaleOptions,
   });
   if (values.help) {
     console.log(usage);
@@ -34,12 +38,16 @@ export async function run(args: string[]): Promise<number> {
   const target = parseTarget(positionals[0]);
   const driver = drivers[target.scheme];
   if (!driver) throw new UsageError(`scheme ${target.scheme} is not available yet`);
+  const scale = quicScaleSettings(values);
+  if (target.scheme !== 'quic' && (scale.cids !== undefined || scale.secrets !== undefined))
+    throw new UsageError('--quic-lb and --quic-secrets are for quic:// listeners');
   const printer = new EventPrinter(values.json ?? false);
   const stop = new AbortController();
   const listener = await driver.listen({
     ...securityOptions(values),
     host: target.host,
     port: target.port,
+    ...scale,
     signal: stop.signal,
   });
   watchListener(printer, listener, false);

@@ -10,6 +10,7 @@ import { type FlowMode, ModeError, parseMode } from '../../proxy/modes.js';
 import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
 import { parse, securityOptions, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
+import { quicScaleOptions, quicScaleSettings, quicScaleUsage } from '../quic-scale.js';
 
 export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] [--mode ...] [options]
   Relay every client to the mode's HOST:PORT (socks5: to the destination each client asks for,
@@ -47,7 +48,8 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
                         per datagram; tcp and tls take delay, jitter, rate and blackhole only (loss,
                         reordering, duplication, corruption, MTU and rebinding need a packet layer)
   --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
-                        record with the proxy's counters (and "impair": per direction what was done)`;
+                        record with the proxy's counters (and "impair": per direction what was done)
+${quicScaleUsage}`;
 
 const options = {
   mode: { type: 'string', multiple: true },
@@ -71,6 +73,7 @@ const options = {
   proxyauth: { type: 'string' },
   'socks5-advertise': { type: 'string' },
   impair: { type: 'string' },
+  ...quicScaleOptions,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -195,6 +198,12 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       throw e;
     }
   }
+  const scale = quicScaleSettings(values);
+  if (
+    (scale.cids !== undefined || scale.secrets !== undefined) &&
+    !modes.some((m) => m.kind === 'socks5' || m.scheme === 'quic')
+  )
+    throw new UsageError('--quic-lb and --quic-secrets need a quic or socks5 mode');
   const addons: Addon[] = [];
   for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
@@ -223,6 +232,8 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       ? { socks5: { advertise: values['socks5-advertise'] } }
       : {}),
     impair,
+    ...(scale.cids !== undefined ? { quicCids: scale.cids } : {}),
+    ...(scale.secrets !== undefined ? { quicSecrets: scale.secrets } : {}),
     signal: stop.signal,
   };
   let proxy: WirelayerProxy;

@@ -414,6 +414,8 @@ export async function startQuicMode(
     ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
     ...(ctx.options.quicRetry ? { limits: { retryThreshold: 0 } } : {}),
+    ...(ctx.options.quicCids !== undefined ? { cids: ctx.options.quicCids } : {}),
+    ...(ctx.options.quicSecrets !== undefined ? { secrets: ctx.options.quicSecrets } : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);
       flows.set(client, flow);
