@@ -48,6 +48,10 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
     title: 'QUIC listener under an Initial flood vs gtlsserver (ngtcp2)',
     run: async () => (await import('./quic-flood.js')).runQuicFloodBench(),
   },
+  'quic-cids': {
+    title: 'QUIC connection IDs per encoding (QUIC-LB) and reset tokens vs random, IDs/s',
+    run: async () => (await import('./quic-cids.js')).runQuicCidsBench(),
+  },
   'quic-initial': {
     title: 'QUIC Initial decrypt + ClientHello vs bare AES-128-GCM',
     run: async () => (await import('./quic-initial.js')).runQuicInitialBench(),

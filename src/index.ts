@@ -147,9 +147,25 @@ export type {
 export { DtlsLayerSession } from './transport/dtls/session.js';
 export { ConnectAbortError, ConnectError, ERR_CLIENT_HELLO_HOOK, SessionError } from './transport/errors.js';
 export { drivers } from './transport/index.js';
+export { type CidGenerator, RANDOM_CIDS } from './transport/quic/cid.js';
 export type { QuicConnectOptions } from './transport/quic/connect.js';
 export { QuicErrorCode } from './transport/quic/errors.js';
 export { type QuicDriver, quic } from './transport/quic/index.js';
+export {
+  decodeQuicLbServerId,
+  encodeQuicLbCid,
+  parseQuicLbConfig,
+  type QuicLbCids,
+  type QuicLbConfig,
+  QuicLbConfigError,
+  QuicLbDecoder,
+  type QuicLbDecoderConfig,
+  type QuicLbEncoding,
+  type QuicLbRoutableConfig,
+  type QuicLbUnroutableConfig,
+  quicLbCids,
+  quicLbConfigId,
+} from './transport/quic/lb/index.js';
 export {
   type QuicClientHelloAnswer,
   type QuicClientHelloHook,
@@ -159,6 +175,12 @@ export {
   type QuicListenerStats,
   type QuicListenOptions,
 } from './transport/quic/listener.js';
+export {
+  parseQuicSecrets,
+  type QuicSecrets,
+  QuicSecretsError,
+  readQuicSecrets,
+} from './transport/quic/secrets.js';
 export { QuicSession } from './transport/quic/session.js';
 export { QuicStream, QuicStreamError } from './transport/quic/stream.js';
 export { FailedSession } from './transport/session.js';

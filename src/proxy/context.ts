@@ -11,6 +11,8 @@ import type { Client, Connection, Server } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
 import type { DatagramSocket } from '../transport/datagram/index.js';
 import { ConnectError, errorCode } from '../transport/errors.js';
+import type { CidGenerator } from '../transport/quic/cid.js';
+import type { QuicSecrets } from '../transport/quic/secrets.js';
 import type { Session } from '../transport/types.js';
 import {
   type ProxyProtocolOptions,
@@ -69,6 +71,10 @@ export interface LayerOptions {
   proxyProtocol: ProxyProtocolOptions | null;
   /** Every datagram of the server legs of udp, dtls and quic flows starts with a v2 header naming the client. */
   proxyProtocolUpstream: boolean;
+  /** QUIC client legs: the IDs the listener issues (QUIC-LB); undefined: random. */
+  quicCids: CidGenerator | undefined;
+  /** QUIC client legs: keys shared with other instances. */
+  quicSecrets: QuicSecrets | undefined;
 }
 
 /** The settings of SOCKS5 modes (`ProxyOptions.socks5`), resolved. */

@@ -8,6 +8,8 @@ import { CertificateAuthority, CertStore } from '../certs/index.js';
 import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
 import { AddressSet } from '../transport/datagram/address-set.js';
+import type { CidGenerator } from '../transport/quic/cid.js';
+import { checkQuicSecrets, type QuicSecrets } from '../transport/quic/secrets.js';
 import { emptyProxyProtocolStats } from '../transport/udp/proxy-protocol.js';
 import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
 import { type Addon, HookBus } from './hooks.js';
@@ -112,6 +114,13 @@ export interface ProxyOptions {
    * UDP proxy does: the upstream learns who the client is. Replies carry none.
    */
   proxyProtocolUpstream?: boolean;
+  /**
+   * QUIC modes: the connection IDs the client-leg listener issues (`quicLbCids(config)`: IDs a
+   * QUIC-LB balancer routes to this proxy); default random.
+   */
+  quicCids?: CidGenerator;
+  /** QUIC modes: keys shared with the other proxies behind the balancer (see `QuicListenOptions.secrets`). */
+  quicSecrets?: QuicSecrets;
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
 }
@@ -227,7 +236,10 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
               stats: emptyProxyProtocolStats(),
             },
       proxyProtocolUpstream: options.proxyProtocolUpstream ?? false,
+      quicCids: options.quicCids,
+      quicSecrets: options.quicSecrets,
     };
+    if (options.quicSecrets !== undefined) checkQuicSecrets(options.quicSecrets);
     const impair = options.impair === undefined ? null : impairment(options.impair, modes);
     // SOCKS5 and transparent flows may be TLS, DTLS or QUIC: they need the CA too
     const needsCa = modes.some(

@@ -129,3 +129,54 @@ export const fetchFile = (port: number, download: string, extra: readonly string
     [`--download=${download}`, '--exit-on-all-streams-close', ...extra],
     '/file.bin',
   );
+
+/** What gtlsclient's QUIC dump says the server gave it: the IDs and reset tokens it issued. */
+export interface Ngtcp2ServerIds {
+  /** SCIDs of the server's long headers (Retry, Initial, Handshake). */
+  longScids: Set<string>;
+  retryScid: string | null;
+  /** The stateless_reset_token transport parameter, if sent. */
+  paramToken: string | null;
+  disableActiveMigration: string | null;
+  /** NEW_CONNECTION_ID frames received: ID and token. */
+  spares: { cid: string; token: string }[];
+}
+
+export function ngtcp2ServerIds(output: string): Ngtcp2ServerIds {
+  const view: Ngtcp2ServerIds = {
+    longScids: new Set(),
+    retryScid: null,
+    paramToken: null,
+    disableActiveMigration: null,
+    spares: [],
+  };
+  for (const line of output.split('\n')) {
+    const long = / pkt rx .* scid=0x([0-9a-f]+) .*type=(\w+)/.exec(line);
+    if (long) {
+      view.longScids.add(long[1]!);
+      if (long[2] === 'Retry') view.retryScid = long[1]!;
+    }
+    const param =
+      /cry remote transport_parameters (stateless_reset_token|disable_active_migration)=(?:0x)?([0-9a-f]+)/.exec(
+        line,
+      );
+    if (param?.[1] === 'stateless_reset_token') view.paramToken = param[2]!;
+    if (param?.[1] === 'disable_active_migration') view.disableActiveMigration = param[2]!;
+    const spare =
+      / frm rx .*NEW_CONNECTION_ID.* cid=0x([0-9a-f]+) .*stateless_reset_token=0x([0-9a-f]+)/.exec(line);
+    if (spare) view.spares.push({ cid: spare[1]!, token: spare[2]! });
+  }
+  return view;
+}
+
+/** `gtlsclient` with its QUIC dump on (packets, frames, transport parameters), for `ngtcp2ServerIds`. */
+export function gtlsclientDumping(host: string, port: number): PeerProcess {
+  const authority = host.includes(':') ? `[${host}]` : host;
+  return spawnPeer('gtlsclient', [
+    '--no-http-dump',
+    '--timeout=5s',
+    host,
+    String(port),
+    `https://${authority}:${port}/`,
+  ]);
+}

@@ -15,6 +15,7 @@ export const BENCH_NAMES: readonly string[] = [
   'handshake',
   'quic',
   'quic-flood',
+  'quic-cids',
   'quic-initial',
   'proxy',
   'intercept',

@@ -6,6 +6,7 @@ import type { AnySession, ListenerStats, ListenOptions } from '../../transport/t
 import type { ProxyProtocolOptions, ProxyProtocolStats } from '../../transport/udp/proxy-protocol.js';
 import { commonOptions, parse, parseTarget, securityOptions, trustedSenders, UsageError } from '../args.js';
 import { EventPrinter } from '../output.js';
+import { quicScaleOptions, quicScaleSettings, quicScaleUsage } from '../quic-scale.js';
 import { watchListener } from '../watch.js';
 
 export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
@@ -22,7 +23,9 @@ export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
               Datagrams from them without a header, or with a malformed one, are dropped and
               counted; other senders are served as direct clients (their headers never believed).
               Repeatable. On exit the counters go to stderr (with --json, a last
-              {"event":"stats","proxy_protocol":{...}} record)`;
+              {"event":"stats","proxy_protocol":{...}} record)
+quic:
+${quicScaleUsage}`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -31,6 +34,7 @@ export async function run(args: string[]): Promise<number> {
     discard: { type: 'boolean' },
     source: { type: 'boolean' },
     'proxy-protocol-from': { type: 'string', multiple: true },
+    ...quicScaleOptions,
   });
   if (values.help) {
     console.log(usage);
@@ -50,6 +54,9 @@ export async function run(args: string[]): Promise<number> {
       throw new UsageError(`--proxy-protocol-from: for udp, dtls and quic listeners, not ${target.scheme}`);
     proxyProtocol = { trusted: trustedSenders(from, '--proxy-protocol-from') };
   }
+  const scale = quicScaleSettings(values);
+  if (target.scheme !== 'quic' && (scale.cids !== undefined || scale.secrets !== undefined))
+    throw new UsageError('--quic-lb and --quic-secrets are for quic:// listeners');
   const printer = new EventPrinter(values.json ?? false);
   const stop = new AbortController();
   // the datagram drivers' own option beside the shared ones
@@ -57,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
     ...securityOptions(values),
     host: target.host,
     port: target.port,
+    ...scale,
     signal: stop.signal,
     ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
   };

@@ -10,6 +10,7 @@ import { type FlowMode, ModeError, parseMode } from '../../proxy/modes.js';
 import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
 import { parse, securityOptions, trustedSenders, UsageError } from '../args.js';
 import { modelLine, modelRecord } from '../output.js';
+import { quicScaleOptions, quicScaleSettings, quicScaleUsage } from '../quic-scale.js';
 
 export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] | transparent[@[HOST:]PORT] [--mode ...] [options]
   Relay every client to the mode's HOST:PORT (socks5: to the destination each client asks for,
@@ -55,7 +56,8 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
                         a PROXY v2 header naming the client (28 bytes over IPv4, 52 over IPv6)
   --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
                         record with the proxy's counters (and "impair": per direction what was done;
-                        "proxy_protocol": what the listeners' PROXY protocol dropped and accepted)`;
+                        "proxy_protocol": what the listeners' PROXY protocol dropped and accepted)
+${quicScaleUsage}`;
 
 const options = {
   mode: { type: 'string', multiple: true },
@@ -81,6 +83,7 @@ const options = {
   impair: { type: 'string' },
   'proxy-protocol-from': { type: 'string', multiple: true },
   'proxy-protocol-upstream': { type: 'boolean' },
+  ...quicScaleOptions,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -221,6 +224,12 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   const from = values['proxy-protocol-from'];
   const proxyProtocol =
     from === undefined ? undefined : { trusted: trustedSenders(from, '--proxy-protocol-from').entries };
+  const scale = quicScaleSettings(values);
+  if (
+    (scale.cids !== undefined || scale.secrets !== undefined) &&
+    !modes.some((m) => m.kind !== 'reverse' || m.scheme === 'quic')
+  )
+    throw new UsageError('--quic-lb and --quic-secrets need a quic, socks5 or transparent mode');
   const addons: Addon[] = [];
   for (const file of values.script ?? []) addons.push(...(await loadScript(file)));
   const stop = new AbortController();
@@ -251,6 +260,8 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     impair,
     ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
     ...(values['proxy-protocol-upstream'] ? { proxyProtocolUpstream: true } : {}),
+    ...(scale.cids !== undefined ? { quicCids: scale.cids } : {}),
+    ...(scale.secrets !== undefined ? { quicSecrets: scale.secrets } : {}),
     signal: stop.signal,
   };
   let proxy: WirelayerProxy;

@@ -420,6 +420,8 @@ export async function startQuicMode(
     ...(socket === undefined && ctx.options.proxyProtocol !== null
       ? { proxyProtocol: ctx.options.proxyProtocol }
       : {}),
+    ...(ctx.options.quicCids !== undefined ? { cids: ctx.options.quicCids } : {}),
+    ...(ctx.options.quicSecrets !== undefined ? { secrets: ctx.options.quicSecrets } : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);
       flows.set(client, flow);

@@ -69,6 +69,8 @@ export interface QuicheConfig {
   setInitialMaxStreamsUni(v: number): void;
   setActiveConnectionIdLimit(v: number): void;
   setDisableActiveMigration(v: boolean): void;
+  /** The stateless_reset_token transport parameter (a server's, for its first connection ID); null: none. */
+  setStatelessResetToken(token: bigint | null): void;
   setCcAlgorithmName(name: string): void;
   enableDgram(enabled: boolean, recvQueueLen: number, sendQueueLen: number): void;
   setMaxStreamWindow(v: number): void;

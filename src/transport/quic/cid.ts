@@ -45,6 +45,17 @@ export interface CidGenerator {
   readonly steeringOffset: number;
   /** A new ID (the caller keeps it). */
   next(): Buffer;
+  /**
+   * Whether sessions may issue spare IDs (NEW_CONNECTION_ID) from it beside their first;
+   * default true. A wrapper of a generator should pass this on.
+   */
+  readonly issueSpares?: boolean;
+  /**
+   * Whether sessions must tell clients not to migrate (the `disable_active_migration`
+   * transport parameter): its IDs carry no route for a balancer. Default false. A wrapper
+   * should pass this on.
+   */
+  readonly disableActiveMigration?: boolean;
 }
 
 /** Random IDs of CID_LENGTH bytes: what a listener issues unless told otherwise. */

@@ -27,6 +27,8 @@ export interface EngineSettings {
   activeCidLimit: number;
   /** Whether NSS key log lines are produced. */
   keylog: boolean;
+  /** Send disable_active_migration (a server whose IDs a balancer cannot route). */
+  disableActiveMigration?: boolean;
 }
 
 /** The windows and limits of every session; shared with the raw-binding benchmark baseline. */
@@ -43,6 +45,7 @@ export function applyEngineSettings(config: QuicheConfig, s: EngineSettings): Qu
   config.setInitialMaxStreamsUni(128);
   config.setActiveConnectionIdLimit(s.activeCidLimit);
   config.enableDgram(true, 1024, 1024);
+  if (s.disableActiveMigration === true) config.setDisableActiveMigration(true);
   if (s.keylog) config.logKeys();
   return config;
 }
@@ -111,7 +114,7 @@ export class ServerConfigCache {
       .update('\0')
       .update(identity.key)
       .update(
-        `\0${settings.alpn.join('\0')}\0${settings.idleTimeoutMs}\0${settings.activeCidLimit}\0${settings.keylog}`,
+        `\0${settings.alpn.join('\0')}\0${settings.idleTimeoutMs}\0${settings.activeCidLimit}\0${settings.keylog}\0${settings.disableActiveMigration === true}`,
       )
       .digest('base64');
     return this.#configs.getOrSet(key, () =>

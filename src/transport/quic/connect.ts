@@ -134,6 +134,12 @@ async function dialQuic(d: Dial, options: QuicConnectOptions): Promise<QuicSessi
   }
   d.onFail(() => session.destroy());
   endpoint.add(session);
+  // a short header for none of our IDs may be a Stateless Reset (RFC 9000, 10.3: its first
+  // octets are random, its last 16 the server's token): quiche tells, given the datagram
+  endpoint.onUnroutable((datagram, from) => {
+    endpoint.stats.unroutable++;
+    if ((datagram[0]! & 0x80) === 0 && !session.closed) session.receive(datagram, from.address, from.port);
+  });
   conn.peername = [ip, port];
   conn.sockname = [endpoint.local.host, endpoint.local.port];
 

@@ -11,6 +11,7 @@ export { connectQuic, type QuicConnectOptions } from './connect.js';
 export { QuicDatagramChannel } from './datagrams.js';
 export { type EndpointStats, QuicEndpoint } from './endpoint.js';
 export { describeQuicError, QuicErrorCode, transportErrorName } from './errors.js';
+export * from './lb/index.js';
 export {
   DEFAULT_LIMITS,
   type QuicClientHelloAnswer,
@@ -21,6 +22,7 @@ export {
   type QuicListenerStats,
   type QuicListenOptions,
 } from './listener.js';
+export { parseQuicSecrets, type QuicSecrets, QuicSecretsError, readQuicSecrets } from './secrets.js';
 export { QuicSession } from './session.js';
 export { QuicStream, QuicStreamError } from './stream.js';
 

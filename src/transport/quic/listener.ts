@@ -10,6 +10,9 @@
  * before anything is decrypted, and decryptions and Retries are bounded per second.
  * A connection the hook passes through (`{ passthrough: true }`) gets no session: its datagrams,
  * those held while the hook ran first, go by 4-tuple to a raw UDP flow (`passthrough` event).
+ * Behind a load balancer: the IDs come from a `CidGenerator` (QUIC-LB), and `secrets` share the
+ * Retry token key and the stateless reset key with the other instances; given the reset key, a
+ * short-header datagram for an ID of ours that no session holds is answered with a Stateless Reset.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { CertificateAuthority, CertStore } from '../../certs/index.js';
@@ -29,7 +32,7 @@ import {
   type ProxyProtocolStats,
 } from '../udp/proxy-protocol.js';
 import { RateMeter, TokenBucket } from './admission.js';
-import { type HostPort, quiche } from './binding.js';
+import { type HostPort, type QuicheConnection, quiche } from './binding.js';
 import { type CidGenerator, CidTable, RANDOM_CIDS } from './cid.js';
 import {
   DEFAULT_ALPN,
@@ -42,7 +45,9 @@ import { type EndpointStats, QuicEndpoint } from './endpoint.js';
 import { QuicErrorCode } from './errors.js';
 import { InitialObserver } from './observer.js';
 import { connectionCloseInitial } from './refuse.js';
-import { RetryTokens } from './retry.js';
+import { StatelessResets } from './reset.js';
+import { RETRY_TOKEN_LIFETIME_MS, RetryTokens } from './retry.js';
+import { checkQuicSecrets, type QuicSecrets } from './secrets.js';
 import { QuicSession } from './session.js';
 
 /** Bounds that keep a listener's memory and work finite whatever its peers send. */
@@ -77,6 +82,11 @@ export interface QuicLimits {
    * one are dropped and counted (`loadDrops`).
    */
   maxRetriesPerSecond: number;
+  /**
+   * Stateless Resets sent per second at most (a token bucket holding a quarter second's
+   * worth); beyond it, datagrams that would get one are counted (`resetsLimited`).
+   */
+  maxResetsPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: QuicLimits = {
@@ -89,6 +99,7 @@ export const DEFAULT_LIMITS: QuicLimits = {
   initialRateThreshold: 1000,
   maxDecryptsPerSecond: 2000,
   maxRetriesPerSecond: 30_000,
+  maxResetsPerSecond: 1000,
 };
 
 /** What the QUIC hook learns beside the ClientHello and the Client model. */
@@ -148,9 +159,15 @@ export interface QuicListenOptions extends ListenOptions {
   limits?: Partial<QuicLimits>;
   /**
    * Makes the connection IDs the listener issues (Retry's, each session's first and spares);
-   * default random, CID_LENGTH bytes.
+   * default random, CID_LENGTH bytes. `quicLbCids(config)` makes IDs a QUIC-LB balancer routes.
    */
   cids?: CidGenerator;
+  /**
+   * Keys shared with the other instances behind a balancer (each 32 octets or more): Retry
+   * tokens of one are accepted by all, and any of them can reset a connection another held.
+   * Without `statelessResetKey`, no Stateless Reset is sent. See `readQuicSecrets`.
+   */
+  secrets?: QuicSecrets;
   /** Leaves for a listener without `cert`/`key`, per SNI; default: the CA of `confdir` (as the TLS listener). */
   certs?: CertStore;
   /** Where the CA lives (default `$WIRELAYER_CONFDIR` or `~/.wirelayer`). */
@@ -193,6 +210,16 @@ export interface QuicListenerStats extends EndpointStats, ListenerStats {
   decryptLimited: number;
   /** Initials that should have had a Retry, dropped because `maxRetriesPerSecond` was spent. */
   loadDrops: number;
+  /** Stateless Resets sent: short headers for an ID of ours that no session holds (`secrets.statelessResetKey` given). */
+  statelessResets: number;
+  /** Of the datagrams that would have had a reset, those dropped because `maxResetsPerSecond` was spent. */
+  resetsLimited: number;
+  /**
+   * Sessions whose first ID went without a stateless_reset_token transport parameter: quiche
+   * 0.18 encodes them into 128 octets, too few after a Retry when the client's first DCID is
+   * long (20 octets with 16-octet IDs of ours). Their spare IDs (NEW_CONNECTION_ID) have tokens.
+   */
+  resetTokensOmitted: number;
   /** Initials in datagrams under 1200 bytes, or with a DCID under 8 bytes. */
   badInitials: number;
   /** Long-header packets for no known connection that are not Initials. */
@@ -264,7 +291,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   readonly #pendingSet = new Set<PendingHandshake>();
   readonly #handshaking = new Set<QuicSession<Client>>();
   readonly #configs = new ServerConfigCache();
-  readonly #tokens = new RetryTokens();
+  readonly #tokens: RetryTokens;
+  readonly #resets: StatelessResets;
+  readonly #resetBudget: TokenBucket;
+  readonly #resetToken = (cid: Uint8Array): bigint => this.#resets.token(cid);
   readonly #initialRate = new RateMeter();
   readonly #decrypts: TokenBucket;
   readonly #retries: TokenBucket;
@@ -281,6 +311,9 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     initialDecrypts: 0,
     decryptLimited: 0,
     loadDrops: 0,
+    statelessResets: 0,
+    resetsLimited: 0,
+    resetTokensOmitted: 0,
     badInitials: 0,
     strayPackets: 0,
     overLimit: 0,
@@ -306,6 +339,10 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#cids = options.cids ?? RANDOM_CIDS;
     endpoint.shortCidLength = this.#cids.length;
+    this.#tokens = new RetryTokens(RETRY_TOKEN_LIFETIME_MS, options.secrets?.tokenKey);
+    this.#resets = new StatelessResets(options.secrets?.statelessResetKey);
+    const resetsPerSecond = this.limits.maxResetsPerSecond;
+    this.#resetBudget = new TokenBucket(resetsPerSecond, Math.ceil(resetsPerSecond / 4));
     const perSecond = this.limits.maxDecryptsPerSecond;
     this.#decrypts = new TokenBucket(perSecond, Math.ceil(perSecond / 4));
     const retriesPerSecond = this.limits.maxRetriesPerSecond;
@@ -325,6 +362,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
    */
   static async listen(options: QuicListenOptions = {}): Promise<QuicListener> {
     options.signal?.throwIfAborted();
+    if (options.secrets !== undefined) checkQuicSecrets(options.secrets);
     quiche();
     const own = options.cert !== undefined && options.key !== undefined;
     const certs =
@@ -398,6 +436,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       idleTimeoutMs: this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
       activeCidLimit: Math.max(2, this.limits.maxCidsPerSession),
       keylog: this.#options.keylog !== undefined,
+      disableActiveMigration: this.#cids.disableActiveMigration === true,
     };
   }
 
@@ -412,6 +451,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     }
     if ((msg[0]! & 0x80) === 0) {
       this.endpoint.stats.unroutable++;
+      this.#statelessReset(msg, rinfo, local);
       return;
     }
     const pending = this.#pending.get(msg, 6, msg[5]!);
@@ -461,7 +501,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     const gated = loaded || this.halfOpen >= this.limits.retryThreshold;
     let odcid: Uint8Array | null = null;
     if (header.token.length > 0) {
-      odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port, now);
+      odcid = this.#tokens.verify(header.token, header.dcid, rinfo.address, rinfo.port);
       if (odcid === null) {
         this.#counts.badTokens++;
         // one of ours, altered or expired: dropped unread when gated. A token of another shape
@@ -512,11 +552,30 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
       return;
     }
     const scid = this.#cids.next();
-    const token = this.#tokens.mint(dcid, scid, rinfo.address, rinfo.port, now);
+    const token = this.#tokens.mint(dcid, scid, rinfo.address, rinfo.port);
     const n = quiche().retry(clientScid, dcid, scid, token, version, this.#out);
     this.endpoint.sendRaw(Buffer.from(this.#out.subarray(0, n)), rinfo.port, rinfo.address, local);
     this.#counts.retries++;
     if (load) this.#counts.loadRetries++;
+  }
+
+  /**
+   * A short header for an ID of our length that no session holds (one that ended, or one
+   * another instance issued): a Stateless Reset tells its sender the connection is gone.
+   * Only with a reset key; never for a datagram that is not a QUIC v1 short header (fixed
+   * bit clear) nor one too small to answer with a smaller one; bounded per second.
+   */
+  #statelessReset(msg: Buffer, rinfo: RemoteInfo, local: string | null): void {
+    if (!this.#resets.enabled || (msg[0]! & 0x40) === 0) return;
+    const length = this.#cids.length;
+    const reset = this.#resets.build(msg.subarray(1, 1 + length), msg.length);
+    if (reset === null) return;
+    if (!this.#resetBudget.take(performance.now())) {
+      this.#counts.resetsLimited++;
+      return;
+    }
+    this.endpoint.sendRaw(reset, rinfo.port, rinfo.address, local);
+    this.#counts.statelessResets++;
   }
 
   #addToPending(pending: PendingHandshake, msg: Buffer): void {
@@ -605,14 +664,25 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     let session: QuicSession<Client>;
     try {
       const config = this.#configs.get(identity, this.#settings(alpn));
-      const scid = pending.odcid !== null ? pending.dcid : this.#cids.next();
-      const engine = quiche().Connection.accept(
-        scid,
-        pending.odcid,
-        local,
-        { host: pending.rinfo.address, port: pending.rinfo.port },
-        config,
-      );
+      let scid = pending.odcid !== null ? pending.dcid : this.#cids.next();
+      // random QUIC-LB nonces may repeat (4 octets: likely among tens of thousands of live IDs)
+      for (let i = 0; i < 8 && pending.odcid === null && this.endpoint.route(scid) !== undefined; i++)
+        scid = this.#cids.next();
+      const peer = { host: pending.rinfo.address, port: pending.rinfo.port };
+      // the first ID's reset token goes in the transport parameters: set on the shared config
+      // right before accept, which copies them
+      config.setStatelessResetToken(this.#resets.token(scid));
+      let engine: QuicheConnection;
+      try {
+        engine = quiche().Connection.accept(scid, pending.odcid, local, peer, config);
+      } catch (e) {
+        // quiche 0.18 encodes transport parameters into 128 octets: after a Retry (two more
+        // IDs) with a long client DCID, the token no longer fits; the spare IDs still have theirs
+        if ((e as Error).message !== 'BufferTooShort') throw e;
+        config.setStatelessResetToken(null);
+        engine = quiche().Connection.accept(scid, pending.odcid, local, peer, config);
+        this.#counts.resetTokensOmitted++;
+      }
       client.mitmcert = this.#configs.leaf(identity);
       session = new QuicSession<Client>({
         conn: client,
@@ -624,8 +694,9 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
         scid,
         observer: pending.observer,
         keylog: this.#options.keylog,
-        maxCids: this.limits.maxCidsPerSession,
+        maxCids: this.#cids.issueSpares === false ? 1 : this.limits.maxCidsPerSession,
         cids: this.#cids,
+        resetToken: this.#resetToken,
         timeoutMessage: 'Handshake timed out',
       });
       if (pending.odcid === null) session.routeHandshake(pending.dcid);

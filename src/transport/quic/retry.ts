@@ -2,7 +2,10 @@
  * Address validation tokens for Retry (RFC 9000, 8.1.2): stateless, bound to the client's
  * address and port and to the Retry's connection ID, carrying the original DCID that quiche
  * needs for its transport parameters, and valid for a short time. Checking one is an HMAC
- * over the header's bytes: a forged token costs no key derivation and no decryption.
+ * over the header's bytes: a forged token costs no key derivation and no decryption. The key
+ * is random per listener unless shared (`secrets.tokenKey`): then any instance holding it
+ * accepts the tokens of another, so the time in a token is the wall clock (instances are
+ * different processes, often different machines), with some slack for their clocks' skew.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -15,15 +18,19 @@ const MAX_CID = 20;
 const MAX_ADDRESS = 64;
 /** How long a Retry token is good for. */
 export const RETRY_TOKEN_LIFETIME_MS = 10_000;
+/** A token minted up to this far in our future (another instance's clock) is still good. */
+export const CLOCK_SKEW_MS = 1000;
 
 export class RetryTokens {
-  readonly #key = randomBytes(32);
+  readonly #key: Buffer;
   /** What the MAC covers, written in place: time, odcid, retry SCID, port, address. */
   readonly #input = Buffer.allocUnsafe(TIME_LENGTH + 2 * MAX_CID + 2 + MAX_ADDRESS);
   readonly lifetimeMs: number;
 
-  constructor(lifetimeMs = RETRY_TOKEN_LIFETIME_MS) {
+  /** `key`: shared with other instances (32 octets or more); default random. */
+  constructor(lifetimeMs = RETRY_TOKEN_LIFETIME_MS, key?: Uint8Array) {
     this.lifetimeMs = lifetimeMs;
+    this.#key = key === undefined ? randomBytes(32) : Buffer.from(key);
   }
 
   /** The MAC over `time` (8 bytes) and the rest; null when an ID or the address is too long. */
@@ -50,15 +57,9 @@ export class RetryTokens {
 
   /**
    * A token for a client at address:port whose first DCID was `odcid`, retried to `retryScid`;
-   * `nowMs` on the monotonic clock (tokens are checked by the process that made them).
+   * `nowMs` on the wall clock (Date.now()).
    */
-  mint(
-    odcid: Uint8Array,
-    retryScid: Uint8Array,
-    address: string,
-    port: number,
-    nowMs = performance.now(),
-  ): Buffer {
+  mint(odcid: Uint8Array, retryScid: Uint8Array, address: string, port: number, nowMs = Date.now()): Buffer {
     const token = Buffer.allocUnsafe(2 + TIME_LENGTH + odcid.length + MAC_LENGTH);
     token[0] = MAGIC;
     token[1] = odcid.length;
@@ -88,7 +89,7 @@ export class RetryTokens {
     retryScid: Uint8Array,
     address: string,
     port: number,
-    nowMs = performance.now(),
+    nowMs = Date.now(),
   ): Uint8Array | null {
     if (!this.isOurs(token)) return null;
     const odcidLength = token[1]!;
@@ -102,7 +103,7 @@ export class RetryTokens {
     )
       return null;
     const age = nowMs - (time.readUInt32BE(0) * 2 ** 32 + time.readUInt32BE(4));
-    if (age < 0 || age > this.lifetimeMs) return null;
+    if (age < -CLOCK_SKEW_MS || age > this.lifetimeMs) return null;
     return Uint8Array.from(odcid);
   }
 }

@@ -56,6 +56,8 @@ export interface QuicSessionInit<C extends Client | Server> {
   maxCids: number;
   /** Makes the spare source connection IDs (a listener's generator); default random. */
   cids?: CidGenerator;
+  /** The stateless reset token of each spare ID (a listener's, derived from its key); default random. */
+  resetToken?: (cid: Uint8Array) => bigint;
   /** Client side, no SNI sent for an IP literal: the IP the leaf certificate must name. */
   verifyIp?: string | null;
   /** Handshake timeout text for the model when quiche's idle timer ends a handshake. */
@@ -106,6 +108,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
   #handshakeRoute: Uint8Array | null = null;
   readonly #maxCids: number;
   readonly #cids: CidGenerator;
+  readonly #resetToken: (cid: Uint8Array) => bigint;
   readonly #verifyIp: string | null;
   readonly #timeoutMessage: string;
   #observer: InitialObserver | null;
@@ -138,6 +141,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     this.#observer = init.observer;
     this.#maxCids = Math.max(1, init.maxCids);
     this.#cids = init.cids ?? RANDOM_CIDS;
+    this.#resetToken = init.resetToken ?? newResetToken;
     this.#verifyIp = init.verifyIp ?? null;
     this.#timeoutMessage = init.timeoutMessage ?? 'Handshake timed out';
     this.#nextBidi = init.isServer ? 1 : 0;
@@ -181,6 +185,14 @@ export class QuicSession<C extends Client | Server = Client | Server>
    */
   get endpointStats(): Readonly<EndpointStats> {
     return this.#transport.stats;
+  }
+
+  /**
+   * The source connection IDs this session issued and still routes: its first (a server's
+   * is the Retry's when there was one) and the spares it gave out in NEW_CONNECTION_ID frames.
+   */
+  get sourceCids(): readonly Uint8Array[] {
+    return this.#scids;
   }
 
   /** Live streams by ID. */
@@ -285,7 +297,7 @@ export class QuicSession<C extends Client | Server = Client | Server>
     for (let i = this.#scids.length; i < this.#maxCids && engine.sourceCidsLeft() > 0; i++) {
       const cid = this.#cids.next();
       if (!this.#addScid(cid)) continue;
-      if (!this.#try(() => engine.newSourceCid(cid, newResetToken(), false))) {
+      if (!this.#try(() => engine.newSourceCid(cid, this.#resetToken(cid), false))) {
         this.#transport.unregister(cid);
         break;
       }
@@ -392,6 +404,18 @@ export class QuicSession<C extends Client | Server = Client | Server>
     } else if (error === null && !this.established && engine.isTimedOut()) {
       error = this.#timeoutMessage;
       code = 'ETIMEDOUT';
+    } else if (
+      error === null &&
+      peer === null &&
+      local === null &&
+      !this.#closeRequested &&
+      !engine.isTimedOut() &&
+      engine.isClosed()
+    ) {
+      // closed with no error on either side, no timeout and no close of ours: quiche does
+      // that only for a datagram ending in the peer's stateless reset token (RFC 9000, 10.3)
+      error = 'Stateless reset: the peer no longer holds the connection';
+      code = 'ERR_QUIC_STATELESS_RESET';
     }
     if (error !== null || this.conn.error !== null) this.failureCode ??= code ?? 'ERR_QUIC';
     for (const stream of this.#streams.values()) stream.abort(error ? new Error(error) : undefined);
