@@ -10,6 +10,7 @@ import { LruMap } from '../collections/lru-map.js';
 import type { Client, Connection, Server } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
 import { ConnectError, errorCode } from '../transport/errors.js';
+import type { CidGenerator } from '../transport/quic/cid.js';
 import type { Session } from '../transport/types.js';
 import { type Flow, type HookBus, HookError, type ServerConnectionHookData } from './hooks.js';
 import type { Impairment, ImpairStats } from './impair/index.js';
@@ -58,6 +59,8 @@ export interface LayerOptions {
   socks5: Socks5Settings;
   /** QUIC client legs: a Retry for every new connection. */
   quicRetry: boolean;
+  /** QUIC client legs: the generator of the IDs their listener issues; null: random. */
+  quicCids: CidGenerator | null;
 }
 
 /** The settings of SOCKS5 modes (`ProxyOptions.socks5`), resolved. */

@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import { CertificateAuthority, CertStore } from '../certs/index.js';
 import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
+import type { DatagramSocket } from '../transport/datagram/index.js';
+import type { CidGenerator } from '../transport/quic/cid.js';
 import { type GivenCertificate, type LayerOptions, ProxyContext, type ProxyStats } from './context.js';
 import { type Addon, HookBus } from './hooks.js';
 import { Impairment } from './impair/index.js';
@@ -94,6 +96,17 @@ export interface ProxyOptions {
   impair?: string | ImpairSpec;
   /** QUIC modes: the client leg answers every new connection with a Retry first (address validation). */
   quicRetry?: boolean;
+  /**
+   * QUIC modes: makes the connection IDs the client leg's listener issues (see
+   * `QuicListenOptions.cids`); default random.
+   */
+  quicCids?: CidGenerator;
+  /**
+   * Sockets already bound to listen on, one per mode in the order of `modes`, instead of binding
+   * (a worker's shares of SO_REUSEPORT groups, see `proxyWorkers`): a `DatagramSocket` for udp,
+   * dtls and quic modes, a file descriptor of a bound TCP socket for tcp, tls and socks5 ones.
+   */
+  sockets?: readonly (DatagramSocket | number)[];
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
 }
@@ -199,6 +212,7 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
         maxDestinations: options.socks5?.maxDestinations ?? DEFAULT_MAX_DESTINATIONS,
       },
       quicRetry: options.quicRetry ?? false,
+      quicCids: options.quicCids ?? null,
     };
     const impair = options.impair === undefined ? null : impairment(options.impair, modes);
     // SOCKS5 flows may be TLS, DTLS or QUIC: they need the CA too
@@ -221,8 +235,12 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
     for (const event of ['model', 'stream', 'flowError', 'error']) {
       events.on(event, (...args: unknown[]) => proxy.emit(event, ...args));
     }
+    const sockets = options.sockets;
+    if (sockets !== undefined && sockets.length !== modes.length)
+      throw new ModeError(`sockets: one per mode (${modes.length}), not ${sockets.length}`);
     try {
-      for (const mode of modes) proxy.#servers.push({ mode, server: await startMode(ctx, mode) });
+      for (const [i, mode] of modes.entries())
+        proxy.#servers.push({ mode, server: await startMode(ctx, mode, sockets?.[i]) });
     } catch (err) {
       await proxy.close();
       throw err;
@@ -277,18 +295,27 @@ function impairment(given: string | ImpairSpec, modes: readonly ProxyMode[]): Im
   return new Impairment(spec);
 }
 
-function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
-  if (mode.kind === 'socks5') return startSocks5Mode(ctx, mode);
+/** A mode's listener, on `bound` when given: a datagram socket for udp, dtls and quic, a TCP fd for the others. */
+function startMode(ctx: ProxyContext, mode: ProxyMode, bound?: DatagramSocket | number): Promise<ModeServer> {
+  const fd = typeof bound === 'number' ? bound : undefined;
+  const socket = typeof bound === 'object' ? bound : undefined;
+  const datagram =
+    mode.kind === 'reverse' && (mode.scheme === 'udp' || mode.scheme === 'dtls' || mode.scheme === 'quic');
+  if (bound !== undefined && datagram !== (socket !== undefined))
+    throw new ModeError(
+      `${mode.spec}: needs a ${datagram ? 'datagram socket' : 'TCP socket (fd)'} to listen on`,
+    );
+  if (mode.kind === 'socks5') return startSocks5Mode(ctx, mode, fd);
   switch (mode.scheme) {
     case 'tcp':
-      return startTcpMode(ctx, mode);
+      return startTcpMode(ctx, mode, fd);
     case 'tls':
-      return startTlsMode(ctx, mode);
+      return startTlsMode(ctx, mode, fd);
     case 'udp':
-      return startUdpMode(ctx, mode);
+      return startUdpMode(ctx, mode, socket);
     case 'dtls':
-      return startDtlsMode(ctx, mode);
+      return startDtlsMode(ctx, mode, socket);
     case 'quic':
-      return startQuicMode(ctx, mode);
+      return startQuicMode(ctx, mode, socket);
   }
 }

@@ -50,6 +50,12 @@ export interface ListenOptions extends SecurityOptions {
   noDelay?: boolean;
   /** The proxy mode recorded on every Client (`proxyMode`); default "regular". */
   proxyMode?: string;
+  /**
+   * TCP and TLS: listen on this bound socket (a file descriptor) instead of binding one, as
+   * `net`'s `listen({ fd })`: a worker's share of a SO_REUSEPORT group. `host` and `port` are
+   * then ignored. (The datagram drivers take a bound `socket` instead.)
+   */
+  fd?: number;
 }
 
 /** Options every driver's `connect` takes (named as in `node:net` and `node:tls`). */

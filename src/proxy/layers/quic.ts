@@ -414,6 +414,7 @@ export async function startQuicMode(
     ...(ctx.options.quicTimeout > 0 ? { idleTimeout: ctx.options.quicTimeout } : {}),
     ...(ctx.options.keylog !== undefined ? { keylog: ctx.options.keylog } : {}),
     ...(ctx.options.quicRetry ? { limits: { retryThreshold: 0 } } : {}),
+    ...(ctx.options.quicCids !== null ? { cids: ctx.options.quicCids } : {}),
     clientHello: (hello, client) => {
       const flow = new QuicFlow(ctx, mode, client);
       flows.set(client, flow);

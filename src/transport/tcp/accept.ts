@@ -2,7 +2,7 @@ import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import type { ListenOptions } from '../types.js';
 
-/** A bound `net` server (default 127.0.0.1, port 0) and the address it got; rejects on bind errors. */
+/** A bound `net` server (default 127.0.0.1, port 0, or the socket `fd`) and the address it got; rejects on bind errors. */
 export async function bindTcpServer(
   options: ListenOptions,
 ): Promise<{ server: NetServer; address: Address }> {
@@ -13,7 +13,11 @@ export async function bindTcpServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () => {
+    const where =
+      options.fd !== undefined
+        ? { fd: options.fd }
+        : { host: options.host ?? '127.0.0.1', port: options.port ?? 0 };
+    server.listen(where, () => {
       server.off('error', reject);
       resolve();
     });
