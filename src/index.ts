@@ -131,6 +131,9 @@ export type {
 export { DtlsLayerSession } from './transport/dtls/session.js';
 export { ConnectAbortError, ConnectError, ERR_CLIENT_HELLO_HOOK, SessionError } from './transport/errors.js';
 export { drivers } from './transport/index.js';
+// Workers: a listener or a proxy served by N processes sharing its address (SO_REUSEPORT; QUIC
+// steered by connection ID).
+export type { CidGenerator } from './transport/quic/cid.js';
 export type { QuicConnectOptions } from './transport/quic/connect.js';
 export { QuicErrorCode } from './transport/quic/errors.js';
 export { type QuicDriver, quic } from './transport/quic/index.js';
@@ -180,3 +183,24 @@ export { type UdpConnectOptions, UdpSocketSession } from './transport/udp/connec
 export { UdpFlowSession } from './transport/udp/flow.js';
 export { udp } from './transport/udp/index.js';
 export { UdpListener, type UdpListenerStats, type UdpListenOptions } from './transport/udp/listener.js';
+export {
+  currentWorker,
+  type ListenDriver,
+  type ListenerWorker,
+  listenWorkers,
+  MAX_WORKERS,
+  type ProxyWorker,
+  proxyWorkers,
+  resolveWorkerCount,
+  type SharedListener,
+  SteeringError,
+  type SteeringSpec,
+  steeredCids,
+  steeringProgram,
+  type WorkerCount,
+  WorkerGroup,
+  type WorkerInfo,
+  type WorkerOptions,
+  type WorkerState,
+  WorkersError,
+} from './workers/index.js';

@@ -134,7 +134,8 @@ function bindGroups(specs: readonly SharedSocketSpec[], count: number): SocketGr
  * (the cluster model) and serves its own share of each shared address; the primary serves
  * nothing itself.
  *
- * Events: `online` (`WorkerInfo`): a worker is ready (also each replacement); `exit`
+ * Events: `online` (`WorkerInfo`): a replacement worker is ready (the first ones all are before
+ * the group is handed over: see `workers`); `exit`
  * (`WorkerInfo`, `code`, `signal`, `respawn`: whether a replacement follows): a worker process
  * ended; `record` (a JSON record): a model event of a worker, the records of `wirelayer listen`
  * and `proxy --json` with `worker` (its index) added; `message` (`index`, `message`): a message
