@@ -3,13 +3,18 @@
  * --workers 2` with an addon that runs in every worker, and the cluster model through
  * `listenWorkers` (a script that runs in the primary and in each worker).
  */
-import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/wait.js';
-import { alive, startWorkersCli, type WorkersCli, workersBy } from '../helpers/workers.js';
+import {
+  alive,
+  startWorkersCli,
+  startWorkersScript,
+  type WorkersCli,
+  workersBy,
+} from '../helpers/workers.js';
 import { runCli } from './run.js';
 
 const HOST = '127.0.0.1';
@@ -99,61 +104,43 @@ describe('--workers', () => {
 
 describe('listenWorkers (the cluster model)', () => {
   it('runs the script in the primary and 2 workers: handlers serve in each worker, the primary gets their records and exits', async () => {
-    const child = spawn(process.execPath, [new URL('udp-server.mjs', FIXTURES).pathname], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const lines: Record<string, unknown>[] = [];
-    let buffered = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      for (const p of parts) if (p) lines.push(JSON.parse(p) as Record<string, unknown>);
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    const server = await startWorkersScript(['udp', '2', 'respawn']);
     try {
-      await waitUntil(() => lines.some((l) => 'listening' in l) || child.exitCode !== null, 'the primary', {
-        timeoutMs: 20_000,
-      });
-      const start = lines.find((l) => 'listening' in l);
-      expect(start, stderr).toBeDefined();
-      const port = (start!.listening as [string, number])[1];
-      const workers = start!.workers as { index: number; pid: number; state: string }[];
+      const { port, workers } = server;
       expect(workers.map((w) => [w.index, w.state])).toEqual([
         [0, 'ready'],
         [1, 'ready'],
       ]);
+      const lines = server.lines;
       // every worker was ready before the handle came: `online` reports replacements from then on
-      expect(lines.filter((l) => 'online' in l)).toHaveLength(0);
+      expect(lines().filter((l) => 'online' in l)).toHaveLength(0);
       const clients = await Promise.all(Array.from({ length: 30 }, () => udpClient()));
       for (const c of clients) c.socket.send(`hello ${c.port}`, port, HOST);
       await waitUntil(() => clients.every((c) => c.replies.length === 1), 'the replies');
-      await waitUntil(() => lines.filter((l) => 'record' in l).length >= 60, 'start and up records');
-      const records = lines.filter((l) => 'record' in l).map((l) => l.record as Record<string, unknown>);
+      await waitUntil(() => lines().filter((l) => 'record' in l).length >= 60, 'start and up records');
+      const records = lines()
+        .filter((l) => 'record' in l)
+        .map((l) => l.record as Record<string, unknown>);
       for (const c of clients) {
         const up = records.find((r) => r.event === 'up' && (r.peername as [string, number])[1] === c.port);
         expect(up).toBeDefined();
         expect(c.replies[0]).toBe(`worker ${String(up!.worker)}: hello ${c.port}`);
       }
       expect(new Set(records.map((r) => r.worker))).toEqual(new Set([0, 1]));
-      const exited = once(child, 'exit') as Promise<[number | null]>;
-      process.kill(child.pid!, 'SIGTERM');
-      const [code] = await exited;
-      expect(code).toBe(0);
+      expect(await server.stop()).toBe(0);
       // closing: each worker closed its flows (closed records), then exited 0, then the group closed
-      expect(records.length).toBeLessThan(lines.filter((l) => 'record' in l).length);
-      const exits = lines.filter((l) => 'exit' in l);
+      expect(
+        lines().filter((l) => 'record' in l && (l.record as { event: string }).event === 'closed'),
+      ).toHaveLength(30);
+      const exits = lines().filter((l) => 'exit' in l);
       expect(exits.map((l) => [l.code, l.respawn])).toEqual([
         [0, false],
         [0, false],
       ]);
-      expect(lines.at(-1)).toEqual({ closed: true });
+      expect(lines().at(-1)).toEqual({ closed: true });
       for (const w of workers) expect(alive(w.pid)).toBe(false);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
     }
   });
 });

@@ -121,3 +121,59 @@ export function workersBy(
   }
   return by;
 }
+
+export interface WorkersScript {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** The workers as the primary listed them once started. */
+  readonly workers: readonly { index: number; pid: number; state: string }[];
+  /** Every JSON line the primary printed so far. */
+  lines(): Record<string, unknown>[];
+  /** SIGTERM to the primary; its exit code once gone. */
+  stop(): Promise<number | null>;
+}
+
+/** Runs test/fixtures/workers/server.mjs (the cluster model through the API) with `args`. */
+export async function startWorkersScript(
+  args: readonly string[],
+  timeoutMs = 30_000,
+): Promise<WorkersScript> {
+  const script = new URL('../fixtures/workers/server.mjs', import.meta.url).pathname;
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let buffered = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    for (const p of parts) if (p) lines.push(JSON.parse(p) as Record<string, unknown>);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const deadline = Date.now() + timeoutMs;
+  let start = lines.find((l) => 'listening' in l);
+  for (; start === undefined; start = lines.find((l) => 'listening' in l)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(
+        `server.mjs ${args.join(' ')} did not start (exit ${child.exitCode}):\n${stderr.slice(-3000)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    child,
+    port: (start.listening as [string, number])[1],
+    workers: start.workers as { index: number; pid: number; state: string }[],
+    lines: () => lines,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      process.kill(child.pid!, 'SIGTERM');
+      const [code] = await exited;
+      return code;
+    },
+  };
+}

@@ -117,10 +117,12 @@ describe('wirelayer listen quic:// --workers 2 (connection-ID steering)', () => 
     const echo = async (s: QuicSession<Server>, text: string): Promise<string> => {
       const stream = s.stream;
       let got = '';
-      const data = new Promise<void>((resolve) => {
+      const data = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no echo of "${text}" in 5 s`)), 5000);
         const onData = (c: Buffer): void => {
           got += c.toString();
           if (got.length >= text.length) {
+            clearTimeout(timer);
             stream.off('data', onData);
             resolve();
           }
