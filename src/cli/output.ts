@@ -49,7 +49,8 @@ export function workerRecordLine(record: Readonly<Record<string, unknown>>): str
   if (typeof event !== 'string' || !MODEL_EVENTS.includes(event) || typeof driver !== 'string') return null;
   let conn: Connection;
   try {
-    conn = role === 'client' ? Client.fromState(state) : Server.fromState(state);
+    // the line does not show mitmcert: not parsed again (an X.509 parse per record)
+    conn = role === 'client' ? Client.fromState({ ...state, mitmcert: null }) : Server.fromState(state);
   } catch {
     return null;
   }

@@ -64,6 +64,8 @@ export interface WorkerGroupSpec {
   readonly sockets: readonly SharedSocketSpec[];
   /** Replace a worker that dies (exit code not 0, or a signal) after it was ready. */
   readonly respawn: boolean;
+  /** Workers forward their model records (`record` events). */
+  readonly records: boolean;
   /** The module each worker runs, its arguments, Node's options, extra environment. */
   readonly exec: string;
   readonly args: readonly string[];
@@ -239,6 +241,7 @@ export class WorkerGroup extends EventEmitter implements AsyncDisposable {
       primary: process.pid,
       // the sockets follow stdin, stdout, stderr and the IPC channel: fd 4 on
       sockets: this.#groups.map((g, i) => ({ fd: 4 + i, kind: g.spec.kind })),
+      records: this.#spec.records,
     };
     const child = fork(this.#spec.exec, [...this.#spec.args], {
       execArgv: [...this.#spec.execArgv],
@@ -258,7 +261,11 @@ export class WorkerGroup extends EventEmitter implements AsyncDisposable {
         resolve();
         this.#onExit(slot, child, code, signal);
       };
-      child.once('exit', end);
+      // messages still in the channel are read before it reports its end: records are not lost
+      child.once('exit', (code, signal) => {
+        if (child.connected) child.once('disconnect', () => end(code, signal));
+        else end(code, signal);
+      });
       // a fork that could not start: no `exit` follows
       child.once('error', (err) => {
         if (child.pid === undefined) {
@@ -292,8 +299,8 @@ export class WorkerGroup extends EventEmitter implements AsyncDisposable {
           `worker ${slot.index} failed to start: ${message.message}`,
         );
         break;
-      case 'record':
-        this.emit('record', message.record);
+      case 'records':
+        for (const record of message.records) this.emit('record', record);
         break;
       case 'leaving':
         slot.leaving = true;

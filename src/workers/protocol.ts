@@ -36,13 +36,16 @@ export interface WorkerEnvironment {
   /** The primary's pid (a grandchild that inherited the environment is no worker). */
   readonly primary: number;
   readonly sockets: readonly InheritedSocket[];
+  /** Whether to forward model records (`WorkerOptions.records`). */
+  readonly records: boolean;
 }
 
 /** Messages of a worker to its primary. */
 export type WorkerMessage =
   | { readonly wirelayer: 'ready' }
   | { readonly wirelayer: 'failed'; readonly message: string; readonly code: string | null }
-  | { readonly wirelayer: 'record'; readonly record: Record<string, unknown> }
+  /** Model records, those of one event-loop turn in one message (a message costs a write and a wake-up). */
+  | { readonly wirelayer: 'records'; readonly records: readonly Record<string, unknown>[] }
   /** What it served has closed; it leaves the channel and exits. */
   | { readonly wirelayer: 'leaving' };
 
@@ -63,8 +66,10 @@ export function workerMessage(value: unknown): WorkerMessage | null {
         message: typeof value.message === 'string' ? value.message : 'the worker failed',
         code: typeof value.code === 'string' ? value.code : null,
       };
-    case 'record':
-      return isObject(value.record) ? { wirelayer: 'record', record: value.record } : null;
+    case 'records':
+      return Array.isArray(value.records) && value.records.every(isObject)
+        ? { wirelayer: 'records', records: value.records }
+        : null;
     case 'leaving':
       return { wirelayer: 'leaving' };
     default:
@@ -104,5 +109,5 @@ export function parseWorkerEnvironment(text: string | undefined): WorkerEnvironm
     if (!isObject(s) || typeof s.fd !== 'number' || (s.kind !== 'udp' && s.kind !== 'tcp')) return null;
     list.push({ fd: s.fd, kind: s.kind });
   }
-  return { index, count, primary, sockets: list };
+  return { index, count, primary, sockets: list, records: value.records !== false };
 }

@@ -158,6 +158,8 @@ describe('wirelayer listen --workers 2', () => {
     // the victims' 4-tuples still hash to index 0: the replacement serves them as new flows
     for (const c of victims) c.socket.send(`again ${c.port}`, cli.port, HOST);
     await waitUntil(() => victims.every((c) => c.echoes.length === 2), "the replacement's echoes");
+    // records come in batches (25 ms): wait for the replacement's
+    await cli.waitForRecords((r) => r.event === 'start', startsBefore + victims.length);
     const newStarts = cli
       .records()
       .filter((r) => r.event === 'start')

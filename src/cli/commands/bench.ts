@@ -20,6 +20,7 @@ export const BENCH_NAMES: readonly string[] = [
   'intercept',
   'load',
   'socks5',
+  'workers',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
 export const RELAY_NAMES: readonly string[] = ['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct'];
