@@ -3,8 +3,10 @@
  * --workers 2` with an addon that runs in every worker, and the cluster model through
  * `listenWorkers` (a script that runs in the primary and in each worker).
  */
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/wait.js';
@@ -18,6 +20,20 @@ import {
 import { runCli } from './run.js';
 
 const HOST = '127.0.0.1';
+
+/** Processes whose command line names `script` (read from /proc; none are touched). */
+function runningScripts(script: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(script)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
 const FIXTURES = new URL('../fixtures/workers/', import.meta.url);
 const running: WorkersCli[] = [];
 const sockets: Socket[] = [];
@@ -99,6 +115,52 @@ describe('--workers', () => {
     const stats = records.filter((r) => r.event === 'stats');
     expect(stats.map((r) => r.worker).sort()).toEqual([0, 1]);
     expect(stats.reduce((n, r) => n + (r.flows as number), 0)).toBe(40);
+  });
+});
+
+describe('workers that fail, and a primary that dies', () => {
+  it('a port already taken fails in the primary, before any worker starts', async () => {
+    const taken = createSocket('udp4');
+    sockets.push(taken);
+    taken.bind(0, HOST);
+    await once(taken, 'listening');
+    const { code, stderr } = await runCli([
+      'listen',
+      `udp://${HOST}:${taken.address().port}`,
+      '--workers',
+      '2',
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/bind EADDRINUSE 127\.0\.0\.1:\d+/);
+    expect(stderr).not.toMatch(/listening on/);
+  });
+
+  it('a worker that dies before it listens fails the start (ERR_WORKERS_START); the other worker is stopped', async () => {
+    const script = new URL('fail-in-worker.mjs', FIXTURES).pathname;
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.resume();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(3);
+    // the primary's line (worker 0, which may have started meanwhile, prints its own)
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => 'code' in l)).toEqual([
+      { code: 'ERR_WORKERS_START', message: 'worker 1 exited (code 1) before it was ready' },
+    ]);
+    expect(runningScripts(script)).toEqual([]);
+  });
+
+  it('a primary killed with SIGKILL: its workers see the channel close, close, and exit', async () => {
+    const cli = await startWorkersCli(['listen', `udp://${HOST}:0`, '--workers', '2']);
+    running.push(cli);
+    process.kill(cli.child.pid!, 'SIGKILL');
+    await waitUntil(() => cli.pids.every((pid) => !alive(pid)), 'the workers to exit', { timeoutMs: 10_000 });
   });
 });
 
