@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { PeerProcess } from '../helpers/peer.js';
 import { waitUntil } from '../helpers/wait.js';
 import {
   alive,
@@ -17,6 +18,7 @@ import {
   type WorkersCli,
   workersBy,
 } from '../helpers/workers.js';
+import { runGtlsClient, startGtlsServer } from '../transport/quic-peers.js';
 import { runCli } from './run.js';
 
 const HOST = '127.0.0.1';
@@ -37,7 +39,9 @@ function runningScripts(script: string): number[] {
 const FIXTURES = new URL('../fixtures/workers/', import.meta.url);
 const running: WorkersCli[] = [];
 const sockets: Socket[] = [];
+const peers: PeerProcess[] = [];
 afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.stop()));
   for (const s of sockets.splice(0)) s.close();
   for (const cli of running.splice(0)) await cli.stop();
 });
@@ -115,6 +119,46 @@ describe('--workers', () => {
     const stats = records.filter((r) => r.event === 'stats');
     expect(stats.map((r) => r.worker).sort()).toEqual([0, 1]);
     expect(stats.reduce((n, r) => n + (r.flows as number), 0)).toBe(40);
+  });
+});
+
+describe('proxy --workers 2, QUIC intercepted', () => {
+  it('gtlsclient -> proxy -> gtlsserver: 16 flows, 8 rebinding first, each on one worker, each answered', async () => {
+    const server = await startGtlsServer(HOST);
+    peers.push(server.peer);
+    const cli = await startWorkersCli([
+      'proxy',
+      '--mode',
+      `reverse:quic://${HOST}:${server.port}`,
+      '--workers',
+      '2',
+      '--insecure',
+      '--json',
+    ]);
+    running.push(cli);
+    const clients = Array.from({ length: 16 }, (_, i) => {
+      const extra =
+        i % 2 === 0 ? ['--change-local-addr=200ms', '--nat-rebinding', '--delay-stream=500ms'] : [];
+      const client = runGtlsClient(HOST, cli.port, ['--exit-on-first-stream-close', ...extra]);
+      peers.push(client);
+      return { client, rebinds: extra.length > 0 };
+    });
+    for (const { client, rebinds } of clients) {
+      await client.waitFor(/response headers started/, 20_000);
+      if (rebinds) {
+        const output = client.output();
+        expect(output.indexOf('response headers started')).toBeGreaterThan(
+          output.indexOf('Local address is now'),
+        );
+      }
+    }
+    expect(await cli.stop()).toBe(0);
+    const byFlow = workersBy(cli.records(), (r) =>
+      typeof r.flow === 'string' && r.event !== 'stream' ? r.flow : null,
+    );
+    expect(byFlow.size).toBe(16);
+    for (const workers of byFlow.values()) expect(workers.size).toBe(1);
+    expect(new Set([...byFlow.values()].map((w) => [...w][0]))).toEqual(new Set([0, 1]));
   });
 });
 
