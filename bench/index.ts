@@ -91,4 +91,11 @@ export const BENCHMARKS: Record<string, { title: string; run(): Promise<Row[] | 
         progress: (line) => process.stderr.write(`${line}\n`),
       }),
   },
+  workers: {
+    title: 'Workers: the UDP relay and QUIC handshakes with 1 and 2 worker processes (CPU per operation)',
+    run: async () =>
+      (await import('./workers.js')).runWorkersBench({
+        progress: (line) => process.stderr.write(`${line}\n`),
+      }),
+  },
 };

@@ -225,3 +225,26 @@ export {
   prefixProxyHeader,
   udpProxyHeader,
 } from './transport/udp/proxy-protocol.js';
+// Workers: a listener or a proxy served by N processes sharing its address (SO_REUSEPORT; QUIC
+// steered by connection ID).
+export {
+  currentWorker,
+  type ListenDriver,
+  type ListenerWorker,
+  listenWorkers,
+  MAX_WORKERS,
+  type ProxyWorker,
+  proxyWorkers,
+  resolveWorkerCount,
+  type SharedListener,
+  SteeringError,
+  type SteeringSpec,
+  steeredCids,
+  steeringProgram,
+  type WorkerCount,
+  WorkerGroup,
+  type WorkerInfo,
+  type WorkerOptions,
+  type WorkerState,
+  WorkersError,
+} from './workers/index.js';

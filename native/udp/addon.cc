@@ -4,6 +4,8 @@
 // misuse (wrong argument types) throws.
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -14,6 +16,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
 
 #include "address.h"
 #include "layout.h"
@@ -154,31 +161,6 @@ bool ParseSockaddr(int family, const std::string& text, int port, sockaddr_stora
   return true;
 }
 
-// The BindFlag options, then bind(2): 0 | -errno. Shared by datagram sockets and tcpListen.
-int BindWith(int fd, int family, const std::string& address, int port, int64_t flags) {
-  int one = 1;
-  if ((flags & kBindReuseAddr) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
-    return -errno;
-  if ((flags & kBindReusePort) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-    return -errno;
-  if (family == AF_INET6) {
-    int only = (flags & kBindIpv6Only) != 0 ? 1 : 0;
-    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) return -errno;
-  }
-  if ((flags & kBindTransparent) != 0) {
-    int r = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
-                               : setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
-    if (r != 0) return -errno;
-    // a dual-stack socket's IPv4 traffic follows the IPv4 option
-    if (family == AF_INET6) setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
-  }
-  sockaddr_storage ss;
-  socklen_t len = 0;
-  if (!ParseSockaddr(family, address, port, &ss, &len)) return -EINVAL;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return -errno;
-  return 0;
-}
-
 napi_value AddressPair(napi_env env, const sockaddr_storage& ss) {
   char text[INET6_ADDRSTRLEN] = "";
   int port = 0;
@@ -248,6 +230,31 @@ napi_value Open(napi_env env, napi_callback_info info) {
   return Int(env, loop->Open(family == 6 ? AF_INET6 : AF_INET));
 }
 
+// Sets the bind flags' options on `fd` and binds it: 0 | -errno.
+int BindSocket(int fd, int family, const std::string& address, int port, int64_t flags) {
+  int one = 1;
+  if ((flags & kBindReuseAddr) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    return -errno;
+  if ((flags & kBindReusePort) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    return -errno;
+  if (family == AF_INET6) {
+    int only = (flags & kBindIpv6Only) != 0 ? 1 : 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) return -errno;
+  }
+  if ((flags & kBindTransparent) != 0) {
+    int r = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                               : setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
+    if (r != 0) return -errno;
+    // a dual-stack socket's IPv4 traffic follows the IPv4 option
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one);
+  }
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!ParseSockaddr(family, address, port, &ss, &len)) return -EINVAL;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return -errno;
+  return 0;
+}
+
 // bind(id, address, port, flags): 0 | -errno
 napi_value Bind(napi_env env, napi_callback_info info) {
   Args a;
@@ -261,7 +268,115 @@ napi_value Bind(napi_env env, napi_callback_info info) {
   if (!GetString(env, a.argv[1], &address) || !GetInt(env, a.argv[2], &port) || !GetInt(env, a.argv[3], &flags))
     return nullptr;
   if (s == nullptr) return Int(env, -EBADF);
-  return Int(env, BindWith(s->fd(), s->family(), address, static_cast<int>(port), flags));
+  return Int(env, BindSocket(s->fd(), s->family(), address, static_cast<int>(port), flags));
+}
+
+// adopt(fd): id | -errno. A bound UDP socket another process made and passed down (a worker's
+// share of a SO_REUSEPORT group): watched here from now on, and closed with the socket (or at
+// once when it cannot be taken).
+napi_value Adopt(napi_env env, napi_callback_info info) {
+  Args a;
+  int64_t fd = 0;
+  if (!GetArgs(env, info, &a) || !GetInt(env, a.argv[0], &fd)) return nullptr;
+  Loop* loop = Ready(env);
+  if (loop == nullptr) return nullptr;
+  int f = static_cast<int>(fd);
+  auto fail = [env, f](int e) {
+    close(f);
+    return Int(env, -e);
+  };
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(f, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return fail(errno);
+  if (type != SOCK_DGRAM) return fail(EPROTOTYPE);
+  sockaddr_storage ss;
+  len = sizeof ss;
+  if (getsockname(f, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fail(errno);
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return fail(EAFNOSUPPORT);
+  // inherited fds keep their flags: ours need non-blocking reads and no leak into children
+  int fl = fcntl(f, F_GETFL);
+  if (fl < 0 || fcntl(f, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(f, F_SETFD, FD_CLOEXEC) != 0) return fail(errno);
+  return Int(env, loop->Adopt(f, ss.ss_family));
+}
+
+// bindFd(stream, family, address, port, flags): fd | -errno. A TCP (stream true) or UDP socket,
+// bound but neither listening nor watched: a primary binds a worker's share of a SO_REUSEPORT
+// group with it and passes the fd down. Needs no init().
+napi_value BindFd(napi_env env, napi_callback_info info) {
+  Args a;
+  bool stream = false;
+  int64_t family = 0;
+  std::string address;
+  int64_t port = 0;
+  int64_t flags = 0;
+  if (!GetArgs(env, info, &a)) return nullptr;
+  if (a.argc < 1 || napi_get_value_bool(env, a.argv[0], &stream) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a boolean");
+    return nullptr;
+  }
+  if (!GetInt(env, a.argv[1], &family) || !GetString(env, a.argv[2], &address) || !GetInt(env, a.argv[3], &port) ||
+      !GetInt(env, a.argv[4], &flags))
+    return nullptr;
+  int fam = family == 6 ? AF_INET6 : AF_INET;
+  int fd = socket(fam, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  stream ? IPPROTO_TCP : IPPROTO_UDP);
+  if (fd < 0) return Int(env, -errno);
+  int r = BindSocket(fd, fam, address, static_cast<int>(port), flags);
+  if (r != 0) {
+    close(fd);
+    return Int(env, r);
+  }
+  return Int(env, fd);
+}
+
+// fdAddress(fd): [address, port] | -errno
+napi_value FdAddress(napi_env env, napi_callback_info info) {
+  Args a;
+  int64_t fd = 0;
+  if (!GetArgs(env, info, &a) || !GetInt(env, a.argv[0], &fd)) return nullptr;
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Int(env, -errno);
+  return AddressPair(env, ss);
+}
+
+// attachSteering(fd, Uint32Array program): 0 | -errno. A classic BPF program that picks the
+// socket of fd's SO_REUSEPORT group for each datagram (SO_ATTACH_REUSEPORT_CBPF, one per group):
+// two words per instruction, code | jt << 16 | jf << 24 and k.
+napi_value AttachSteering(napi_env env, napi_callback_info info) {
+  Args a;
+  int64_t fd = 0;
+  if (!GetArgs(env, info, &a) || !GetInt(env, a.argv[0], &fd)) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (a.argc < 2 || napi_get_typedarray_info(env, a.argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array || length == 0 || length % 2 != 0 || length / 2 > BPF_MAXINSNS) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "a Uint32Array of 1 to 4096 instructions");
+    return nullptr;
+  }
+  const auto* words = static_cast<const uint32_t*>(data);
+  std::vector<sock_filter> code(length / 2);
+  for (size_t i = 0; i < code.size(); i++) {
+    code[i].code = static_cast<uint16_t>(words[2 * i] & 0xffff);
+    code[i].jt = static_cast<uint8_t>((words[2 * i] >> 16) & 0xff);
+    code[i].jf = static_cast<uint8_t>((words[2 * i] >> 24) & 0xff);
+    code[i].k = words[2 * i + 1];
+  }
+  sock_fprog program;
+  program.len = static_cast<unsigned short>(code.size());
+  program.filter = code.data();
+  if (setsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) != 0)
+    return Int(env, -errno);
+  return Int(env, 0);
+}
+
+// closeFd(fd): 0 | -errno (a socket of bindFd's)
+napi_value CloseFd(napi_env env, napi_callback_info info) {
+  Args a;
+  int64_t fd = 0;
+  if (!GetArgs(env, info, &a) || !GetInt(env, a.argv[0], &fd)) return nullptr;
+  return Int(env, close(static_cast<int>(fd)) != 0 ? -errno : 0);
 }
 
 // connect(id, address, port): 0 | -errno
@@ -477,29 +592,6 @@ napi_value ParseAddress(napi_env env, napi_callback_info info) {
   return Int(env, 6);
 }
 
-// tcpListen(address, port, flags): a bound TCP socket (BindFlag options: IP_TRANSPARENT for
-// TPROXY, SO_REUSEPORT), its fd for net.Server's listen({ fd }), which listens and owns it; or
-// -errno. Node's net cannot set IP_TRANSPARENT before bind.
-napi_value TcpListen(napi_env env, napi_callback_info info) {
-  Args a;
-  std::string address;
-  int64_t port = 0;
-  int64_t flags = 0;
-  if (!GetArgs(env, info, &a) || !GetString(env, a.argv[0], &address) || !GetInt(env, a.argv[1], &port) ||
-      !GetInt(env, a.argv[2], &flags))
-    return nullptr;
-  in_addr probe;
-  int family = inet_pton(AF_INET, address.c_str(), &probe) == 1 ? AF_INET : AF_INET6;
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Int(env, -errno);
-  int r = BindWith(fd, family, address, static_cast<int>(port), flags | kBindReuseAddr);
-  if (r != 0) {
-    close(fd);
-    return Int(env, r);
-  }
-  return Int(env, fd);
-}
-
 // SO_ORIGINAL_DST (linux/netfilter_ipv4.h); IP6T_SO_ORIGINAL_DST has the same number at SOL_IPV6.
 constexpr int kSoOriginalDst = 80;
 
@@ -533,6 +625,11 @@ napi_value Module(napi_env env, napi_value exports) {
       {"layout", LayoutFn},
       {"open", Open},
       {"bind", Bind},
+      {"adopt", Adopt},
+      {"bindFd", BindFd},
+      {"fdAddress", FdAddress},
+      {"attachSteering", AttachSteering},
+      {"closeFd", CloseFd},
       {"connect", Connect},
       {"localAddress", LocalAddress},
       {"remoteAddress", RemoteAddress},
@@ -543,7 +640,6 @@ napi_value Module(napi_env env, napi_value exports) {
       {"ref", Ref},
       {"stats", Stats},
       {"parseAddress", ParseAddress},
-      {"tcpListen", TcpListen},
       {"originalDestination", OriginalDestination},
   };
   for (const auto& f : functions) {

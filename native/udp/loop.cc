@@ -94,6 +94,10 @@ bool Loop::Init(napi_value on_batch, napi_value on_errors, int32_t* recv_meta, n
 int64_t Loop::Open(int family) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) return -errno;
+  return Adopt(fd, family);
+}
+
+int64_t Loop::Adopt(int fd, int family) {
   uint32_t id = next_id_++;
   auto socket = std::make_unique<Socket>(id, fd, family);
   // ICMP errors come with the peer they concern (and on unconnected sockets at all)

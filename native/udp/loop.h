@@ -37,6 +37,9 @@ class Loop {
 
   // A new socket's id, or a negative errno.
   int64_t Open(int family);
+  // Takes a UDP socket made elsewhere (a worker's, inherited from the process that bound it):
+  // its id, or a negative errno (the fd is closed on failure, as Open's own).
+  int64_t Adopt(int fd, int family);
   Socket* Find(uint32_t id) const;
   void Close(uint32_t id);
   void SetReferenced(Socket* socket, bool referenced);

@@ -3,6 +3,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { TLS_VERSIONS, type TlsVersion } from '../connection/index.js';
 import { AddressSet } from '../transport/datagram/address-set.js';
 import { type ConnectOptions, type ListenOptions, SCHEMES, type Scheme } from '../transport/types.js';
+import { MAX_WORKERS, type WorkerCount } from '../workers/protocol.js';
 
 /** Bad usage: the CLI prints the message and exits 2. */
 export class UsageError extends Error {
@@ -130,4 +131,14 @@ export function trustedSenders(values: readonly string[], flag: string): Address
   } catch (e) {
     throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
+}
+
+/** `--workers N|auto`: absent is 1 (no worker processes). */
+export function parseWorkers(text: string | undefined): WorkerCount {
+  if (text === undefined) return 1;
+  if (text === 'auto') return 'auto';
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_WORKERS)
+    throw new UsageError(`--workers: an integer from 1 to ${MAX_WORKERS}, or auto, not ${text}`);
+  return n;
 }

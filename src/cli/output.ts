@@ -1,13 +1,8 @@
-import { Client, type Connection, formatAddress } from '../connection/index.js';
+import { Client, type Connection, ConnectionState, formatAddress, Server } from '../connection/index.js';
+import { type ModelEvent, modelRecord } from '../transport/record.js';
 import type { Scheme } from '../transport/types.js';
 
-/** The events of the command-line contract (docs/ARCHITECTURE.md). */
-export type ModelEvent = 'start' | 'up' | 'closed' | 'error';
-
-/** The JSON record of one event: event, driver, role, then the model's state keys. */
-export function modelRecord(event: ModelEvent, driver: Scheme, conn: Connection): Record<string, unknown> {
-  return { event, driver, role: conn instanceof Client ? 'client' : 'server', ...conn.toState() };
-}
+export { type ModelEvent, modelRecord };
 
 /** One readable line, led by the model's text form. */
 export function modelLine(event: ModelEvent, driver: Scheme, conn: Connection): string {
@@ -41,4 +36,24 @@ export class EventPrinter {
   print(event: ModelEvent, driver: Scheme, conn: Connection): void {
     this.write(this.json ? JSON.stringify(modelRecord(event, driver, conn)) : modelLine(event, driver, conn));
   }
+}
+
+const MODEL_EVENTS: readonly string[] = ['start', 'up', 'closed', 'error'];
+
+/**
+ * The readable line of a worker's JSON record of a model event (the model rebuilt from its
+ * state, then ` worker=N`); null for other records.
+ */
+export function workerRecordLine(record: Readonly<Record<string, unknown>>): string | null {
+  const { event, driver, role, worker, flow: _flow, ...state } = record;
+  if (typeof event !== 'string' || !MODEL_EVENTS.includes(event) || typeof driver !== 'string') return null;
+  let conn: Connection;
+  try {
+    // the line does not show mitmcert: not parsed again (an X.509 parse per record)
+    conn = role === 'client' ? Client.fromState({ ...state, mitmcert: null }) : Server.fromState(state);
+  } catch {
+    return null;
+  }
+  conn.state = event === 'closed' || event === 'error' ? ConnectionState.CLOSED : ConnectionState.OPEN;
+  return `${modelLine(event as ModelEvent, driver as Scheme, conn)}  worker=${String(worker)}`;
 }

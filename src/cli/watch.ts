@@ -1,12 +1,11 @@
 import type { Client } from '../connection/index.js';
+import { onSessionEnd, watchModels } from '../transport/record.js';
 import type { AnySession, Listener, Scheme } from '../transport/types.js';
 import type { EventPrinter } from './output.js';
 
 /** Prints `closed` (or `error`, when the session ended with one) once the session is gone. */
 export function printEnd(printer: EventPrinter, driver: Scheme, session: AnySession): void {
-  const end = (): void => printer.print(session.conn.error ? 'error' : 'closed', driver, session.conn);
-  if (session.closed) end();
-  else session.once('close', end);
+  onSessionEnd(session, (event) => printer.print(event, driver, session.conn));
 }
 
 /** Echoes whatever a session receives: bytes back down the stream, each datagram back as is. */
@@ -22,15 +21,8 @@ export function watchListener(
   withEcho: boolean,
 ): void {
   const driver = listener.scheme;
-  listener.on('start', (session: AnySession<Client>) => printer.print('start', driver, session.conn));
-  listener.on('session', (session: AnySession<Client>) => {
-    printer.print('up', driver, session.conn);
-    if (withEcho) echo(session);
-    printEnd(printer, driver, session);
-  });
-  listener.on('sessionError', (session: AnySession<Client>) => {
-    if (!session.established) printEnd(printer, driver, session);
-  });
+  watchModels(listener, (event, session) => printer.print(event, driver, session.conn));
+  if (withEcho) listener.on('session', (session: AnySession<Client>) => echo(session));
   // the listening socket failed (as net.Server's 'error'): say so and go on serving
   listener.on('error', (err: Error) =>
     process.stderr.write(`wirelayer: ${driver} listener: ${err.message}\n`),

@@ -8,6 +8,7 @@ import { CertificateAuthority, CertStore } from '../certs/index.js';
 import type { Address, Connection } from '../connection/index.js';
 import type { TlsVersion } from '../connection/types.js';
 import { AddressSet } from '../transport/datagram/address-set.js';
+import type { DatagramSocket } from '../transport/datagram/index.js';
 import type { CidGenerator } from '../transport/quic/cid.js';
 import { checkQuicSecrets, type QuicSecrets } from '../transport/quic/secrets.js';
 import { emptyProxyProtocolStats } from '../transport/udp/proxy-protocol.js';
@@ -121,6 +122,12 @@ export interface ProxyOptions {
   quicCids?: CidGenerator;
   /** QUIC modes: keys shared with the other proxies behind the balancer (see `QuicListenOptions.secrets`). */
   quicSecrets?: QuicSecrets;
+  /**
+   * Sockets already bound to listen on, one per mode in the order of `modes`, instead of binding
+   * (a worker's shares of SO_REUSEPORT groups, see `proxyWorkers`): a `DatagramSocket` for udp,
+   * dtls and quic modes, a file descriptor of a bound TCP socket for tcp, tls and socks5 ones.
+   */
+  sockets?: readonly (DatagramSocket | number)[];
   /** Aborting closes the proxy. */
   signal?: AbortSignal;
 }
@@ -261,8 +268,12 @@ export class Proxy extends EventEmitter implements AsyncDisposable {
     for (const event of ['model', 'stream', 'flowError', 'error']) {
       events.on(event, (...args: unknown[]) => proxy.emit(event, ...args));
     }
+    const sockets = options.sockets;
+    if (sockets !== undefined && sockets.length !== modes.length)
+      throw new ModeError(`sockets: one per mode (${modes.length}), not ${sockets.length}`);
     try {
-      for (const mode of modes) proxy.#servers.push({ mode, server: await startMode(ctx, mode) });
+      for (const [i, mode] of modes.entries())
+        proxy.#servers.push({ mode, server: await startMode(ctx, mode, sockets?.[i]) });
     } catch (err) {
       await proxy.close();
       throw err;
@@ -317,19 +328,32 @@ function impairment(given: string | ImpairSpec, modes: readonly ProxyMode[]): Im
   return new Impairment(spec);
 }
 
-function startMode(ctx: ProxyContext, mode: ProxyMode): Promise<ModeServer> {
-  if (mode.kind === 'socks5') return startSocks5Mode(ctx, mode);
-  if (mode.kind === 'transparent') return startTransparentMode(ctx, mode);
+/** A mode's listener, on `bound` when given: a datagram socket for udp, dtls and quic, a TCP fd for the others. */
+function startMode(ctx: ProxyContext, mode: ProxyMode, bound?: DatagramSocket | number): Promise<ModeServer> {
+  const fd = typeof bound === 'number' ? bound : undefined;
+  const socket = typeof bound === 'object' ? bound : undefined;
+  const datagram =
+    mode.kind === 'reverse' && (mode.scheme === 'udp' || mode.scheme === 'dtls' || mode.scheme === 'quic');
+  if (bound !== undefined && datagram !== (socket !== undefined))
+    throw new ModeError(
+      `${mode.spec}: needs a ${datagram ? 'datagram socket' : 'TCP socket (fd)'} to listen on`,
+    );
+  if (mode.kind === 'transparent') {
+    // TCP and UDP on one port, each bound by the mode itself (IP_TRANSPARENT)
+    if (bound !== undefined) throw new ModeError(`${mode.spec}: a transparent mode binds its own sockets`);
+    return startTransparentMode(ctx, mode);
+  }
+  if (mode.kind === 'socks5') return startSocks5Mode(ctx, mode, fd);
   switch (mode.scheme) {
     case 'tcp':
-      return startTcpMode(ctx, mode);
+      return startTcpMode(ctx, mode, fd);
     case 'tls':
-      return startTlsMode(ctx, mode);
+      return startTlsMode(ctx, mode, fd);
     case 'udp':
-      return startUdpMode(ctx, mode);
+      return startUdpMode(ctx, mode, socket);
     case 'dtls':
-      return startDtlsMode(ctx, mode);
+      return startDtlsMode(ctx, mode, socket);
     case 'quic':
-      return startQuicMode(ctx, mode);
+      return startQuicMode(ctx, mode, socket);
   }
 }

@@ -55,6 +55,12 @@ export interface ListenOptions extends SecurityOptions {
    * TPROXY rule steers here are accepted (their `sockname` is the address the client dialed).
    */
   transparent?: boolean;
+  /**
+   * TCP and TLS: listen on this bound socket (a file descriptor) instead of binding one, as
+   * `net`'s `listen({ fd })`: a worker's share of a SO_REUSEPORT group. `host` and `port` are
+   * then ignored. (The datagram drivers take a bound `socket` instead.)
+   */
+  fd?: number;
 }
 
 /** Options every driver's `connect` takes (named as in `node:net` and `node:tls`). */

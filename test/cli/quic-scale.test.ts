@@ -154,7 +154,10 @@ describe('--quic-lb and --quic-secrets', () => {
         /--quic-secrets: cannot read/,
       ],
       [['listen', 'udp://127.0.0.1:0', '--quic-lb', '0:00:4'], /for quic:\/\/ listeners/],
-      [['proxy', '--mode', 'reverse:udp://127.0.0.1:9', '--quic-lb', '0:00:4'], /need a quic, socks5 or transparent mode/],
+      [
+        ['proxy', '--mode', 'reverse:udp://127.0.0.1:9', '--quic-lb', '0:00:4'],
+        /need a quic, socks5 or transparent mode/,
+      ],
     ];
     for (const [args, message] of cases) {
       const { code, stderr } = await runCli(args);

@@ -22,6 +22,7 @@ export const BENCH_NAMES: readonly string[] = [
   'load',
   'socks5',
   'proxy-protocol',
+  'workers',
 ];
 /** bench/udp.ts' `RELAYS`, likewise. */
 export const RELAY_NAMES: readonly string[] = ['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct'];

@@ -2,12 +2,22 @@ import type { Client } from '../../connection/index.js';
 import { formatAddress } from '../../connection/index.js';
 import { type ServeBehaviour, serve } from '../../load/serve.js';
 import { drivers } from '../../transport/index.js';
-import type { AnySession, ListenerStats, ListenOptions } from '../../transport/types.js';
+import type { AnySession, Driver, ListenerStats, ListenOptions } from '../../transport/types.js';
 import type { ProxyProtocolOptions, ProxyProtocolStats } from '../../transport/udp/proxy-protocol.js';
-import { commonOptions, parse, parseTarget, securityOptions, trustedSenders, UsageError } from '../args.js';
+import { currentWorker, listenWorkers, resolveWorkerCount, type WorkerCount } from '../../workers/index.js';
+import {
+  commonOptions,
+  parse,
+  parseTarget,
+  parseWorkers,
+  securityOptions,
+  trustedSenders,
+  UsageError,
+} from '../args.js';
 import { EventPrinter } from '../output.js';
 import { quicScaleOptions, quicScaleSettings, quicScaleUsage } from '../quic-scale.js';
 import { watchListener } from '../watch.js';
+import { runPrimary, untilSignal } from '../workers.js';
 
 export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
   Accept sessions until stopped (SIGINT/SIGTERM), serve each one, and print each Client model
@@ -17,6 +27,8 @@ export const usage = `wirelayer listen SCHEME://HOST:PORT [options]
   --discard   nothing: what it sends is read and dropped
   --source    a stream of bytes as fast as it takes them; each datagram answered with one datagram
               of the size its header asks for (\`wirelayer load --mode receive\`)
+  --workers N|auto  serve from N processes (auto: one per core) sharing the address (SO_REUSEPORT;
+              QUIC steered by connection ID); records gain "worker" (default 1: this process)
   --proxy-protocol-from ADDR[/PREFIX][,...]  (udp, dtls, quic) these senders are load balancers
               speaking the PROXY protocol v2: each of their datagrams must start with a v2 header,
               whose source is the Client's peername; replies go back through them without one.
@@ -33,6 +45,7 @@ export async function run(args: string[]): Promise<number> {
     echo: { type: 'boolean' },
     discard: { type: 'boolean' },
     source: { type: 'boolean' },
+    workers: { type: 'string' },
     'proxy-protocol-from': { type: 'string', multiple: true },
     ...quicScaleOptions,
   });
@@ -45,6 +58,7 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError(`one of --echo, --discard, --source, not ${chosen.map((b) => `--${b}`).join(' ')}`);
   const behaviour: ServeBehaviour = chosen[0] ?? 'echo';
   const target = parseTarget(positionals[0]);
+  const workers = parseWorkers(values.workers);
   const driver = drivers[target.scheme];
   if (!driver) throw new UsageError(`scheme ${target.scheme} is not available yet`);
   const from = values['proxy-protocol-from'];
@@ -57,28 +71,24 @@ export async function run(args: string[]): Promise<number> {
   const scale = quicScaleSettings(values);
   if (target.scheme !== 'quic' && (scale.cids !== undefined || scale.secrets !== undefined))
     throw new UsageError('--quic-lb and --quic-secrets are for quic:// listeners');
-  const printer = new EventPrinter(values.json ?? false);
   const stop = new AbortController();
-  // the datagram drivers' own option beside the shared ones
+  // the datagram drivers' own options beside the shared ones
   const options: ListenOptions & { proxyProtocol?: ProxyProtocolOptions } = {
     ...securityOptions(values),
     host: target.host,
     port: target.port,
-    ...scale,
     signal: stop.signal,
+    ...scale,
     ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
   };
+  if (resolveWorkerCount(workers) > 1 || currentWorker() !== null)
+    return listenInWorkers(driver, options, workers, values.json ?? false, behaviour, stop);
+  const printer = new EventPrinter(values.json ?? false);
   const listener = await driver.listen(options);
   watchListener(printer, listener, false);
   listener.on('session', (session: AnySession<Client>) => serve(session, behaviour));
   process.stderr.write(`wirelayer: listening on ${target.scheme}://${formatAddress(listener.address)}\n`);
-  const closed = new Promise<void>((resolve) => listener.once('close', () => resolve()));
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  await closed;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  await untilSignal(listener, stop);
   const counted = (listener.stats as ListenerStats & { proxyProtocol?: ProxyProtocolStats | null })
     .proxyProtocol;
   if (counted) {
@@ -88,5 +98,25 @@ export async function run(args: string[]): Promise<number> {
       );
     else process.stderr.write(`wirelayer: PROXY protocol: ${JSON.stringify(counted)}\n`);
   }
+  return 0;
+}
+
+/** `--workers`: this process is the primary (it prints the workers' records) or one of the workers (it serves). */
+async function listenInWorkers(
+  driver: Driver,
+  options: ListenOptions,
+  workers: WorkerCount,
+  json: boolean,
+  behaviour: ServeBehaviour,
+  stop: AbortController,
+): Promise<number> {
+  const run = await listenWorkers(driver, { ...options, workers });
+  if (run.role === 'primary') return runPrimary(run, json, stop);
+  const { listener, index } = run;
+  listener.on('session', (session: AnySession<Client>) => serve(session, behaviour));
+  listener.on('error', (err: Error) =>
+    process.stderr.write(`wirelayer: worker ${index}: ${driver.scheme} listener: ${err.message}\n`),
+  );
+  await untilSignal(listener, stop);
   return 0;
 }

@@ -7,10 +7,13 @@ import type { Addon } from '../../proxy/hooks.js';
 import { type ImpairSpec, ImpairSpecError, parseImpairSpec } from '../../proxy/impair/spec.js';
 import type { StreamRecord } from '../../proxy/layers/tcp.js';
 import { type FlowMode, ModeError, parseMode } from '../../proxy/modes.js';
-import { type ProxyOptions, type ProxyStats, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
-import { parse, securityOptions, trustedSenders, UsageError } from '../args.js';
-import { modelLine, modelRecord } from '../output.js';
+import { type ProxyOptions, Proxy as WirelayerProxy } from '../../proxy/proxy.js';
+import { flowRecord, statsRecord } from '../../proxy/record.js';
+import { currentWorker, proxyWorkers, resolveWorkerCount, type WorkerCount } from '../../workers/index.js';
+import { parse, parseWorkers, securityOptions, trustedSenders, UsageError } from '../args.js';
+import { modelLine } from '../output.js';
 import { quicScaleOptions, quicScaleSettings, quicScaleUsage } from '../quic-scale.js';
+import { runPrimary, untilSignal } from '../workers.js';
 
 export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]PORT] | socks5[@[HOST:]PORT] | transparent[@[HOST:]PORT] [--mode ...] [options]
   Relay every client to the mode's HOST:PORT (socks5: to the destination each client asks for,
@@ -48,15 +51,19 @@ export const usage = `wirelayer proxy --mode reverse:SCHEME://HOST:PORT[@[HOST:]
                         "loss=0.3,burst=3" or "up:delay=50,down:rate=10M". udp, dtls and quic are impaired
                         per datagram; tcp and tls take delay, jitter, rate and blackhole only (loss,
                         reordering, duplication, corruption, MTU and rebinding need a packet layer)
+  --workers N|auto      run the proxy in N processes (auto: one per core) sharing every mode's address
+                        (SO_REUSEPORT; QUIC steered by connection ID); addons run in each; records gain
+                        "worker", and each worker prints its own last stats record (default 1: this process)
+  --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
+                        record with the proxy's counters (and "impair": per direction what was done;
+                        "proxy_protocol": what the listeners' PROXY protocol dropped and accepted;
+                        "transparent": the transparent modes' counters)
   --proxy-protocol-from ADDR[/PREFIX][,...]  the udp, dtls and quic modes listen behind load balancers
                         speaking the PROXY protocol v2: each datagram from these senders must start
                         with a v2 header, whose source is the flow's client; replies go back through
                         the balancer. Without a header, or malformed: dropped and counted. Repeatable
   --proxy-protocol-upstream  every datagram the server legs of udp, dtls and quic flows send starts with
                         a PROXY v2 header naming the client (28 bytes over IPv4, 52 over IPv6)
-  --json                one JSON object per line on stdout; on SIGINT/SIGTERM a last {"event":"stats",...}
-                        record with the proxy's counters (and "impair": per direction what was done;
-                        "proxy_protocol": what the listeners' PROXY protocol dropped and accepted)
 ${quicScaleUsage}`;
 
 const options = {
@@ -81,6 +88,7 @@ const options = {
   proxyauth: { type: 'string' },
   'socks5-advertise': { type: 'string' },
   impair: { type: 'string' },
+  workers: { type: 'string' },
   'proxy-protocol-from': { type: 'string', multiple: true },
   'proxy-protocol-upstream': { type: 'boolean' },
   ...quicScaleOptions,
@@ -138,43 +146,9 @@ function seconds(text: string | undefined, flag: string): number | undefined {
   return s * 1000;
 }
 
-/** The JSON record of a leg's event: the listen/connect record with the flow's id after `role`. */
-function flowRecord(event: ModelEvent, mode: FlowMode, conn: Client | Server, flow: string): string {
-  const { event: e, driver, role, ...state } = modelRecord(event, mode.scheme, conn);
-  return JSON.stringify({ event: e, driver, role, flow, ...state });
-}
-
 function streamLine(r: StreamRecord): string {
   const ids = r.client_stream_id === null ? '' : `  stream ${r.client_stream_id} -> ${r.server_stream_id}`;
   return `Flow(${r.flow})  stream${ids}  ${r.bytes_from_client} B from client, ${r.bytes_from_server} B from server  end=${r.end}`;
-}
-
-/** The last record of `--json`: the proxy's counters, snake_case as the other records. */
-function statsRecord(stats: ProxyStats): string {
-  const t = stats.transparent;
-  return JSON.stringify({
-    event: 'stats',
-    flows: stats.flows,
-    live_flows: stats.liveFlows,
-    passthrough: stats.passthrough,
-    flow_errors: stats.flowErrors,
-    hook_errors: stats.hookErrors,
-    hook_drops: stats.hookDrops,
-    queue_drops: stats.queueDrops,
-    impair: stats.impair,
-    transparent: {
-      connections: t.connections,
-      redirected: t.redirected,
-      destinations: t.destinations,
-      live_destinations: t.liveDestinations,
-      self_addressed: t.selfAddressed,
-      no_destination: t.noDestination,
-      destination_limit_drops: t.destinationLimitDrops,
-      pending_drops: t.pendingDrops,
-      destination_failures: t.destinationFailures,
-    },
-    proxy_protocol: stats.proxyProtocol,
-  });
 }
 
 /** Runs the proxy until SIGINT/SIGTERM (or `signal`, for embedding and tests). */
@@ -221,6 +195,7 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       throw e;
     }
   }
+  const workers = parseWorkers(values.workers);
   const from = values['proxy-protocol-from'];
   const proxyProtocol =
     from === undefined ? undefined : { trusted: trustedSenders(from, '--proxy-protocol-from').entries };
@@ -258,12 +233,15 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
       ? { socks5: { advertise: values['socks5-advertise'] } }
       : {}),
     impair,
+    signal: stop.signal,
     ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
     ...(values['proxy-protocol-upstream'] ? { proxyProtocolUpstream: true } : {}),
     ...(scale.cids !== undefined ? { quicCids: scale.cids } : {}),
     ...(scale.secrets !== undefined ? { quicSecrets: scale.secrets } : {}),
-    signal: stop.signal,
   };
+  const json = values.json ?? false;
+  if (resolveWorkerCount(workers) > 1 || currentWorker() !== null)
+    return proxyInWorkers(proxyOptions, workers, json, stop, signal);
   let proxy: WirelayerProxy;
   try {
     proxy = await WirelayerProxy.start(proxyOptions);
@@ -272,23 +250,14 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
     if (e instanceof ImpairSpecError) throw new UsageError(`--impair: ${e.message}`);
     throw e;
   }
-  const json = values.json ?? false;
   const write = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
   proxy.on('model', (event: ModelEvent, conn: Client | Server, flow: string, mode: FlowMode) =>
-    write(json ? flowRecord(event, mode, conn, flow) : modelLine(event, mode.scheme, conn)),
+    write(json ? JSON.stringify(flowRecord(event, mode, conn, flow)) : modelLine(event, mode.scheme, conn)),
   );
   proxy.on('stream', (record: StreamRecord) => write(json ? JSON.stringify(record) : streamLine(record)));
-  proxy.on('flowError', (err: Error & { code?: string }) => {
-    if (!json) process.stderr.write(`wirelayer: flow failed: ${err.code ?? 'ERR'}: ${err.message}\n`);
-  });
-  proxy.on('error', (err: Error) => process.stderr.write(`wirelayer: listener error: ${err.message}\n`));
-  const impairStats = proxy.stats.impair;
-  if (impairStats !== null)
-    process.stderr.write(
-      `wirelayer: impairing with seed ${impairStats.seed} (seed=N replays its decisions)\n`,
-    );
+  reportProblems(proxy, json, '');
   for (const l of proxy.listening) {
     process.stderr.write(
       `wirelayer: listening on ${l.mode.kind === 'reverse' ? l.mode.scheme : l.mode.kind}://${formatAddress(l.address)} (${l.mode.spec})\n`,
@@ -302,9 +271,58 @@ export async function run(args: string[], signal?: AbortSignal): Promise<number>
   if (signal?.aborted) stop.abort();
   signal?.addEventListener('abort', onSignal, { once: true });
   await closed;
-  if (json) write(statsRecord(proxy.stats));
+  if (json) write(JSON.stringify(statsRecord(proxy.stats)));
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   signal?.removeEventListener('abort', onSignal);
   return 0;
+}
+
+/** Flow failures (readable mode), listener errors and the impairment seed, on stderr. */
+function reportProblems(proxy: WirelayerProxy, json: boolean, who: string): void {
+  proxy.on('flowError', (err: Error & { code?: string }) => {
+    if (!json) process.stderr.write(`wirelayer: ${who}flow failed: ${err.code ?? 'ERR'}: ${err.message}\n`);
+  });
+  proxy.on('error', (err: Error) =>
+    process.stderr.write(`wirelayer: ${who}listener error: ${err.message}\n`),
+  );
+  const impairStats = proxy.stats.impair;
+  if (impairStats !== null)
+    process.stderr.write(
+      `wirelayer: ${who}impairing with seed ${impairStats.seed} (seed=N replays its decisions)\n`,
+    );
+}
+
+/** `--workers`: this process is the primary (it prints the workers' records) or one of the workers (it serves). */
+async function proxyInWorkers(
+  options: ProxyOptions,
+  workers: WorkerCount,
+  json: boolean,
+  stop: AbortController,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  let run: Awaited<ReturnType<typeof proxyWorkers>>;
+  try {
+    run = await proxyWorkers({ ...options, workers });
+  } catch (e) {
+    if (e instanceof ImpairSpecError) throw new UsageError(`--impair: ${e.message}`);
+    throw e;
+  }
+  const onAbort = (): void => stop.abort();
+  if (signal?.aborted) stop.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (run.role === 'primary') {
+      return await runPrimary(run, json, stop, (record) =>
+        record.event === 'stream'
+          ? `${streamLine(record as unknown as StreamRecord)}  worker=${String(record.worker)}`
+          : null,
+      );
+    }
+    reportProblems(run.proxy, json, `worker ${run.index}: `);
+    await untilSignal(run.proxy, stop);
+    return 0;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }

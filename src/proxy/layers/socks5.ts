@@ -396,13 +396,14 @@ class ControlConnection {
  * Starts a `socks5` mode: one TCP listener (the TLS listener, detecting, whose preamble is the
  * SOCKS5 handshake), flows per CONNECT and per association destination.
  */
-export async function startSocks5Mode(ctx: ProxyContext, mode: Socks5Mode): Promise<ModeServer> {
+export async function startSocks5Mode(ctx: ProxyContext, mode: Socks5Mode, fd?: number): Promise<ModeServer> {
   const connections = new WeakMap<Client, ControlConnection>();
   const tlsFlows = new WeakMap<Client, TlsFlow>();
   const targets = new WeakMap<Client, { scheme: Scheme }>();
   const listener = await listenTls(ctx, mode, tlsFlows, {
     detect: true,
     preamble: (session) => connections.get(session.conn)?.proceed ?? Promise.resolve(false),
+    ...(fd !== undefined ? { fd } : {}),
   });
   const registry = new AssociationRegistry();
   registry.ports.add(listener.address[1]);

@@ -287,10 +287,11 @@ async function tcpFlow(ctx: ProxyContext, mode: FlowMode, session: TcpSession<Cl
 }
 
 /** Starts a `reverse:tcp` mode: a TCP listener, every client relayed to the mode's upstream. */
-export async function startTcpMode(ctx: ProxyContext, mode: FlowMode): Promise<ModeServer> {
+export async function startTcpMode(ctx: ProxyContext, mode: FlowMode, fd?: number): Promise<ModeServer> {
   const listener = await TcpListener.listen({
     host: mode.listenHost ?? ctx.options.listenHost,
     port: mode.listenPort ?? ctx.options.listenPort,
+    ...(fd !== undefined ? { fd } : {}),
     proxyMode: mode.spec,
     allowHalfOpen: true,
   });

@@ -434,7 +434,7 @@ export async function listenTls(
   ctx: ProxyContext,
   mode: Pick<FlowMode, 'spec' | 'listenHost' | 'listenPort'>,
   flows: WeakMap<Client, TlsFlow>,
-  options: Pick<TlsListenOptions, 'detect' | 'preamble' | 'transparent'> = {},
+  options: Pick<TlsListenOptions, 'detect' | 'preamble' | 'transparent' | 'fd'> = {},
 ): Promise<TlsListener> {
   const listener = await TlsListener.listen({
     host: mode.listenHost ?? ctx.options.listenHost,
@@ -470,9 +470,9 @@ export async function listenTls(
  * Starts a `reverse:tls` mode: our TLS listener for the client legs, every flow's server leg
  * dialed to the mode's upstream.
  */
-export async function startTlsMode(ctx: ProxyContext, mode: FlowMode): Promise<ModeServer> {
+export async function startTlsMode(ctx: ProxyContext, mode: FlowMode, fd?: number): Promise<ModeServer> {
   const flows = new WeakMap<Client, TlsFlow>();
-  const listener = await listenTls(ctx, mode, flows);
+  const listener = await listenTls(ctx, mode, flows, fd !== undefined ? { fd } : {});
   listener.on('start', (session: TlsSession<Client>) => {
     const flow = new TlsFlow(ctx, mode, session);
     flows.set(session.conn, flow);

@@ -41,7 +41,7 @@ import {
 } from './socket.js';
 
 /** The addon's functions (native/udp/addon.cc). Negative numbers are errnos. */
-interface UdpAddon {
+export interface UdpAddon {
   init(
     onBatch: (buffer: Buffer, count: number) => void,
     onErrors: (count: number) => void,
@@ -52,6 +52,13 @@ interface UdpAddon {
   ): Record<string, number>;
   open(family: number): number;
   bind(id: number, address: string, port: number, flags: number): number;
+  adopt(fd: number): number;
+  bindFd(stream: boolean, family: number, address: string, port: number, flags: number): number;
+  /** SO_ORIGINAL_DST of an accepted TCP connection (a REDIRECT rule's original destination), or -errno. */
+  originalDestination(fd: number): [string, number] | number;
+  fdAddress(fd: number): [string, number] | number;
+  attachSteering(fd: number, program: Uint32Array): number;
+  closeFd(fd: number): number;
   connect(id: number, address: string, port: number): number;
   localAddress(id: number): [string, number] | number;
   remoteAddress(id: number): [string, number] | number;
@@ -291,6 +298,19 @@ class NativeDatagramIO {
 
 let io: NativeDatagramIO | null | undefined;
 
+/** The thread's native I/O; throws ERR_DATAGRAM_NATIVE_UNAVAILABLE (with the reason) where it does not load. */
+function requireIO(): NativeDatagramIO {
+  const ready = nativeDatagramIO();
+  if (ready !== null) return ready;
+  const reason = loadDatagramAddon();
+  throw Object.assign(
+    new Error(
+      `wirelayer's native datagram sockets are not available: ${reason.ok ? 'unknown' : reason.reason}`,
+    ),
+    { code: 'ERR_DATAGRAM_NATIVE_UNAVAILABLE' },
+  );
+}
+
 /** The thread's native I/O, or null (with the reason) where the addon does not load. */
 export function nativeDatagramIO(): NativeDatagramIO | null {
   if (io !== undefined) return io;
@@ -331,16 +351,7 @@ export class NativeDatagramSocket extends EventEmitter implements DatagramSocket
 
   /** Opens, binds (and connects) a native socket; throws node:dgram-shaped errors. */
   static open(options: DatagramSocketOptions): NativeDatagramSocket {
-    const io = nativeDatagramIO();
-    if (io === null) {
-      const reason = loadDatagramAddon();
-      throw Object.assign(
-        new Error(
-          `wirelayer's native datagram sockets are not available: ${reason.ok ? 'unknown' : reason.reason}`,
-        ),
-        { code: 'ERR_DATAGRAM_NATIVE_UNAVAILABLE' },
-      );
-    }
+    const io = requireIO();
     const addon = io.addon;
     const id = addon.open(options.family);
     if (id < 0) throw systemError(id, 'socket');
@@ -367,6 +378,34 @@ export class NativeDatagramSocket extends EventEmitter implements DatagramSocket
         socket.#check(addon.connect(id, to.address, to.port), 'connect', to.address, to.port);
         socket.#connected = true;
       }
+    } catch (err) {
+      socket.#shut();
+      throw err;
+    }
+    return socket;
+  }
+
+  /**
+   * Takes a bound UDP socket made elsewhere (a worker's share of a SO_REUSEPORT group, inherited
+   * from the primary that bound it): receive buffer, send buffer and packet info as `open` sets
+   * them; the fd is closed with the socket (and on failure).
+   */
+  static adopt(
+    fd: number,
+    options: Pick<DatagramSocketOptions, 'recvBufferSize' | 'sendBufferSize' | 'packetInfo'> = {},
+  ): NativeDatagramSocket {
+    const io = requireIO();
+    const addon = io.addon;
+    const id = addon.adopt(fd);
+    if (id < 0) throw systemError(id, 'adopt');
+    const bound = addon.localAddress(id);
+    const family = typeof bound !== 'number' && bound[0].includes(':') ? 6 : 4;
+    const socket = new NativeDatagramSocket(io, id, family);
+    try {
+      if (typeof bound === 'number') socket.#check(bound, 'getsockname');
+      if (options.recvBufferSize !== undefined) socket.setRecvBufferSize(options.recvBufferSize);
+      if (options.sendBufferSize !== undefined) socket.setSendBufferSize(options.sendBufferSize);
+      if (options.packetInfo) socket.#check(addon.setOption(id, SocketOption.packetInfo, 1), 'setsockopt');
     } catch (err) {
       socket.#shut();
       throw err;

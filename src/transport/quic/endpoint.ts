@@ -33,7 +33,8 @@ const CLOSED_BURST = 2;
 const SLAB_SIZE = 64 * 1024;
 /** Stream and datagram reads go through this buffer, one per endpoint. */
 const SCRATCH_SIZE = 64 * 1024;
-const SOCKET_BUFFER_SIZE = 4 * 1024 * 1024;
+/** SO_RCVBUF and SO_SNDBUF of an endpoint's socket (the kernel caps them). */
+export const SOCKET_BUFFER_SIZE = 4 * 1024 * 1024;
 
 /** What an endpoint counted instead of crashing (DESIGN.md principle 6). */
 export interface EndpointStats {

@@ -1,9 +1,9 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { type Address, Client, ConnectionState } from '../../connection/index.js';
 import type { ListenOptions } from '../types.js';
-import { bindTcpFd } from './transparent.js';
+import { bindTransparentTcpFd } from './transparent.js';
 
-/** A bound `net` server (default 127.0.0.1, port 0) and the address it got; rejects on bind errors. */
+/** A bound `net` server (default 127.0.0.1, port 0, or the socket `fd`) and the address it got; rejects on bind errors. */
 export async function bindTcpServer(
   options: ListenOptions,
 ): Promise<{ server: NetServer; address: Address }> {
@@ -14,10 +14,15 @@ export async function bindTcpServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
+    // net cannot set IP_TRANSPARENT before bind: the addon binds, net listens on the fd
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
-    // net cannot set IP_TRANSPARENT before bind: the addon binds, net listens on the fd
-    const where = options.transparent ? { fd: bindTcpFd(host, port, { transparent: true }) } : { host, port };
+    const where =
+      options.fd !== undefined
+        ? { fd: options.fd }
+        : options.transparent
+          ? { fd: bindTransparentTcpFd(host, port) }
+          : { host, port };
     server.listen(where, () => {
       server.off('error', reject);
       resolve();
