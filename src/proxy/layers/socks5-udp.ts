@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { detectDatagram } from '../../handshake/detect.js';
 import { type DatagramAddress, TunnelSocket } from '../../transport/datagram/index.js';
-import { DEFAULT_LISTENER_RECV_BUFFER, tickPeriod } from '../../transport/udp/listener.js';
+import { DEFAULT_LISTENER_RECV_BUFFER, idleSweep } from '../../transport/udp/listener.js';
 import { createUdpSocket } from '../../transport/udp/socket.js';
 import type { ProxyContext } from '../context.js';
 import type { FlowMode } from '../modes.js';
@@ -86,11 +86,9 @@ export class Association extends EventEmitter {
     socket.on('message', this.#receive);
     // an ICMP error of a reply's send, or the like: the association goes on
     socket.on('error', () => undefined);
-    const idle = ctx.options.udpTimeout;
-    const period = tickPeriod(idle);
-    this.#idleTicks = idle > 0 ? Math.ceil(idle / period) : 0;
-    this.#timer = setInterval(() => this.#sweep(), period);
-    this.#timer.unref();
+    const { timer, ticks } = idleSweep(ctx.options.udpTimeout, () => this.#sweep());
+    this.#timer = timer;
+    this.#idleTicks = ticks;
   }
 
   /**

@@ -24,7 +24,7 @@ import { type DatagramSocket, openDatagramSocket, type ReceiveInfo } from '../..
 import { originalDestination } from '../../transport/tcp/transparent.js';
 import type { TlsSession } from '../../transport/tls/session.js';
 import type { Scheme } from '../../transport/types.js';
-import { DEFAULT_LISTENER_RECV_BUFFER, tickPeriod } from '../../transport/udp/listener.js';
+import { DEFAULT_LISTENER_RECV_BUFFER, idleSweep } from '../../transport/udp/listener.js';
 import type { ProxyContext } from '../context.js';
 import type { FlowMode, TransparentMode } from '../modes.js';
 import { DATAGRAM_LAYERS } from './datagram-layers.js';
@@ -134,11 +134,9 @@ class TransparentDatagrams {
     this.#max = ctx.options.maxFlows ?? DEFAULT_MAX_DESTINATIONS;
     socket.onMessage(this.#receive);
     socket.on('error', (err: Error) => ctx.events.emit('error', err));
-    const idle = ctx.options.udpTimeout;
-    const period = tickPeriod(idle);
-    this.#idleTicks = idle > 0 ? Math.ceil(idle / period) : 0;
-    this.#timer = setInterval(() => this.#sweep(), period);
-    this.#timer.unref();
+    const { timer, ticks } = idleSweep(ctx.options.udpTimeout, () => this.#sweep());
+    this.#timer = timer;
+    this.#idleTicks = ticks;
   }
 
   static async open(

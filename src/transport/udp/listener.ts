@@ -118,6 +118,18 @@ export function tickPeriod(idleTimeout: number): number {
 }
 
 /**
+ * Calls `sweep` every tick of an idle timeout (an unref'd timer), and says how many ticks make
+ * the timeout (0: none). For holders of datagram flows outside the listener: a proxy's SOCKS5
+ * associations and transparent destinations.
+ */
+export function idleSweep(idleTimeout: number, sweep: () => void): { timer: NodeJS.Timeout; ticks: number } {
+  const period = tickPeriod(idleTimeout);
+  const timer = setInterval(sweep, period);
+  timer.unref();
+  return { timer, ticks: idleTimeout > 0 ? Math.ceil(idleTimeout / period) : 0 };
+}
+
+/**
  * A UDP listener: one datagram socket (native or node:dgram, see `datagramBackend`), its
  * datagrams demultiplexed into flows by the peer's address and port. Each new peer yields a
  * `UdpFlowSession` whose Client model is OPEN from its first datagram (which the session then
