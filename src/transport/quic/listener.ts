@@ -26,6 +26,7 @@ import { BaseListener } from '../listener.js';
 import type { ClientHelloRefusal } from '../tls/options.js';
 import type { ListenerStats, ListenOptions } from '../types.js';
 import { type FlowOwner, UdpFlowSession } from '../udp/flow.js';
+import { FlowTable } from '../udp/flow-table.js';
 import {
   type ProxyProtocolOptions,
   ProxyProtocolSocket,
@@ -273,7 +274,6 @@ interface PendingHandshake {
 }
 
 /** The 4-tuple key of a passed-through flow (its peer; the local end is the listener's). */
-const peerKey = (address: string, port: number): string => `${address}|${port}`;
 
 /**
  * Accepts QUIC sessions on one UDP socket (see the file comment for the admission path). Beside
@@ -321,13 +321,12 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
     refused: 0,
     passedThrough: 0,
   };
-  /** Passed-through connections by their peer's address and port. */
-  readonly #raw = new Map<string, UdpFlowSession>();
+  /** Passed-through connections by their peer's address and port (a seeded hash: no string per datagram). */
+  readonly #raw = new FlowTable<UdpFlowSession>();
   readonly #rawOwner: FlowOwner = {
     sendTo: (datagram, flow) => this.endpoint.sendRaw(datagram, flow.port, flow.address),
     release: (flow) => {
-      const key = peerKey(flow.address, flow.port);
-      if (this.#raw.get(key) === flow) this.#raw.delete(key);
+      this.#raw.remove(flow);
     },
   };
   readonly #out = Buffer.allocUnsafe(MIN_INITIAL_DATAGRAM);
@@ -443,7 +442,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   #onUnroutable(msg: Buffer, rinfo: RemoteInfo, local: string | null): void {
     if (this.closing) return;
     if (this.#raw.size > 0) {
-      const raw = this.#raw.get(peerKey(rinfo.address, rinfo.port));
+      const raw = this.#raw.find(rinfo.address, rinfo.port);
       if (raw !== undefined) {
         if (!raw.datagrams.deliver(msg)) this.endpoint.stats.unroutable++;
         return;
@@ -731,12 +730,26 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
   /** The hook passed the connection through: a raw flow for its 4-tuple, handed over with what was held. */
   #passThrough(pending: PendingHandshake, client: Client): void {
     const { address, port } = pending.rinfo;
-    const key = peerKey(address, port);
     // the same 4-tuple starting again (a client that restarted): the old flow ends
-    void this.#raw.get(key)?.close();
+    const old = this.#raw.find(address, port);
+    if (old !== undefined) {
+      this.#raw.remove(old);
+      void old.close();
+    }
+    if (!this.#raw.canInsert(address, port)) {
+      // peers made to share a hash bucket (BUCKET_CAP): refused as a connection past a limit is
+      this.#failHello(
+        pending,
+        client,
+        'ERR_QUIC_LIMIT',
+        'Too many passed-through connections share a hash bucket',
+        null,
+      );
+      return;
+    }
     client.tlsVersion = quicVersionFromWire(pending.version);
     const flow = new UdpFlowSession(this.#rawOwner, client, address, port);
-    this.#raw.set(key, flow);
+    this.#raw.insert(flow);
     this.#counts.passedThrough++;
     const start: QuicPassthroughStart = { datagrams: pending.datagrams, observer: pending.observer };
     this.emit('passthrough', flow, start);
@@ -766,7 +779,7 @@ export class QuicListener extends BaseListener<QuicSession<Client>> {
 
   protected async stopAccepting(): Promise<void> {
     for (const pending of [...this.#pendingSet]) this.#dropPending(pending, false);
-    await Promise.all([...this.#raw.values()].map((flow) => flow.close()));
+    await Promise.all(this.#raw.entries().map((flow) => flow.close()));
     await this.endpoint.close();
   }
 }
