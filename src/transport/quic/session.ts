@@ -92,6 +92,8 @@ export class QuicSession<C extends Client | Server = Client | Server>
   readonly recvInfo: RecvInfo;
   /** Endpoint bookkeeping: pending flush, deadline (performance.now() ms), slot in its deadline heap. */
   dirty = false;
+  /** Inside `flush()`: a stream's sendNow waits for its transmit. */
+  #flushing = false;
   deadline = Number.POSITIVE_INFINITY;
   /** The code of the failure that ended the session (a ConnectError's or SessionError's `code`), or null. */
   failureCode: string | null = null;
@@ -233,6 +235,15 @@ export class QuicSession<C extends Client | Server = Client | Server>
   flush(): void {
     this.dirty = false;
     if (this.#retired) return;
+    this.#flushing = true;
+    try {
+      this.#flushOnce();
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #flushOnce(): void {
     const engine = this.engine;
     if (!this.established && !this.closed && !this.#closeRequested && engine.isEstablished()) {
       this.#onEstablished();
@@ -487,6 +498,13 @@ export class QuicSession<C extends Client | Server = Client | Server>
   // StreamHost
   wake(): void {
     if (!this.dirty && !this.#retired) this.#transport.markDirty(this);
+  }
+
+  sendNow(): void {
+    // inside a flush, its transmit comes after the streams: nothing to add
+    if (this.#flushing || this.#retired) return;
+    this.#transport.transmit(this);
+    this.#transport.arm(this, this.engine.timeout());
   }
 
   blocked(stream: QuicStream): void {
