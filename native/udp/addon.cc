@@ -121,6 +121,17 @@ Loop* Ready(napi_env env) {
   return loop;
 }
 
+// The start of a call on a socket id (the first argument): its arguments, the socket (null when
+// the id is closed) and the thread's loop. False when an exception is pending (no init()).
+bool SocketCall(napi_env env, napi_callback_info info, Args* a, Socket** s, Loop** loop = nullptr) {
+  if (!GetArgs(env, info, a)) return false;
+  Loop* l = Ready(env);
+  if (l == nullptr) return false;
+  *s = SocketArg(env, l, *a);
+  if (loop != nullptr) *loop = l;
+  return true;
+}
+
 // An IP literal (IPv6 with an optional %scope) as a sockaddr for a socket of `family`.
 bool ParseSockaddr(int family, const std::string& text, int port, sockaddr_storage* out, socklen_t* len) {
   std::memset(out, 0, sizeof *out);
@@ -258,10 +269,8 @@ int BindSocket(int fd, int family, const std::string& address, int port, int64_t
 // bind(id, address, port, flags): 0 | -errno
 napi_value Bind(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   std::string address;
   int64_t port = 0;
   int64_t flags = 0;
@@ -382,10 +391,8 @@ napi_value CloseFd(napi_env env, napi_callback_info info) {
 // connect(id, address, port): 0 | -errno
 napi_value Connect(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   std::string address;
   int64_t port = 0;
   if (!GetString(env, a.argv[1], &address) || !GetInt(env, a.argv[2], &port)) return nullptr;
@@ -401,10 +408,8 @@ napi_value Connect(napi_env env, napi_callback_info info) {
 // localAddress(id): [address, port] | -errno
 napi_value LocalAddress(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   if (s == nullptr) return Int(env, -EBADF);
   sockaddr_storage ss;
   socklen_t len = sizeof ss;
@@ -415,10 +420,8 @@ napi_value LocalAddress(napi_env env, napi_callback_info info) {
 // remoteAddress(id): [address, port] | -errno (-ENOTCONN: not connected)
 napi_value RemoteAddress(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   if (s == nullptr) return Int(env, -EBADF);
   sockaddr_storage ss;
   socklen_t len = sizeof ss;
@@ -439,10 +442,8 @@ int SetBoth(int fd, int family, int level4, int name4, int level6, int name6, in
 // setOption(id, option, value): 0 | -errno
 napi_value SetOption(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   int64_t option = 0;
   int64_t value = 0;
   if (!GetInt(env, a.argv[1], &option) || !GetInt(env, a.argv[2], &value)) return nullptr;
@@ -491,10 +492,8 @@ napi_value SetOption(napi_env env, napi_callback_info info) {
 // getOption(id, option): value | -errno
 napi_value GetOption(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   int64_t option = 0;
   if (!GetInt(env, a.argv[1], &option)) return nullptr;
   if (s == nullptr) return Int(env, -EBADF);
@@ -540,10 +539,9 @@ napi_value Close(napi_env env, napi_callback_info info) {
 // ref(id, referenced): whether the socket keeps the event loop alive
 napi_value Ref(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Loop* loop = nullptr;
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s, &loop)) return nullptr;
   bool referenced = true;
   if (a.argc < 2 || napi_get_value_bool(env, a.argv[1], &referenced) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a boolean");
@@ -556,10 +554,8 @@ napi_value Ref(napi_env env, napi_callback_info info) {
 // stats(id, Float64Array): false if the socket is closed
 napi_value Stats(napi_env env, napi_callback_info info) {
   Args a;
-  if (!GetArgs(env, info, &a)) return nullptr;
-  Loop* loop = Ready(env);
-  if (loop == nullptr) return nullptr;
-  Socket* s = SocketArg(env, loop, a);
+  Socket* s = nullptr;
+  if (!SocketCall(env, info, &a, &s)) return nullptr;
   void* out = nullptr;
   if (!GetTyped(env, a.argv[1], napi_float64_array, SocketStats::kCount, &out)) return nullptr;
   napi_value result = nullptr;
