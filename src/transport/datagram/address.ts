@@ -4,6 +4,7 @@
  * Received addresses go through small direct-mapped caches, so a datagram from a known peer
  * costs a multiply and a compare, not a string built.
  */
+import { compressIPv6 } from '../../connection/address.js';
 
 const V4_BITS = 12;
 const v4Words = new Int32Array(1 << V4_BITS);
@@ -26,7 +27,13 @@ export function ipv4Name(word: number): string {
  * v4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) forms, as glibc and libuv do.
  */
 export function formatIpv6(w0: number, w1: number, w2: number, w3: number): string {
-  const groups = [
+  if (w0 === 0 && w1 === 0) {
+    // inet_ntop's embedded IPv4: v4-mapped, and IPv4-compatible (the first six groups zero)
+    if (w2 === 0xffff) return `::ffff:${ipv4Name(w3)}`;
+    if (w2 === 0 && w3 >>> 16 !== 0) return `::${ipv4Name(w3)}`;
+  }
+  // otherwise the model's RFC 5952 form, which inet_ntop's is
+  return compressIPv6([
     w0 >>> 16,
     w0 & 0xffff,
     w1 >>> 16,
@@ -35,41 +42,7 @@ export function formatIpv6(w0: number, w1: number, w2: number, w3: number): stri
     w2 & 0xffff,
     w3 >>> 16,
     w3 & 0xffff,
-  ];
-  let bestBase = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestBase = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestBase = -1;
-  const embedded =
-    bestBase === 0 &&
-    (bestLen === 6 || (bestLen === 7 && groups[7] !== 1) || (bestLen === 5 && groups[5] === 0xffff));
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase !== -1 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && embedded) {
-      out += ipv4Name(w3);
-      break;
-    }
-    out += groups[i]!.toString(16);
-  }
-  if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
-  return out;
+  ]);
 }
 
 const V6_BITS = 10;
