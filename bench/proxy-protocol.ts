@@ -20,28 +20,15 @@ import type { DatagramAddress } from '../src/transport/datagram/index.js';
 import { TunnelSocket } from '../src/transport/datagram/tunnel.js';
 import { ProxyProtocolSocket, udpProxyHeader } from '../src/transport/udp/proxy-protocol.js';
 import { median, pairedRatio, type Row } from './report.js';
-import { hasCommand, startPeers, startRelay } from './udp.js';
+import { hasCommand, type RelayTrialOptions, startPeers, startRelay } from './udp.js';
 import { buildCPeer } from './udp-cpeer.js';
 
 /** Bytes of the v2 header of UDP over IPv4 (what the "off" runs add to each datagram). */
 const HEADER_V4 = 28;
 
-export interface ProxyProtocolBenchOptions {
-  /** Payload sizes behind the header; default [64, 1200]. */
-  sizes?: readonly number[];
-  /** Flow counts (clients named by headers); default [1, 1000]. */
-  flows?: readonly number[];
-  /** Datagrams in flight; default 64. */
-  window?: number;
-  /** Measured time per trial; default 600 ms. */
-  durationMs?: number;
-  /** Unmeasured time before each trial; default 150 ms. */
-  warmupMs?: number;
-  /** Trials per side and case; default 5. */
-  rounds?: number;
+export interface ProxyProtocolBenchOptions extends RelayTrialOptions {
   /** Time per side of each micro round; default 300 ms. */
   microMs?: number;
-  progress?: (line: string) => void;
 }
 
 /** A socket whose sends go nowhere: the micro bench times only what sits above it. */

@@ -13,27 +13,23 @@ import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { ProxyStats } from '../src/proxy/context.js';
 import { median, pairedRatio } from './report.js';
-import { firstMessage, hasCommand, here, processCpuMs, startNode, startPeers, stopChild } from './udp.js';
+import {
+  firstMessage,
+  hasCommand,
+  here,
+  processCpuMs,
+  type RelayTrialOptions,
+  startNode,
+  startPeers,
+  stopChild,
+} from './udp.js';
 import { buildCPeer } from './udp-cpeer.js';
 
 export type Socks5BenchPath = 'reverse' | 'socks5';
 const PATHS: readonly Socks5BenchPath[] = ['reverse', 'socks5'];
 
-export interface Socks5BenchOptions {
-  /** Data sizes (without the SOCKS5 header); default [64, 1200]. */
-  sizes?: readonly number[];
-  /** Flows: client sockets, each its own association on the SOCKS5 path; default [1, 100]. */
-  flows?: readonly number[];
-  /** Datagrams in flight; default 64. */
-  window?: number;
-  /** Measured time per trial; default 600 ms. */
-  durationMs?: number;
-  /** Unmeasured time before each trial; default 150 ms. */
-  warmupMs?: number;
-  /** Trials per path and case; default 5. */
-  rounds?: number;
-  progress?: (line: string) => void;
-}
+/** The SOCKS5 benchmark's settings: the relay trial's (data sizes without the SOCKS5 header). */
+export type Socks5BenchOptions = RelayTrialOptions;
 
 export interface Socks5BenchCase {
   size: number;

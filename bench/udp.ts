@@ -42,10 +42,11 @@ export type RelayKind =
   | 'wirelayer-pp';
 export const RELAYS: readonly RelayKind[] = ['wirelayer', 'wirelayer-dgram', 'node', 'socat', 'direct'];
 
-export interface UdpBenchOptions {
+/** The trial settings every relay benchmark takes (the UDP relay's, SOCKS5's, PROXY v2's). */
+export interface RelayTrialOptions {
   /** Datagram payload sizes; default [64, 1200]. */
   sizes?: readonly number[];
-  /** Flow counts (distinct client sockets); default [1, 1000]. */
+  /** Flow counts (client sockets, or clients named by headers); default [1, 1000] (SOCKS5: [1, 100]). */
   flows?: readonly number[];
   /** Datagrams in flight; default 64. */
   window?: number;
@@ -53,14 +54,16 @@ export interface UdpBenchOptions {
   durationMs?: number;
   /** Unmeasured time before each trial; default 150 ms. */
   warmupMs?: number;
-  /** Trials per relay and case (medians are reported); default 5. */
+  /** Trials per side and case (medians are reported); default 5. */
   rounds?: number;
+  progress?: (line: string) => void;
+}
+
+export interface UdpBenchOptions extends RelayTrialOptions {
   /** Relays to run; default all (socat only where installed). */
   relays?: readonly RelayKind[];
   /** The echo server and load generator: in C where a compiler exists (default), or Node. */
   peers?: 'c' | 'node';
-  /** Progress lines (default: none). */
-  progress?: (line: string) => void;
 }
 
 export interface UdpBenchCase {
