@@ -225,6 +225,8 @@ class Destination {
   /** Datagrams handed to it, either way at the last sweep, and sweeps since they last changed. */
   #delivered = 0;
   readonly #ipv4: boolean;
+  #lastMapped = '';
+  #lastUnmapped = '';
   #seen = -1;
   #idle = 0;
 
@@ -241,7 +243,15 @@ class Destination {
   deliver(datagram: Buffer, from: string, port: number): void {
     this.#delivered++;
     // an IPv4 client reaches a dual-stack mode socket as ::ffff:a.b.c.d; our socket is IPv4
-    const address = this.#ipv4 && from.startsWith('::ffff:') ? unmapped(from) : from;
+    // (the last sender's form kept, so a flow's datagrams build no string each)
+    let address = from;
+    if (this.#ipv4 && from.startsWith('::ffff:')) {
+      if (from !== this.#lastMapped) {
+        this.#lastMapped = from;
+        this.#lastUnmapped = unmapped(from);
+      }
+      address = this.#lastUnmapped;
+    }
     if (this.#state === 'up') {
       this.#socket!.inject(datagram, address, port);
       return;
