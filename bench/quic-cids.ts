@@ -12,26 +12,12 @@ import { pathToFileURL } from 'node:url';
 import { newResetToken, RANDOM_CIDS } from '../src/transport/quic/cid.js';
 import { type QuicLbConfig, quicLbCids } from '../src/transport/quic/lb/index.js';
 import { StatelessResets } from '../src/transport/quic/reset.js';
-import { median, pairedRatio, type Row } from './report.js';
+import { median, pairedRatio, type Row, rate } from './report.js';
 
 const ROUNDS = 12;
 const ROUND_MS = 40;
 const KEY = randomBytes(16);
 const SID = randomBytes(15);
-
-/** Operations per second of `op` over about `ms` milliseconds. */
-function rate(op: () => unknown, ms: number): number {
-  let count = 0;
-  const start = performance.now();
-  const deadline = start + ms;
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 64; i++) op();
-    count += 64;
-    now = performance.now();
-  }
-  return (count * 1000) / (now - start);
-}
 
 const CASES: { name: string; config: QuicLbConfig }[] = [
   {

@@ -17,7 +17,7 @@ import {
   parseDatagram,
   QUIC_V1,
 } from '../src/handshake/quic/index.js';
-import { median, type Row } from './report.js';
+import { median, type Row, rate } from './report.js';
 
 /** RFC 9001 appendix A.2: a client Initial of 1200 bytes carrying a ClientHello (packet number 2). */
 const CLIENT_INITIAL = Buffer.from(
@@ -69,20 +69,6 @@ const ROUNDS = 16;
 /** Packets with distinct DCIDs for the cold case, cycled through (no cache spans them). */
 const FRESH_PACKETS = 4096;
 const ROUND_MS = 40;
-
-/** Operations per second of `op` over about `ms` milliseconds. */
-function rate(op: () => unknown, ms: number): number {
-  let count = 0;
-  const start = performance.now();
-  const deadline = start + ms;
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 64; i++) op();
-    count += 64;
-    now = performance.now();
-  }
-  return (count * 1000) / (now - start);
-}
 
 /** Runs the benchmark (a few seconds) and returns its rows. */
 export async function runQuicInitialBench(): Promise<Row[]> {

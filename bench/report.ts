@@ -57,3 +57,17 @@ export function pairedRatio(ours: readonly number[], base: readonly number[]): n
 export const progress = (text: string): void => {
   process.stderr.write(`bench: ${text}\n`);
 };
+
+/** Operations per second of `op` over about `ms` milliseconds. */
+export function rate(op: () => unknown, ms: number): number {
+  let count = 0;
+  const start = performance.now();
+  const deadline = start + ms;
+  let now = start;
+  while (now < deadline) {
+    for (let i = 0; i < 64; i++) op();
+    count += 64;
+    now = performance.now();
+  }
+  return (count * 1000) / (now - start);
+}
